@@ -1,0 +1,51 @@
+"""Assemble the PyMC model: law + priors + likelihood, with the data as ``pm.Data``.
+
+Data (log inputs, reference scales, log y) are ``pm.Data`` containers so that a second fit
+of the same specification swaps the data in with ``pm.set_data`` instead of rebuilding and
+recompiling the model.
+"""
+
+import numpy as np
+import pymc as pm
+
+from bayescale.ops import PYTENSOR
+
+OBSERVED = "log_y"
+"""Name of the observed variable (and of the log-likelihood in the posterior)."""
+
+
+def data_values(fitdata, log_ref):
+    """The ``pm.Data`` values for ``fitdata``, by container name."""
+    values = {f"data_log_{k}": v for k, v in fitdata.log_inputs().items()}
+    values.update({f"data_log_ref_{k}": np.asarray(v) for k, v in log_ref.items()})
+    values["data_log_y"] = fitdata.log_y()
+    return values
+
+
+def build_model(law, priors, likelihood, fitdata, log_ref):
+    """Build the PyMC model for one fit.
+
+    Parameters
+    ----------
+    law : ScalingLaw
+    priors : dict of str to Prior
+        Priors of the law's and the likelihood's free parameters, by name.
+    likelihood : Likelihood
+    fitdata : FitData
+    log_ref : dict of str to float
+        Log reference scale of each input.
+
+    Returns
+    -------
+    pymc.Model
+    """
+    values = data_values(fitdata, log_ref)
+    with pm.Model() as model:
+        data = {name: pm.Data(name, value) for name, value in values.items()}
+        z = {k: data[f"data_log_{k}"] - data[f"data_log_ref_{k}"] for k in law.inputs}
+        p = {name: priors[name].create(name) for name in law.parameters}
+        mu = law.log_mean(PYTENSOR, p, z)
+        lik = {name: priors[name].create(name) for name in likelihood.priors}
+        log_y = data["data_log_y"]
+        likelihood.create(OBSERVED, mu, lik, observed=log_y, shape=log_y.shape)
+    return model

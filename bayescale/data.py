@@ -1,0 +1,161 @@
+"""From a user's table to validated, named arrays; every failure names column and rows.
+
+Columns are matched to a law's inputs by name (``N``, ``D``, ``x``...). ``inputs=`` renames
+(``{"N": "Model Size"}``). For laws in ``N`` and ``D``, a compute column ``C`` together with
+``N`` gives ``D = C / (k N)``, with ``k`` FLOPs per parameter per token (6 by default, the
+usual forward+backward estimate).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayescale.errors import DataError
+
+_MAX_ROWS_LISTED = 8
+
+
+@dataclass(frozen=True)
+class FitData:
+    """Validated inputs and response of one fit.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One column per law input, plus the response; index = the user's row labels.
+    inputs : tuple of str
+        The law's input names (columns of ``frame``).
+    y : str
+        Name of the response column.
+    """
+
+    frame: pd.DataFrame
+    inputs: tuple[str, ...]
+    y: str
+
+    def log_inputs(self):
+        """Natural logs of the inputs, by input name."""
+        return {k: np.log(self.frame[k].to_numpy(float)) for k in self.inputs}
+
+    def log_y(self):
+        """Natural log of the response."""
+        return np.log(self.frame[self.y].to_numpy(float))
+
+
+def _rows(index, mask):
+    bad = list(index[np.asarray(mask)])
+    shown = ", ".join(map(str, bad[:_MAX_ROWS_LISTED]))
+    more = f" and {len(bad) - _MAX_ROWS_LISTED} more" if len(bad) > _MAX_ROWS_LISTED else ""
+    return f"{len(bad)} {'row' if len(bad) == 1 else 'rows'} ({shown}{more})"
+
+
+def _numeric_column(df, column, role):
+    """Column as float64, with one clear error for non-numeric, NaN/inf and values <= 0."""
+    raw = df[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    non_numeric = values.isna() & raw.notna()
+    if non_numeric.any():
+        examples = ", ".join(repr(v) for v in raw[non_numeric].unique()[:3])
+        raise DataError(
+            f"column {column!r} ({role}) has non-numeric values at {_rows(df.index, non_numeric)},"
+            f" e.g. {examples}: expected numbers"
+        )
+    values = values.to_numpy(float)
+    missing = ~np.isfinite(values)
+    if missing.any():
+        raise DataError(
+            f"column {column!r} ({role}) has NaN or infinite values at "
+            f"{_rows(df.index, missing)}: drop or fill those rows first"
+        )
+    non_positive = values <= 0
+    if non_positive.any():
+        raise DataError(
+            f"column {column!r} ({role}) has non-positive values at "
+            f"{_rows(df.index, non_positive)}: values must be > 0 because the law is fitted on "
+            "logs"
+        )
+    return values
+
+
+def read_table(data):
+    """Accept a DataFrame or a CSV path; anything else is a clear ``TypeError``."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, str | Path):
+        path = Path(data)
+        if not path.exists():
+            raise DataError(f"data file {str(path)!r} does not exist")
+        return pd.read_csv(path)
+    raise TypeError(f"data must be a pandas DataFrame or a CSV path, not {type(data).__name__}")
+
+
+def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0):
+    """Validate ``data`` for ``law`` and return a :class:`FitData`.
+
+    Parameters
+    ----------
+    data : DataFrame or path
+    law : ScalingLaw
+    y : str or None
+        Response column (losses, error rates...). ``None`` validates inputs only, for
+        prediction: then constant inputs and any number of rows are fine.
+    inputs : dict, optional
+        Law input -> column name, for columns not named as the law's inputs.
+    flops_per_token : float
+        ``k`` in ``D = C / (k N)`` when ``D`` is derived from compute.
+    n_params : int
+        Number of free parameters; at least ``n_params + 2`` rows are required.
+
+    Raises
+    ------
+    DataError
+        Naming the column and rows, for every problem listed in the module docstring.
+    """
+    df = read_table(data)
+    mapping = dict(inputs or {})
+    unknown = set(mapping) - set(law.inputs) - {"C"}
+    if unknown:
+        raise DataError(
+            f"inputs= names {sorted(unknown)}, which law {law.name!r} does not take; "
+            f"its inputs are {list(law.inputs)}"
+        )
+    cols = {k: mapping.get(k, k) for k in (*law.inputs, "C")}
+    derive_d = "D" in law.inputs and cols["D"] not in df.columns and cols["C"] in df.columns
+    needed = [cols[k] for k in law.inputs if not (k == "D" and derive_d)]
+    if derive_d:
+        needed.append(cols["C"])
+    missing = [c for c in [*needed, *([y] if y is not None else [])] if c not in df.columns]
+    if missing:
+        hint = " (map columns with inputs={'N': 'your column'})" if set(missing) - {y} else ""
+        raise DataError(
+            f"missing column(s) {missing} for law {law.name!r} with y={y!r}; "
+            f"the table has {list(df.columns)}{hint}"
+        )
+    out = {}
+    for k in law.inputs:
+        if k == "D" and derive_d:
+            continue
+        out[k] = _numeric_column(df, cols[k], f"input {k}")
+    if derive_d:
+        if not np.isfinite(flops_per_token) or flops_per_token <= 0:
+            raise DataError(f"flops_per_token must be a positive number, got {flops_per_token}")
+        compute = _numeric_column(df, cols["C"], "compute C")
+        out["D"] = compute / (flops_per_token * out["N"])
+    if y is None:
+        return FitData(frame=pd.DataFrame(out, index=df.index), inputs=tuple(law.inputs), y="")
+    out[y] = _numeric_column(df, y, "response")
+    frame = pd.DataFrame(out, index=df.index)
+    for k in law.inputs:
+        if np.ptp(np.log(frame[k].to_numpy())) < 1e-12:
+            raise DataError(
+                f"input {k} (column {cols.get(k, k)!r}) is constant ({frame[k].iloc[0]:g}) in "
+                "every row: a law cannot learn how loss scales with it"
+            )
+    if len(frame) < n_params + 2:
+        raise DataError(
+            f"{len(frame)} rows is too few for law {law.name!r} with {n_params} free parameters:"
+            f" need at least {n_params + 2}"
+        )
+    return FitData(frame=frame, inputs=tuple(law.inputs), y=y)

@@ -1,0 +1,179 @@
+"""``bayescale.fit``: from a table of training runs to a checked posterior."""
+
+import json
+from importlib import metadata
+
+import numpy as np
+import xarray as xr
+
+from bayescale import data as data_mod
+from bayescale import diagnostics, sample
+from bayescale.build import OBSERVED, build_model, data_values
+from bayescale.errors import SpecError
+from bayescale.laws import get_law, reference_scale
+from bayescale.likelihoods import get_likelihood
+from bayescale.ops import NUMPY
+from bayescale.priors import Prior
+from bayescale.result import ScalingFit
+
+_VERSIONED = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "numpyro", "nutpie")
+
+
+def versions():
+    """Installed versions of bayescale and the libraries a fit depends on."""
+    out = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def resolve_priors(law, likelihood, priors):
+    """Default priors of law and likelihood, overridden by the user's ``priors`` dict."""
+    merged = {**law.priors, **likelihood.priors}
+    for name, prior in (priors or {}).items():
+        if name not in merged:
+            raise SpecError(
+                f"priors= names {name!r}, which is not a parameter of law {law.name!r} with "
+                f"likelihood {likelihood.name!r}; parameters: {', '.join(merged)}"
+            )
+        if not isinstance(prior, Prior):
+            raise SpecError(f"priors[{name!r}] must be a bayescale.Prior, got {prior!r}")
+        merged[name] = prior
+    return merged
+
+
+def spec_key(law, likelihood, priors):
+    """String identifying the model graph: equal keys can share a compiled model."""
+    return json.dumps(
+        {
+            "law": law.name,
+            "likelihood": likelihood.name,
+            "priors": {k: p.to_dict() for k, p in priors.items()},
+        },
+        sort_keys=True,
+    )
+
+
+def fit(
+    data,
+    law="chinchilla",
+    y="loss",
+    *,
+    inputs=None,
+    priors=None,
+    likelihood="normal",
+    flops_per_token=6.0,
+    sampler="numpyro",
+    chains=4,
+    draws=1000,
+    tune=1000,
+    target_accept=0.8,
+    random_seed=0,
+    progressbar=False,
+):
+    """Fit a scaling law to a table of training runs with NUTS.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or path to a CSV file
+        One row per run (or checkpoint).
+    law : str or ScalingLaw
+        Family name from :func:`bayescale.laws` (``"chinchilla"``, ``"power_law"``...).
+    y : str
+        Response column; fitted on the log scale, so it must be > 0.
+    inputs : dict, optional
+        Law input -> column, e.g. ``{"N": "Model Size", "C": "Training FLOP"}``.
+    priors : dict of str to Prior, optional
+        Replace default priors by parameter name.
+    likelihood : {"normal", "student_t"}
+        Observation model on ``log y``; ``"student_t"`` is robust to outlying runs.
+    flops_per_token : float
+        ``k`` in ``D = C / (k N)`` when tokens are derived from a compute column.
+    sampler : {"numpyro", "nutpie", "pymc"}
+    chains, draws, tune : int
+        NUTS settings (4 x 1000 after 1000 tuning steps by default, set explicitly because
+        PyMC's own defaults depend on the machine and the sampler).
+    target_accept : float
+    random_seed : int
+        Same seed and data give the identical posterior.
+    progressbar : bool
+
+    Returns
+    -------
+    ScalingFit
+        Warns with :class:`~bayescale.diagnostics.ConvergenceWarning` if a convergence check
+        fails.
+    """
+    law = get_law(law)
+    lik = get_likelihood(likelihood)
+    all_priors = resolve_priors(law, lik, priors)
+    fitdata = data_mod.prepare(
+        data, law, y, inputs=inputs, flops_per_token=flops_per_token, n_params=len(all_priors)
+    )
+    log_ref = {k: reference_scale(fitdata.frame[k].to_numpy()) for k in law.inputs}
+    key = spec_key(law, lik, all_priors) + sampler
+    values = data_values(fitdata, log_ref)
+    model = sample.cached_model(
+        key, lambda: build_model(law, all_priors, lik, fitdata, log_ref), values
+    )
+    idata = sample.run_nuts(
+        model,
+        key,
+        values,
+        sampler=sampler,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        random_seed=random_seed,
+        target_accept=target_accept,
+        progressbar=progressbar,
+    )
+    settings = {
+        "sampler": sampler,
+        "chains": int(chains),
+        "draws": int(draws),
+        "tune": int(tune),
+        "target_accept": float(target_accept),
+        "random_seed": random_seed,
+        "flops_per_token": float(flops_per_token),
+        "inputs": dict(inputs or {}),
+    }
+    posterior = assemble_posterior(idata, law, lik, fitdata, log_ref)
+    result = ScalingFit(posterior, law, all_priors, lik, fitdata, log_ref, settings, versions())
+    diagnostics.warn_if_bad(result.diagnostics, f"{law.name} fit")
+    return result
+
+
+def assemble_posterior(idata, law, likelihood, fitdata, log_ref):
+    """Posterior tree with derived quantities and the pointwise log-likelihood.
+
+    Both are computed in numpy from the law written once, so they cost no extra graph
+    compilation.
+    """
+    post = idata["posterior"].to_dataset()
+    keep = [*law.parameters, *likelihood.priors]
+    post = post[keep]
+    p = {k: post[k].to_numpy() for k in keep}
+    for name, value in law.derived(NUMPY, p, log_ref).items():
+        post[name] = (("chain", "draw"), np.asarray(value))
+    z = {k: v - log_ref[k] for k, v in fitdata.log_inputs().items()}
+    log_mu = law.log_mean(NUMPY, {k: v[..., None] for k, v in p.items()}, z)
+    lik = {k: p[k][..., None] for k in likelihood.priors}
+    loglik = likelihood.logpdf(fitdata.log_y(), log_mu, lik)
+    obs = np.arange(len(fitdata.frame))
+    sample_stats = idata["sample_stats"].to_dataset()
+    return xr.DataTree.from_dict(
+        {
+            "posterior": post,
+            "sample_stats": sample_stats,
+            "log_likelihood": xr.Dataset(
+                {OBSERVED: (("chain", "draw", "obs"), loglik)}, coords={"obs": obs}
+            ),
+            "observed_data": xr.Dataset(
+                {OBSERVED: (("obs",), fitdata.log_y())}, coords={"obs": obs}
+            ),
+        }
+    )

@@ -1,0 +1,51 @@
+"""The math namespace scaling laws are written against, for numpy and for pytensor.
+
+A law's mean function is written once, against ``m.exp``, ``m.log``, ``m.logsumexp`` ...,
+and evaluated with :data:`NUMPY` (dense prediction grids over posterior draws, baselines)
+or :data:`PYTENSOR` (the PyMC graph NUTS differentiates). Keeping the namespace tiny is
+what makes the two implementations trivially identical.
+
+``logsumexp`` takes a *list of terms* that broadcast against each other (a scalar ``log E``
+next to per-row ``log A - alpha log N``), because that is how every additive law reads:
+``log(E + A N^-alpha + B D^-beta) = logsumexp([log E, log A - alpha log N, ...])``.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytensor.tensor as pt
+from scipy import special
+
+
+def _np_logsumexp(terms):
+    arrays = np.broadcast_arrays(*[np.asarray(t, dtype=float) for t in terms])
+    return special.logsumexp(np.stack(arrays), axis=0)
+
+
+def _pt_logsumexp(terms):
+    tensors = [pt.as_tensor_variable(t) for t in terms]
+    shape = pt.broadcast_shape(*tensors)
+    return pt.logsumexp(pt.stack([pt.broadcast_to(t, shape) for t in tensors]), axis=0)
+
+
+NUMPY = SimpleNamespace(
+    name="numpy",
+    exp=np.exp,
+    log=np.log,
+    log1p=np.log1p,
+    logsumexp=_np_logsumexp,
+    sigmoid=special.expit,
+    softplus=lambda x: np.logaddexp(0.0, x),
+)
+"""Numpy implementation: evaluates laws on arrays of posterior draws."""
+
+PYTENSOR = SimpleNamespace(
+    name="pytensor",
+    exp=pt.exp,
+    log=pt.log,
+    log1p=pt.log1p,
+    logsumexp=_pt_logsumexp,
+    sigmoid=pt.sigmoid,
+    softplus=pt.softplus,
+)
+"""Pytensor implementation: builds the PyMC graph that NUTS samples."""

@@ -1,0 +1,116 @@
+"""Run NUTS through PyMC, with compiled models reused across fits of the same spec.
+
+Sampler choice, measured on the 240-point Chinchilla fit (4 chains x 1000 tune + 1000 draws,
+2 cores; ``benchmarks/fit_speed.py``): numpyro compiles in seconds and, with JAX's persistent
+compilation cache, starts warm processes fast; nutpie samples fastest but pays 13-40 s of
+Numba compilation per new graph. So ``"numpyro"`` is the default; ``"nutpie"`` (best for
+many refits of one spec in one process) and ``"pymc"`` stay selectable.
+"""
+
+import os
+from pathlib import Path
+
+import pymc as pm
+
+from bayescale.errors import SpecError
+
+SAMPLERS = ("numpyro", "nutpie", "pymc")
+
+_MODEL_CACHE: dict = {}
+_NUTPIE_CACHE: dict = {}
+
+
+def cache_dir():
+    """Folder for persistent compilation caches (``BAYESCALE_CACHE_DIR`` overrides)."""
+    default = Path.home() / ".cache" / "bayescale"
+    return Path(os.environ.get("BAYESCALE_CACHE_DIR", default))
+
+
+def _enable_jax_cache():
+    # pymc.sampling.jax must be imported before jax so its XLA_FLAGS (one host device
+    # per chain) take effect.
+    import pymc.sampling.jax  # noqa: F401
+
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def cached_model(key, build, values):
+    """Return the model for ``key``, building it once and swapping data in afterwards.
+
+    Parameters
+    ----------
+    key : str
+        Identifies the graph (law, priors, likelihood): equal keys mean equal graphs.
+    build : callable
+        Builds the model when ``key`` is new.
+    values : dict
+        ``pm.Data`` values for this fit.
+    """
+    model = _MODEL_CACHE.get(key)
+    if model is None:
+        model = _MODEL_CACHE[key] = build()
+    else:
+        pm.set_data(values, model=model)
+    return model
+
+
+def run_nuts(model, key, values, *, sampler, chains, draws, tune, random_seed, target_accept,
+             progressbar=False):
+    """Sample ``model`` with NUTS and return the posterior ``DataTree``.
+
+    Raises
+    ------
+    SpecError
+        For an unknown sampler or non-positive chains/draws/tune.
+    """
+    if sampler not in SAMPLERS:
+        raise SpecError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    for label, value in (("chains", chains), ("draws", draws)):
+        if int(value) < 1:
+            raise SpecError(f"{label} must be >= 1, got {value}")
+    if int(tune) < 0:
+        raise SpecError(f"tune must be >= 0, got {tune}")
+    if not 0 < target_accept < 1:
+        raise SpecError(f"target_accept must be in (0, 1), got {target_accept}")
+    if sampler == "nutpie":
+        return _run_nutpie(model, key, values, chains, draws, tune, random_seed, target_accept,
+                           progressbar)
+    if sampler == "numpyro":
+        _enable_jax_cache()
+    with model:
+        return pm.sample(
+            draws,
+            tune=tune,
+            chains=chains,
+            cores=min(chains, os.cpu_count() or 1),
+            nuts_sampler=sampler,
+            random_seed=random_seed,
+            nuts={"target_accept": target_accept},
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+        )
+
+
+def _run_nutpie(model, key, values, chains, draws, tune, random_seed, target_accept,
+                progressbar):
+    import nutpie
+
+    compiled = _NUTPIE_CACHE.get(key)
+    if compiled is None:
+        compiled = _NUTPIE_CACHE[key] = nutpie.compile_pymc_model(model)
+    else:
+        compiled = compiled.with_data(**values)
+    return nutpie.sample(
+        compiled,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        seed=random_seed,
+        cores=min(chains, os.cpu_count() or 1),
+        target_accept=target_accept,
+        progress_bar=progressbar,
+        save_warmup=False,
+    )

@@ -1,0 +1,50 @@
+"""Every ArviZ call bayescale makes, in one place.
+
+ArviZ 1.x changed defaults silently (89% ETI instead of 94% HDI; renamed compare columns),
+so this module pins the interval kind and probability itself and translates ArviZ's column
+names into bayescale's. A future ArviZ change should touch this file only.
+"""
+
+import arviz as az
+import numpy as np
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def summary(posterior, var_names, ci):
+    """Posterior table: mean, sd, median, equal-tailed ``ci`` interval, r-hat, ESS.
+
+    Parameters
+    ----------
+    posterior : xarray.DataTree
+    var_names : list of str
+    ci : float
+        Central interval probability, e.g. 0.9.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: parameter names (``alpha``, or ``alpha[corpus_a]`` for vector parameters);
+        columns ``mean, sd, median, lower, upper, r_hat, ess_bulk, ess_tail, mcse_mean``.
+    """
+    table = az.summary(
+        posterior, var_names=var_names, ci_kind="eti", ci_prob=ci, round_to="none"
+    )
+    lower, upper = (c for c in table.columns if c.startswith("eti"))
+    table = table.rename(columns={lower: "lower", upper: "upper"})
+    medians = az.summary(posterior, var_names=var_names, kind="all_median", round_to="none")
+    table.insert(2, "median", medians["median"].reindex(table.index).to_numpy())
+    cols = ["mean", "sd", "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "mcse_mean"]
+    return table[cols]
+
+
+def bfmi(posterior):
+    """E-BFMI of each chain (from the ``energy`` sampler statistic)."""
+    return np.atleast_1d(np.asarray(az.bfmi(posterior)["energy"]))
+
+
+def quantiles(draws, ci, axis=0):
+    """Median and central ``ci`` interval along ``axis`` (equal-tailed, like :func:`summary`)."""
+    tail = (1.0 - ci) / 2.0
+    lo, med, hi = np.quantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
+    return med, lo, hi

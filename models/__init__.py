@@ -1,0 +1,10 @@
+"""The catalogue of scaling-law families, one module per family.
+
+Importing this package registers every family; ``bayescale.laws()`` lists their names.
+"""
+
+from bayescale.models.chinchilla import Chinchilla
+from bayescale.models.kaplan import Kaplan
+from bayescale.models.power_law import PowerLaw
+
+__all__ = ["Chinchilla", "Kaplan", "PowerLaw"]
