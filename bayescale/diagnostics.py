@@ -66,22 +66,25 @@ def check(posterior, table):
     draws = int(posterior["posterior"].sizes["draw"])
     divergences = int(np.asarray(sample_stats["diverging"]).sum())
     bfmi = float(np.min(stats.bfmi(posterior))) if "energy" in sample_stats else float("nan")
-    max_r_hat = float(table["r_hat"].max())
-    min_bulk = float(table["ess_bulk"].min())
-    min_tail = float(table["ess_tail"].min())
+    # NaN (one chain, constant draws) counts as failing, never as passing.
+    r_hat = table["r_hat"].fillna(np.inf)
+    ess = {kind: table[f"ess_{kind}"].fillna(0.0) for kind in ("bulk", "tail")}
+    max_r_hat, min_bulk, min_tail = (
+        float(r_hat.max()),
+        float(ess["bulk"].min()),
+        float(ess["tail"].min()),
+    )
     min_ess = MIN_ESS_PER_CHAIN * chains
     messages = []
     if chains < 2:
         messages.append("only 1 chain: r-hat cannot detect non-convergence; use >= 4 chains")
-    if not max_r_hat <= MAX_R_HAT:
-        worst = table["r_hat"].idxmax()
+    if max_r_hat > MAX_R_HAT:
+        worst = r_hat.idxmax()
         messages.append(f"r_hat {max_r_hat:.3f} > {MAX_R_HAT} (worst: {worst}): chains disagree")
     for kind, value in (("bulk", min_bulk), ("tail", min_tail)):
-        if not value >= min_ess:
-            worst = table[f"ess_{kind}"].idxmin()
-            messages.append(
-                f"ESS {kind} {value:.0f} < {min_ess} (worst: {worst}): run more draws"
-            )
+        if value < min_ess:
+            worst = ess[kind].idxmin()
+            messages.append(f"ESS {kind} {value:.0f} < {min_ess} (worst: {worst}): run more draws")
     if divergences:
         messages.append(
             f"{divergences} divergent transitions: the posterior geometry is not being "

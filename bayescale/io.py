@@ -82,7 +82,9 @@ def load(path):
         raise FitFileError(f"{str(path)!r} fails its checksum: the file was modified or truncated")
     spec = json.loads(spec_json)
     if spec["format"] != FORMAT:
-        raise FitFileError(f"{str(path)!r} has format {spec['format']}; this bayescale reads {FORMAT}")
+        raise FitFileError(
+            f"{str(path)!r} has format {spec['format']}; this bayescale reads {FORMAT}"
+        )
     fd = tree["fit_data"].to_dataset()
     frame = pd.DataFrame({c: fd[c].to_numpy() for c in fd.data_vars}, index=fd["row"].to_numpy())
     data = FitData(frame=frame, inputs=tuple(spec["inputs"]), y=spec["y"])

@@ -114,6 +114,20 @@ class ScalingLaw:
         priors = {**self.priors, **(priors or {})}
         return {k: priors[k].scipy().rvs(size=n, random_state=rng) for k in self.parameters}
 
+    def prior_predictive(self, inputs, n=4000, random_seed=0, priors=None):
+        """Law values implied by the priors at raw ``inputs``: shape (n, rows).
+
+        The reference scales are the inputs' own (as a fit to those inputs would use), so
+        this shows what the default priors say about a sweep over ``inputs``.
+        """
+        draws = self.sample_prior(n, random_seed, priors)
+        log_ref = {k: reference_scale(np.asarray(inputs[k], float)) for k in self.inputs}
+        return self.mean(
+            {k: v[:, None] for k, v in draws.items()},
+            {k: np.asarray(inputs[k], float)[None, :] for k in self.inputs},
+            log_ref,
+        )
+
     def __repr__(self):
         return f"<ScalingLaw {self.name!r}: inputs {self.inputs}, parameters {self.parameters}>"
 

@@ -49,3 +49,29 @@ PYTENSOR = SimpleNamespace(
     softplus=pt.softplus,
 )
 """Pytensor implementation: builds the PyMC graph that NUTS samples."""
+
+
+def jax_namespace():
+    """JAX implementation (float64), for exact gradients in the baseline optimiser.
+
+    Imported lazily: ``pymc.sampling.jax`` goes first so that its XLA flags (one host device
+    per chain for numpyro) are set before JAX initialises.
+    """
+    import jax
+    import jax.numpy as jnp
+    import pymc.sampling.jax  # noqa: F401
+
+    jax.config.update("jax_enable_x64", True)
+
+    def logsumexp(terms):
+        return jax.nn.logsumexp(jnp.stack(jnp.broadcast_arrays(*terms)), axis=0)
+
+    return SimpleNamespace(
+        name="jax",
+        exp=jnp.exp,
+        log=jnp.log,
+        log1p=jnp.log1p,
+        logsumexp=logsumexp,
+        sigmoid=jax.nn.sigmoid,
+        softplus=jax.nn.softplus,
+    )

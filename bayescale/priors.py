@@ -38,7 +38,12 @@ _DISTRIBUTIONS = {
         lambda alpha, beta: stats.gamma(alpha, scale=1.0 / beta),
     ),
     "Exponential": (("lam",), ("lam",), "positive", lambda lam: stats.expon(scale=1.0 / lam)),
-    "Beta": (("alpha", "beta"), ("alpha", "beta"), "unit", lambda alpha, beta: stats.beta(alpha, beta)),
+    "Beta": (
+        ("alpha", "beta"),
+        ("alpha", "beta"),
+        "unit",
+        lambda alpha, beta: stats.beta(alpha, beta),
+    ),
     "Uniform": (
         ("lower", "upper"),
         (),
@@ -73,7 +78,7 @@ class Prior:
             raise SpecError(
                 f"unknown prior distribution {dist!r}; supported: {', '.join(_DISTRIBUTIONS)}"
             )
-        names, positive, support, _ = _DISTRIBUTIONS[dist]
+        names, positive, _, _ = _DISTRIBUTIONS[dist]
         if set(params) != set(names):
             raise SpecError(
                 f"Prior({dist!r}) takes parameters {names}, got {tuple(sorted(params))}"

@@ -91,8 +91,9 @@ class ScalingFit:
     def log_mean_draws(self, frame):
         """``log`` of the law's mean, shape (draws, rows), at validated inputs ``frame``."""
         p = {k: v[:, None] for k, v in self.draws(self.law.parameters).items()}
-        z = {k: np.log(frame[k].to_numpy(float))[None, :] - self.log_ref[k]
-             for k in self.law.inputs}
+        z = {
+            k: np.log(frame[k].to_numpy(float))[None, :] - self.log_ref[k] for k in self.law.inputs
+        }
         return self.law.log_mean(NUMPY, p, z)
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=None):

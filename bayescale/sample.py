@@ -29,9 +29,8 @@ def cache_dir():
 def _enable_jax_cache():
     # pymc.sampling.jax must be imported before jax so its XLA_FLAGS (one host device
     # per chain) take effect.
-    import pymc.sampling.jax  # noqa: F401
-
     import jax
+    import pymc.sampling.jax  # noqa: F401
 
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
@@ -57,8 +56,19 @@ def cached_model(key, build, values):
     return model
 
 
-def run_nuts(model, key, values, *, sampler, chains, draws, tune, random_seed, target_accept,
-             progressbar=False):
+def run_nuts(
+    model,
+    key,
+    values,
+    *,
+    sampler,
+    chains,
+    draws,
+    tune,
+    random_seed,
+    target_accept,
+    progressbar=False,
+):
     """Sample ``model`` with NUTS and return the posterior ``DataTree``.
 
     Raises
@@ -76,8 +86,9 @@ def run_nuts(model, key, values, *, sampler, chains, draws, tune, random_seed, t
     if not 0 < target_accept < 1:
         raise SpecError(f"target_accept must be in (0, 1), got {target_accept}")
     if sampler == "nutpie":
-        return _run_nutpie(model, key, values, chains, draws, tune, random_seed, target_accept,
-                           progressbar)
+        return _run_nutpie(
+            model, key, values, chains, draws, tune, random_seed, target_accept, progressbar
+        )
     if sampler == "numpyro":
         _enable_jax_cache()
     with model:
@@ -94,8 +105,7 @@ def run_nuts(model, key, values, *, sampler, chains, draws, tune, random_seed, t
         )
 
 
-def _run_nutpie(model, key, values, chains, draws, tune, random_seed, target_accept,
-                progressbar):
+def _run_nutpie(model, key, values, chains, draws, tune, random_seed, target_accept, progressbar):
     import nutpie
 
     compiled = _NUTPIE_CACHE.get(key)

@@ -1,5 +1,7 @@
 """The Chinchilla (Hoffmann et al. 2022) law in parameters and tokens."""
 
+import numpy as np
+
 from bayescale.laws import ScalingLaw
 from bayescale.priors import Prior
 
@@ -30,8 +32,9 @@ class Chinchilla(ScalingLaw):
     ``A = a_ref * N_ref**alpha`` and ``B = b_ref * D_ref**beta`` are reported as derived
     quantities.
 
-    Prior predictive (4,000 draws; N in [7e7, 1.6e10], D in [5e9, 5e11]): median loss 2.9,
-    90% of draws in [1.3, 10] nats: every published LLM sweep sits well inside.
+    Prior predictive (``law.prior_predictive``, 4,000 draws; N in [7e7, 1.6e10], D in
+    [5e9, 5e11]): median loss 3.1, 90% of draws in [1.2, 11.2] nats: every published LLM
+    sweep sits well inside (checked in ``tests/test_laws.py``).
 
     References
     ----------
@@ -65,3 +68,33 @@ class Chinchilla(ScalingLaw):
             "A": p["a_ref"] * m.exp(p["alpha"] * log_ref["N"]),
             "B": p["b_ref"] * m.exp(p["beta"] * log_ref["D"]),
         }
+
+    @staticmethod
+    def compute_optimal(params, C, flops_per_token=6.0):
+        r"""Loss-minimising ``N*`` and ``D*`` at compute ``C = k N D`` (closed form).
+
+        .. math::
+
+            N^* = G \left(\frac{C}{k}\right)^{\beta/(\alpha+\beta)},\quad
+            D^* = \frac{C}{k N^*},\quad
+            G = \left(\frac{\alpha A}{\beta B}\right)^{1/(\alpha+\beta)}
+
+        Parameters
+        ----------
+        params : dict
+            ``A, B, alpha, beta`` (arrays of posterior draws broadcast).
+        C : array_like
+            Compute budgets in FLOPs.
+        flops_per_token : float
+            ``k``; 6 for the usual forward+backward estimate.
+
+        Returns
+        -------
+        tuple of ndarray
+            ``(N*, D*)``.
+        """
+        a, b = np.asarray(params["alpha"]), np.asarray(params["beta"])
+        log_g = (np.log(a) + np.log(params["A"]) - np.log(b) - np.log(params["B"])) / (a + b)
+        log_n = log_g + b / (a + b) * np.log(np.asarray(C) / flops_per_token)
+        n_opt = np.exp(log_n)
+        return n_opt, np.asarray(C) / (flops_per_token * n_opt)

@@ -1,0 +1,67 @@
+"""Simulated scaling sweeps with known truth, for the demo, tests and calibration checks."""
+
+import numpy as np
+import pandas as pd
+
+from bayescale.models.chinchilla import Chinchilla
+
+CHINCHILLA_TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
+"""Besiroglu et al. (2024)'s replication of Chinchilla, rounded: a realistic truth."""
+
+
+def chinchilla_loss(params, N, D):
+    """Noise-free Chinchilla loss ``E + A/N^alpha + B/D^beta`` (numpy)."""
+    return (
+        params["E"]
+        + params["A"] / np.power(N, params["alpha"])
+        + params["B"] / np.power(D, params["beta"])
+    )
+
+
+def chinchilla_sweep(
+    random_seed=0,
+    params=None,
+    budgets=None,
+    sizes_per_budget=10,
+    noise=0.01,
+    flops_per_token=6.0,
+):
+    """An isoFLOP sweep like Hoffmann et al.'s Approach 2/3 design.
+
+    At each compute budget, ``sizes_per_budget`` model sizes are spread log-uniformly
+    (with jitter) over 1/8x to 8x the true compute-optimal size; tokens follow from
+    ``D = C / (k N)``. Losses get multiplicative log-normal noise of scale ``noise``
+    (0.01, i.e. about 1%: the seed-to-seed spread of final LLM losses; the Chinchilla
+    reconstruction's residual scale is 0.007).
+
+    Parameters
+    ----------
+    random_seed : int
+    params : dict, optional
+        ``E, A, B, alpha, beta``; default :data:`CHINCHILLA_TRUTH`.
+    budgets : array_like, optional
+        FLOP budgets; default 9 budgets from 6e18 to 3e21 (Chinchilla's isoFLOP range).
+    sizes_per_budget : int
+    noise : float
+        Standard deviation of log-loss noise.
+    flops_per_token : float
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``N, D, C, loss`` and ``true_loss``.
+    """
+    rng = np.random.default_rng(random_seed)
+    params = dict(CHINCHILLA_TRUTH if params is None else params)
+    budgets = np.geomspace(6e18, 3e21, 9) if budgets is None else np.asarray(budgets, float)
+    n_opt, _ = Chinchilla.compute_optimal(params, budgets, flops_per_token)
+    offsets = np.linspace(-np.log(8), np.log(8), sizes_per_budget)
+    rows = []
+    for C, n_star in zip(budgets, n_opt, strict=True):
+        jitter = rng.uniform(-0.1, 0.1, sizes_per_budget)
+        N = n_star * np.exp(offsets + jitter)
+        rows.append(pd.DataFrame({"N": N, "D": C / (flops_per_token * N), "C": C}))
+    df = pd.concat(rows, ignore_index=True)
+    df["true_loss"] = chinchilla_loss(params, df["N"], df["D"])
+    df["loss"] = df["true_loss"] * np.exp(rng.normal(0.0, noise, len(df)))
+    return df

@@ -1,0 +1,38 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CHINCHILLA_CSV = SHARED_DATA / "epoch_analyzing_chinchilla" / "svg_extracted_data.csv"
+
+
+def besiroglu_chinchilla():
+    """The 240-point Epoch reconstruction (5 highest losses dropped), or skip."""
+    if not CHINCHILLA_CSV.exists():
+        pytest.skip(f"real data not available: {CHINCHILLA_CSV} is missing (../shared/data)")
+    df = pd.read_csv(CHINCHILLA_CSV)
+    return df.sort_values("loss").iloc[:-5]
+
+
+@pytest.fixture(scope="session")
+def sim_sweep():
+    from bayescale.simulate import chinchilla_sweep
+
+    return chinchilla_sweep(random_seed=3)
+
+
+@pytest.fixture(scope="session")
+def short_fit(sim_sweep):
+    """A short but real NUTS fit (4 chains x 1000 draws), shared by the fast tests."""
+    import bayescale
+
+    return bayescale.fit(
+        sim_sweep[["N", "D", "loss"]],
+        law="chinchilla",
+        y="loss",
+        random_seed=1,
+        chains=4,
+        draws=1000,
+        tune=1000,
+    )

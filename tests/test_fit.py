@@ -1,0 +1,142 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale
+from bayescale.simulate import CHINCHILLA_TRUTH
+
+COLUMNS = ["mean", "sd", "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail"]
+
+
+def test_summary_table(short_fit):
+    table = short_fit.summary()
+    assert list(table.index[:6]) == ["E", "a_ref", "b_ref", "alpha", "beta", "sigma"]
+    assert {"A", "B"} <= set(table.index)
+    assert set(COLUMNS) <= set(table.columns)
+    assert (table["lower"] < table["median"]).all() and (table["median"] < table["upper"]).all()
+    wide, narrow = short_fit.summary(ci=0.95), short_fit.summary(ci=0.5)
+    assert (wide["upper"] - wide["lower"] > narrow["upper"] - narrow["lower"]).all()
+    # A 90 runs, 1%-noise sweep pins the exponents to within a few hundredths.
+    assert abs(table.loc["alpha", "median"] - CHINCHILLA_TRUTH["alpha"]) < 0.05
+    with pytest.raises(ValueError, match="ci must be"):
+        short_fit.summary(ci=90)
+
+
+def test_diagnostics_fields(short_fit):
+    d = short_fit.diagnostics
+    assert d.divergences == 0 and d.max_r_hat < 1.05 and d.chains == 4 and d.draws == 1000
+    assert d.min_ess_bulk > 0 and d.bfmi > 0.3
+    assert "r_hat" in str(d) and "divergences" in str(d)
+
+
+def test_predict_mean_and_observed(short_fit):
+    grid = pd.DataFrame({"N": [1e9, 1e10, 1e11], "D": [2e10, 2e11, 2e12]})
+    mean = short_fit.predict(grid, ci=0.9)
+    assert list(mean.columns) == ["N", "D", "median", "lower", "upper"]
+    assert (np.diff(mean["median"]) < 0).all()  # bigger models on more data: lower loss
+    observed = short_fit.predict(grid, ci=0.9, kind="observed")
+    assert ((observed["upper"] - observed["lower"]) > (mean["upper"] - mean["lower"])).all()
+    pd.testing.assert_frame_equal(observed, short_fit.predict(grid, ci=0.9, kind="observed"))
+    # extrapolation uncertainty grows with distance from the data
+    width = (mean["upper"] - mean["lower"]) / mean["median"]
+    assert width.iloc[2] > width.iloc[0]
+    with pytest.raises(ValueError, match="kind"):
+        short_fit.predict(grid, kind="posterior")
+    with pytest.raises(bayescale.DataError, match="non-positive"):
+        short_fit.predict({"N": [1e9], "D": [0.0]})
+
+
+def test_predict_is_vectorised_over_draws_and_large_grids(short_fit):
+    grid = pd.DataFrame({"N": np.geomspace(1e8, 1e12, 5000), "D": np.geomspace(1e10, 1e13, 5000)})
+    out = short_fit.predict(grid)
+    assert len(out) == 5000 and np.isfinite(out[["median", "lower", "upper"]]).all().all()
+
+
+def test_posterior_groups(short_fit):
+    tree = short_fit.posterior
+    assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(tree.children)
+    assert tree["log_likelihood"]["log_y"].shape == (4, 1000, len(short_fit.data.frame))
+    assert short_fit.settings["random_seed"] == 1 and "pymc" in short_fit.versions
+
+
+def test_save_load_round_trip(short_fit, tmp_path):
+    path = tmp_path / "fit.nc"
+    short_fit.save(path)
+    loaded = bayescale.load(path)
+    grid = pd.DataFrame({"N": [3e10], "D": [6e11]})
+    pd.testing.assert_frame_equal(loaded.predict(grid), short_fit.predict(grid))
+    pd.testing.assert_frame_equal(
+        loaded.predict(grid, kind="observed"), short_fit.predict(grid, kind="observed")
+    )
+    pd.testing.assert_frame_equal(loaded.summary(), short_fit.summary())
+    assert loaded.priors == short_fit.priors and loaded.log_ref == short_fit.log_ref
+    assert loaded.law.name == "chinchilla" and loaded.likelihood.name == "normal"
+    pd.testing.assert_frame_equal(
+        loaded.data.frame, short_fit.data.frame.set_axis(short_fit.data.frame.index.astype(str))
+    )
+
+
+def test_load_refuses_tampered_and_foreign_files(short_fit, tmp_path):
+    path = tmp_path / "fit.nc"
+    short_fit.save(path)
+    import xarray as xr
+
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    tree["posterior"]["alpha"] = tree["posterior"]["alpha"] + 0.01
+    tree.to_netcdf(tmp_path / "tampered.nc", engine="h5netcdf")
+    with pytest.raises(bayescale.FitFileError, match="checksum"):
+        bayescale.load(tmp_path / "tampered.nc")
+    tree.attrs = {}
+    tree.to_netcdf(tmp_path / "foreign.nc", engine="h5netcdf")
+    with pytest.raises(bayescale.FitFileError, match="not written by bayescale"):
+        bayescale.load(tmp_path / "foreign.nc")
+    (tmp_path / "junk.nc").write_text("not netcdf")
+    with pytest.raises(bayescale.FitFileError, match="not a readable"):
+        bayescale.load(tmp_path / "junk.nc")
+    with pytest.raises(bayescale.FitFileError, match="no saved fit"):
+        bayescale.load(tmp_path / "missing.nc")
+
+
+def test_same_seed_same_posterior(sim_sweep, short_fit):
+    again = bayescale.fit(
+        sim_sweep[["N", "D", "loss"]],
+        law="chinchilla",
+        y="loss",
+        random_seed=1,
+        chains=4,
+        draws=1000,
+        tune=1000,
+    )
+    np.testing.assert_array_equal(
+        again.posterior["posterior"]["alpha"].to_numpy(),
+        short_fit.posterior["posterior"]["alpha"].to_numpy(),
+    )
+
+
+def test_non_convergence_is_loud(sim_sweep):
+    with pytest.warns(bayescale.ConvergenceWarning, match="NOT CONVERGED") as record:
+        fit = bayescale.fit(
+            sim_sweep[["N", "D", "loss"]],
+            law="chinchilla",
+            y="loss",
+            random_seed=0,
+            chains=1,
+            draws=30,
+            tune=30,
+        )
+    assert not fit.diagnostics.ok
+    messages = " ".join(fit.diagnostics.messages)
+    assert "1 chain" in messages and "ESS" in messages
+    assert "NOT CONVERGED" in repr(fit) and len(record) >= 1
+
+
+def test_spec_errors():
+    df = pd.DataFrame({"N": [1e8, 1e9, 1e10] * 4, "D": [1e10, 1e11, 1e12] * 4, "loss": 3.0})
+    with pytest.raises(bayescale.SpecError, match="not a parameter.*alpha"):
+        bayescale.fit(df, priors={"gamma": bayescale.Prior("Normal", mu=0, sigma=1)})
+    with pytest.raises(bayescale.SpecError, match="must be a bayescale.Prior"):
+        bayescale.fit(df, priors={"alpha": 0.3})
+    with pytest.raises(bayescale.SpecError, match="unknown likelihood"):
+        bayescale.fit(df, likelihood="huber")
+    with pytest.raises(bayescale.SpecError, match="unknown sampler"):
+        bayescale.fit(df, sampler="hmc")

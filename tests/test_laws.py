@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+
+import bayescale
+from bayescale.build import build_model
+from bayescale.data import prepare
+from bayescale.laws import reference_scale
+from bayescale.likelihoods import LIKELIHOODS, get_likelihood
+from bayescale.ops import NUMPY, PYTENSOR
+from bayescale.simulate import chinchilla_sweep
+
+RNG = np.random.default_rng(42)
+N = np.geomspace(5e7, 2e10, 7)
+D = np.geomspace(3e11, 4e9, 7)
+LOG_REF = {"N": np.log(1e9), "D": np.log(5e10), "x": np.log(1e9)}
+
+
+def hand_written(name, p):
+    """The published formulas, in plain numpy on natural parameters."""
+    if name == "power_law":
+        return p["E"] + p["A"] * N ** -p["alpha"]
+    if name == "chinchilla":
+        return p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
+    if name == "kaplan":
+        return ((p["N_c"] / N) ** (p["alpha_N"] / p["alpha_D"]) + p["D_c"] / D) ** p["alpha_D"]
+    raise KeyError(name)
+
+
+def test_registry_lists_laws_and_rejects_unknown():
+    assert {"power_law", "chinchilla", "kaplan"} <= set(bayescale.laws())
+    with pytest.raises(bayescale.SpecError, match="unknown scaling law 'chinchila'.*chinchilla"):
+        bayescale.get_law("chinchila")
+
+
+def test_parameter_input_collision_raises():
+    with pytest.raises(bayescale.SpecError, match="collide"):
+
+        class Bad(bayescale.ScalingLaw):
+            name = "bad_law_for_test"
+            inputs = ("x",)
+            priors = {"x": bayescale.Prior("Normal", mu=0, sigma=1)}
+
+
+@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+def test_log_mean_matches_published_formula(name):
+    law = bayescale.get_law(name)
+    for seed in range(5):
+        p = {k: float(v[0]) for k, v in law.sample_prior(1, random_seed=seed).items()}
+        p.update({k: float(v) for k, v in law.derived(NUMPY, p, LOG_REF).items()})
+        raw = {"N": N, "D": D, "x": N}
+        got = law.mean(p, {k: raw[k] for k in law.inputs}, LOG_REF)
+        np.testing.assert_allclose(got, hand_written(name, p), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+def test_numpy_and_pytensor_agree(name):
+    law = bayescale.get_law(name)
+    p = {k: float(v[0]) for k, v in law.sample_prior(1, random_seed=7).items()}
+    z = {"N": np.log(N) - LOG_REF["N"], "D": np.log(D) - LOG_REF["D"], "x": np.log(N) - 20}
+    z = {k: z[k] for k in law.inputs}
+    np.testing.assert_allclose(
+        law.log_mean(PYTENSOR, p, z).eval(), law.log_mean(NUMPY, p, z), rtol=1e-12
+    )
+
+
+def test_log_space_survives_extreme_powers():
+    law = bayescale.get_law("chinchilla")
+    p = {"E": 1.5, "a_ref": 0.3, "b_ref": 0.3, "alpha": 0.99, "beta": 0.99}
+    z = {"N": np.array([-300.0, 300.0]), "D": np.array([300.0, -300.0])}
+    out = law.log_mean(NUMPY, p, z)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, np.log(0.3) + 0.99 * 300, rtol=1e-12)
+
+
+@pytest.mark.parametrize("likelihood", sorted(LIKELIHOODS))
+@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+def test_finite_logp_gradient_at_initial_point(name, likelihood):
+    law = bayescale.get_law(name)
+    lik = get_likelihood(likelihood)
+    df = chinchilla_sweep(random_seed=0).rename(columns={"N": "x"} if name == "power_law" else {})
+    fd = prepare(df, law, "loss")
+    log_ref = {k: reference_scale(fd.frame[k].to_numpy()) for k in law.inputs}
+    model = build_model(law, {**law.priors, **lik.priors}, lik, fd, log_ref)
+    point = model.initial_point()
+    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
+    grad = model.compile_dlogp(mode="FAST_COMPILE")(point)
+    assert grad.shape == (len(law.parameters) + len(lik.priors),)
+    assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+def test_default_priors_imply_plausible_llm_losses(name):
+    """The docstrings' prior-predictive claims: losses in nats, not absurd."""
+    law = bayescale.get_law(name)
+    rng = np.random.default_rng(0)
+    n = np.exp(rng.uniform(np.log(7e7), np.log(1.6e10), 50))
+    d = np.exp(rng.uniform(np.log(5e9), np.log(5e11), 50))
+    inputs = {"N": n, "D": d, "x": np.exp(rng.uniform(np.log(0.1), np.log(10), 50))}
+    draws = law.prior_predictive({k: inputs[k] for k in law.inputs}, n=4000, random_seed=1)
+    lo, med, hi = np.quantile(draws, [0.05, 0.5, 0.95])
+    assert 0.5 < lo < 2.0 and 1.5 < med < 5.0 and 5.0 < hi < 15.0
+
+
+def test_prior_validation_and_round_trip():
+    p = bayescale.Prior("Beta", alpha=3, beta=5)
+    assert p.scipy().mean() == pytest.approx(0.375)
+    assert bayescale.Prior.from_dict(p.to_dict()) == p
+    with pytest.raises(bayescale.SpecError, match="unknown prior distribution 'Cauchy'"):
+        bayescale.Prior("Cauchy", alpha=0, beta=1)
+    with pytest.raises(bayescale.SpecError, match="takes parameters"):
+        bayescale.Prior("Normal", mu=0)
+    with pytest.raises(bayescale.SpecError, match="sigma=-1.*> 0"):
+        bayescale.Prior("Normal", mu=0, sigma=-1)
+    with pytest.raises(bayescale.SpecError, match="finite"):
+        bayescale.Prior("Normal", mu=np.nan, sigma=1)
+
+
+def test_reference_scale_is_rounded_geometric_centre():
+    assert np.exp(reference_scale([1e8, 1e10])) == pytest.approx(1e9)
+    assert np.exp(reference_scale([2.2e9, 2.6e9])) == pytest.approx(2e9)
