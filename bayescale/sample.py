@@ -33,7 +33,9 @@ def _enable_jax_cache():
     import pymc.sampling.jax  # noqa: F401
 
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    # Cache every compile: PyMC's initial-point checks run ~70 small jitted functions
+    # that together cost ~2 s per process when only large compiles are cached.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def cached_model(key, build, values):

@@ -65,3 +65,32 @@ def chinchilla_sweep(
     df["true_loss"] = chinchilla_loss(params, df["N"], df["D"])
     df["loss"] = df["true_loss"] * np.exp(rng.normal(0.0, noise, len(df)))
     return df
+
+
+def from_law(law, params, inputs, noise=0.01, random_seed=0):
+    """Simulate observations of any law at given free parameters.
+
+    Parameters
+    ----------
+    law : ScalingLaw
+    params : dict
+        Free parameters of ``law`` (reference-scale parameterisation).
+    inputs : dict of str to array_like
+        Raw inputs; the reference scales are computed from them as a fit would.
+    noise : float
+        Standard deviation of multiplicative log-normal noise.
+    random_seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Inputs, ``true_loss`` and ``loss``.
+    """
+    from bayescale.laws import reference_scale
+
+    rng = np.random.default_rng(random_seed)
+    df = pd.DataFrame({k: np.asarray(v, float) for k, v in inputs.items()})
+    log_ref = {k: reference_scale(df[k].to_numpy()) for k in law.inputs}
+    df["true_loss"] = law.mean(params, {k: df[k].to_numpy() for k in law.inputs}, log_ref)
+    df["loss"] = df["true_loss"] * np.exp(rng.normal(0.0, noise, len(df)))
+    return df

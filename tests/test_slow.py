@@ -1,0 +1,96 @@
+"""Slow lane: parameter recovery, the case study's acceptance checks, the demo.
+
+Run with ``pytest -m slow``. Each recovery test fits 4 simulated data sets; with calibrated
+90% intervals, the count of (parameter, data set) cases covering the truth is roughly
+Binomial(k, 0.9) (k = 16-20), so requiring >= 75% fails a calibrated model with probability
+about 1-2%, while a biased or over-confident one fails it reliably.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bayescale
+from bayescale.laws import reference_scale
+from bayescale.ops import NUMPY
+from bayescale.simulate import CHINCHILLA_TRUTH, chinchilla_sweep, from_law
+
+from .conftest import CHINCHILLA_CSV
+
+pytestmark = pytest.mark.slow
+DATASETS = 4
+
+
+def coverage(cases):
+    """Fraction of (parameter, data set) cases whose 90% interval holds the truth."""
+    return np.mean([lo <= truth <= hi for truth, lo, hi in cases])
+
+
+def interval_cases(fit, truth):
+    table = fit.summary(ci=0.9)
+    assert fit.diagnostics.ok, str(fit.diagnostics)
+    return [(v, table.loc[k, "lower"], table.loc[k, "upper"]) for k, v in truth.items()]
+
+
+def test_recovery_chinchilla():
+    cases = []
+    for seed in range(DATASETS):
+        df = chinchilla_sweep(random_seed=100 + seed)
+        fit = bayescale.fit(df[["N", "D", "loss"]], law="chinchilla", random_seed=seed)
+        cases += interval_cases(fit, CHINCHILLA_TRUTH)
+    assert coverage(cases) >= 0.75, cases
+
+
+def _natural_truth(law, free, inputs):
+    log_ref = {k: reference_scale(np.asarray(inputs[k])) for k in law.inputs}
+    return {**free, **{k: float(v) for k, v in law.derived(NUMPY, free, log_ref).items()}}
+
+
+@pytest.mark.parametrize(
+    ("name", "free"),
+    [
+        ("power_law", {"E": 1.8, "a_ref": 0.6, "alpha": 0.3}),
+        ("kaplan", {"LN_ref": 2.2, "LD_ref": 1.6, "alpha_N": 0.076, "alpha_D": 0.095}),
+    ],
+)
+def test_recovery_other_laws(name, free):
+    law = bayescale.get_law(name)
+    cases = []
+    for seed in range(DATASETS):
+        rng = np.random.default_rng(200 + seed)
+        if name == "power_law":
+            inputs = {"x": np.exp(rng.uniform(np.log(1e7), np.log(1e10), 60))}
+        else:
+            inputs = {"N": np.exp(rng.uniform(np.log(1e7), np.log(1e10), 80)),
+                      "D": np.exp(rng.uniform(np.log(1e9), np.log(1e12), 80))}
+        df = from_law(law, free, inputs, noise=0.01, random_seed=seed)
+        fit = bayescale.fit(df[[*law.inputs, "loss"]], law=name, random_seed=seed)
+        truth = {k: v for k, v in _natural_truth(law, free, inputs).items()
+                 if not k.endswith("_ref")}
+        cases += interval_cases(fit, truth)
+    assert coverage(cases) >= 0.75, cases
+
+
+def test_chinchilla_case_study_acceptance():
+    if not CHINCHILLA_CSV.exists():
+        pytest.skip(f"real data not available: {CHINCHILLA_CSV} is missing")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_studies"))
+    from chinchilla_replication import BESIROGLU_EXACT, acceptance, run
+
+    fits, base, ok = run()
+    for fit in fits.values():
+        failed = [text for text, passed in acceptance(fit) if not passed]
+        assert not failed, failed
+    assert ok
+    for p, value in BESIROGLU_EXACT.items():  # ~3 significant figures
+        assert base.point[p] == pytest.approx(value, rel=2e-3), p
+
+
+def test_demo_extrapolates_with_truth_inside(capsys):
+    from bayescale.cli import main
+
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "converged" in out and "inside the interval" in out
