@@ -13,11 +13,13 @@ from pathlib import Path
 import pymc as pm
 
 from bayescale.errors import SpecError
+from bayescale.jax_nuts import JaxNuts
 
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 
 _MODEL_CACHE: dict = {}
 _NUTPIE_CACHE: dict = {}
+_JAX_CACHE: dict = {}
 
 
 def cache_dir():
@@ -93,6 +95,18 @@ def run_nuts(
         )
     if sampler == "numpyro":
         _enable_jax_cache()
+        nuts = _JAX_CACHE.get(key)
+        if nuts is None:
+            nuts = _JAX_CACHE[key] = JaxNuts(model, values)
+        return nuts.sample(
+            values,
+            chains=chains,
+            draws=draws,
+            tune=tune,
+            random_seed=random_seed,
+            target_accept=target_accept,
+            progressbar=progressbar,
+        )
     with model:
         return pm.sample(
             draws,

@@ -32,14 +32,20 @@ def child(sampler):
     """One fit in this (fresh) process; the parent times the whole process."""
     import bayescale
 
-    bayescale.fit(load_data(), law="chinchilla", y="loss", inputs=INPUTS, random_seed=0,
-                  sampler=sampler)
+    bayescale.fit(
+        load_data(), law="chinchilla", y="loss", inputs=INPUTS, random_seed=0, sampler=sampler
+    )
 
 
 def fresh_process(sampler, env):
     start = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--child", sampler], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, __file__, "--child", sampler],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -70,22 +76,30 @@ def main():
     from bayescale.baselines import huber_fit
 
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, BAYESCALE_CACHE_DIR=cache,
-                   PYTENSOR_FLAGS=f"base_compiledir={cache}/pytensor")
+        env = dict(
+            os.environ,
+            BAYESCALE_CACHE_DIR=cache,
+            PYTENSOR_FLAGS=f"base_compiledir={cache}/pytensor",
+        )
         cold = fresh_process(args.sampler, env)
         warm = fresh_process(args.sampler, env)
     print(f"{args.sampler}: fresh process, empty caches: {cold:6.1f} s")
     print(f"{args.sampler}: fresh process, warm caches:  {warm:6.1f} s")
     for sampler in ("numpyro", "nutpie"):
         first, second = refit_times(sampler)
-        print(f"{sampler}: in-process first fit {first:6.1f} s, second fit on new data "
-              f"{second:6.1f} s")
+        print(
+            f"{sampler}: in-process first fit {first:6.1f} s, second fit on new data "
+            f"{second:6.1f} s"
+        )
     start = time.perf_counter()
-    base = huber_fit(load_data(), law="chinchilla", y="loss", inputs=INPUTS,
-                     n_bootstrap=args.bootstrap)
+    base = huber_fit(
+        load_data(), law="chinchilla", y="loss", inputs=INPUTS, n_bootstrap=args.bootstrap
+    )
     baseline = time.perf_counter() - start
-    print(f"baseline: {base.settings['n_starts']} L-BFGS starts + {args.bootstrap} bootstrap "
-          f"refits: {baseline:6.1f} s")
+    print(
+        f"baseline: {base.settings['n_starts']} L-BFGS starts + {args.bootstrap} bootstrap "
+        f"refits: {baseline:6.1f} s"
+    )
     print(f"ratio baseline / bayescale (fresh process, empty caches): {baseline / cold:5.1f}x")
     print(f"ratio baseline / bayescale (fresh process, warm caches):  {baseline / warm:5.1f}x")
 

@@ -38,8 +38,13 @@ DATA = (
 INPUTS = {"N": "Model Size", "C": "Training FLOP"}
 PARAMS = ["E", "A", "B", "alpha", "beta"]
 BESIROGLU = {"E": 1.8169, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
-BESIROGLU_CI = {"E": (1.769, 1.871), "A": (285, 744), "B": (1042, 5810),
-                "alpha": (0.317, 0.373), "beta": (0.331, 0.415)}
+BESIROGLU_CI = {
+    "E": (1.769, 1.871),
+    "A": (285, 744),
+    "B": (1042, 5810),
+    "alpha": (0.317, 0.373),
+    "beta": (0.331, 0.415),
+}
 BESIROGLU_EXACT = {"E": 1.8172, "A": 477.84, "B": 2143.86, "alpha": 0.3473, "beta": 0.3672}
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
@@ -55,8 +60,10 @@ def acceptance(fit):
     table = fit.summary(ci=0.95)
     d = fit.diagnostics
     checks = [
-        (f"median {p} = {table.loc[p, 'median']:.4f} inside Besiroglu 95% CI {BESIROGLU_CI[p]}",
-         BESIROGLU_CI[p][0] <= table.loc[p, "median"] <= BESIROGLU_CI[p][1])
+        (
+            f"median {p} = {table.loc[p, 'median']:.4f} inside Besiroglu 95% CI {BESIROGLU_CI[p]}",
+            BESIROGLU_CI[p][0] <= table.loc[p, "median"] <= BESIROGLU_CI[p][1],
+        )
         for p in ("alpha", "beta", "E")
     ]
     checks += [
@@ -86,26 +93,39 @@ def run(draws=1000, chains=4, tune=1000, seed=0, sampler="numpyro", bootstrap=0,
     fits, ok = {}, True
     for likelihood in ("normal", "student_t"):
         start = time.perf_counter()
-        fit = bayescale.fit(df, law="chinchilla", y="loss", inputs=INPUTS,
-                            likelihood=likelihood, draws=draws, chains=chains, tune=tune,
-                            random_seed=seed, sampler=sampler)
+        fit = bayescale.fit(
+            df,
+            law="chinchilla",
+            y="loss",
+            inputs=INPUTS,
+            likelihood=likelihood,
+            draws=draws,
+            chains=chains,
+            tune=tune,
+            random_seed=seed,
+            sampler=sampler,
+        )
         seconds = time.perf_counter() - start
         fits[likelihood] = fit
         print(f"\n=== chinchilla, {likelihood} likelihood on log loss ({seconds:.1f} s) ===")
-        with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 160,
-                               "display.max_columns", 20):
+        with pd.option_context(
+            "display.float_format", "{:.4g}".format, "display.width", 160, "display.max_columns", 20
+        ):
             print(comparison_table(fit))
-        extra = fit.summary(ci=0.95).drop(index=PARAMS + ["a_ref", "b_ref"])
+        extra = fit.summary(ci=0.95).drop(index=[*PARAMS, "a_ref", "b_ref"])
         print("noise:", ", ".join(f"{k} = {v:.4g}" for k, v in extra["median"].items()))
         print("diagnostics:", fit.diagnostics)
         for text, passed in acceptance(fit):
             print(f"  [{'PASS' if passed else 'FAIL'}] {text}")
             ok &= passed
     start = time.perf_counter()
-    base = huber_fit(df, law="chinchilla", y="loss", inputs=INPUTS, n_bootstrap=bootstrap,
-                     random_seed=seed)
-    print(f"\n=== baseline: Huber (delta=1e-3, summed) + L-BFGS from {base.settings['n_starts']}"
-          f" starts, {bootstrap} bootstrap refits ({time.perf_counter() - start:.1f} s) ===")
+    base = huber_fit(
+        df, law="chinchilla", y="loss", inputs=INPUTS, n_bootstrap=bootstrap, random_seed=seed
+    )
+    print(
+        f"\n=== baseline: Huber (delta=1e-3, summed) + L-BFGS from {base.settings['n_starts']}"
+        f" starts, {bootstrap} bootstrap refits ({time.perf_counter() - start:.1f} s) ==="
+    )
     print(f"objective {base.objective:.8f} (Besiroglu et al.: 0.00101827)")
     for p in PARAMS:
         print(f"  {p:6s} {base.point[p]:10.4f}   Besiroglu exact fit {BESIROGLU_EXACT[p]:10.4f}")
@@ -127,8 +147,9 @@ def main(argv=None):
     if not args.data.exists():
         print(f"data not found: {args.data} (expected ../shared/data beside the checkout)")
         return 2
-    _, _, ok = run(args.draws, args.chains, args.tune, args.seed, args.sampler, args.bootstrap,
-                   args.data)
+    _, _, ok = run(
+        args.draws, args.chains, args.tune, args.seed, args.sampler, args.bootstrap, args.data
+    )
     return 0 if ok else 1
 
 

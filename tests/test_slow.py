@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CHINCHILLA_CSV
 
 import bayescale
 from bayescale.laws import reference_scale
 from bayescale.ops import NUMPY
 from bayescale.simulate import CHINCHILLA_TRUTH, chinchilla_sweep, from_law
-
-from .conftest import CHINCHILLA_CSV
 
 pytestmark = pytest.mark.slow
 DATASETS = 4
@@ -63,12 +62,15 @@ def test_recovery_other_laws(name, free):
         if name == "power_law":
             inputs = {"x": np.exp(rng.uniform(np.log(1e7), np.log(1e10), 60))}
         else:
-            inputs = {"N": np.exp(rng.uniform(np.log(1e7), np.log(1e10), 80)),
-                      "D": np.exp(rng.uniform(np.log(1e9), np.log(1e12), 80))}
+            inputs = {
+                "N": np.exp(rng.uniform(np.log(1e7), np.log(1e10), 80)),
+                "D": np.exp(rng.uniform(np.log(1e9), np.log(1e12), 80)),
+            }
         df = from_law(law, free, inputs, noise=0.01, random_seed=seed)
         fit = bayescale.fit(df[[*law.inputs, "loss"]], law=name, random_seed=seed)
-        truth = {k: v for k, v in _natural_truth(law, free, inputs).items()
-                 if not k.endswith("_ref")}
+        truth = {
+            k: v for k, v in _natural_truth(law, free, inputs).items() if not k.endswith("_ref")
+        }
         cases += interval_cases(fit, truth)
     assert coverage(cases) >= 0.75, cases
 
