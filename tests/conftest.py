@@ -22,17 +22,15 @@ def sim_sweep():
     return chinchilla_sweep(random_seed=3)
 
 
-@pytest.fixture(scope="session")
-def short_fit(sim_sweep):
-    """A short but real NUTS fit (4 chains x 1000 draws), shared by the fast tests."""
+def fit_sweep(sweep, **kwargs):
+    """Fit the Chinchilla law to a simulated sweep; ``kwargs`` override the test settings."""
     import bayescale
 
-    return bayescale.fit(
-        sim_sweep[["N", "D", "loss"]],
-        law="chinchilla",
-        y="loss",
-        random_seed=1,
-        chains=4,
-        draws=1000,
-        tune=1000,
-    )
+    settings = {"random_seed": 1, "chains": 4, "draws": 1000, "tune": 1000, **kwargs}
+    return bayescale.fit(sweep[["N", "D", "loss"]], law="chinchilla", y="loss", **settings)
+
+
+@pytest.fixture(scope="session")
+def short_fit(sim_sweep):
+    """A real NUTS fit (4 chains x 1000 draws) on 90 simulated runs, shared by fast tests."""
+    return fit_sweep(sim_sweep)

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fit_sweep
 
 import bayescale
 from bayescale.simulate import CHINCHILLA_TRUTH
@@ -98,15 +99,7 @@ def test_load_refuses_tampered_and_foreign_files(short_fit, tmp_path):
 
 
 def test_same_seed_same_posterior(sim_sweep, short_fit):
-    again = bayescale.fit(
-        sim_sweep[["N", "D", "loss"]],
-        law="chinchilla",
-        y="loss",
-        random_seed=1,
-        chains=4,
-        draws=1000,
-        tune=1000,
-    )
+    again = fit_sweep(sim_sweep)
     np.testing.assert_array_equal(
         again.posterior["posterior"]["alpha"].to_numpy(),
         short_fit.posterior["posterior"]["alpha"].to_numpy(),
@@ -115,15 +108,7 @@ def test_same_seed_same_posterior(sim_sweep, short_fit):
 
 def test_non_convergence_is_loud(sim_sweep):
     with pytest.warns(bayescale.ConvergenceWarning, match="NOT CONVERGED") as record:
-        fit = bayescale.fit(
-            sim_sweep[["N", "D", "loss"]],
-            law="chinchilla",
-            y="loss",
-            random_seed=0,
-            chains=1,
-            draws=30,
-            tune=30,
-        )
+        fit = fit_sweep(sim_sweep, random_seed=0, chains=1, draws=30, tune=30)
     assert not fit.diagnostics.ok
     messages = " ".join(fit.diagnostics.messages)
     assert "1 chain" in messages and "ESS" in messages
