@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import optimize
 
 from bayescale import data as data_mod
 from bayescale import stats
@@ -23,30 +23,6 @@ from bayescale.laws import get_law, reference_scale
 from bayescale.ops import NUMPY, jax_namespace
 
 GRID_QUANTILES = (0.1, 0.35, 0.65, 0.9)
-
-
-def _to_unconstrained(prior, value):
-    support = prior.support
-    if support == "positive":
-        return np.log(value)
-    if support == "unit":
-        return special.logit(value)
-    if support == "interval":
-        lo, hi = prior.params["lower"], prior.params["upper"]
-        return special.logit((value - lo) / (hi - lo))
-    return value
-
-
-def _to_constrained(m, prior, theta):
-    support = prior.support
-    if support == "positive":
-        return m.exp(theta)
-    if support == "unit":
-        return m.sigmoid(theta)
-    if support == "interval":
-        lo, hi = prior.params["lower"], prior.params["upper"]
-        return lo + (hi - lo) * m.sigmoid(theta)
-    return theta
 
 
 @dataclass(frozen=True)
@@ -119,7 +95,7 @@ class _Objective:
         self.law, self.priors = law, priors
 
         def loss(theta, weights):
-            p = {k: _to_constrained(m, priors[k], theta[i]) for i, k in enumerate(law.parameters)}
+            p = {k: priors[k].to_constrained(m, theta[i]) for i, k in enumerate(law.parameters)}
             r = law.log_mean(m, p, z) - log_y
             a = jnp.abs(r)
             return jnp.sum(weights * jnp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)))
@@ -130,7 +106,7 @@ class _Objective:
     def params(self, theta):
         """Constrained parameters (numpy) at the unconstrained vector ``theta``."""
         return {
-            k: _to_constrained(NUMPY, self.priors[k], t)
+            k: self.priors[k].to_constrained(NUMPY, t)
             for k, t in zip(self.law.parameters, theta, strict=True)
         }
 
@@ -158,7 +134,7 @@ class _Objective:
 def start_grid(law, priors, quantiles=GRID_QUANTILES):
     """Cartesian grid of unconstrained starts at prior quantiles of each parameter."""
     axes = [
-        _to_unconstrained(priors[k], priors[k].scipy().ppf(np.asarray(quantiles)))
+        priors[k].to_unconstrained(NUMPY, priors[k].scipy().ppf(np.asarray(quantiles)))
         for k in law.parameters
     ]
     return np.array(list(itertools.product(*axes)))

@@ -8,21 +8,24 @@ recompiling the model.
 import numpy as np
 import pymc as pm
 
+from bayescale import pooling as pooling_mod
 from bayescale.ops import PYTENSOR
 
 OBSERVED = "log_y"
 """Name of the observed variable (and of the log-likelihood in the posterior)."""
 
 
-def data_values(fitdata, log_ref):
+def data_values(fitdata, log_ref, labels=()):
     """The ``pm.Data`` values for ``fitdata``, by container name."""
     values = {f"data_log_{k}": v for k, v in fitdata.log_inputs().items()}
     values.update({f"data_log_ref_{k}": np.asarray(v) for k, v in log_ref.items()})
     values["data_log_y"] = fitdata.log_y()
+    if fitdata.group:
+        values["data_group"] = fitdata.codes(labels)
     return values
 
 
-def build_model(law, priors, likelihood, fitdata, log_ref):
+def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
     """Build the PyMC model for one fit.
 
     Parameters
@@ -34,16 +37,26 @@ def build_model(law, priors, likelihood, fitdata, log_ref):
     fitdata : FitData
     log_ref : dict of str to float
         Log reference scale of each input.
+    pooling : dict of str to str
+        ``"shared"``, ``"pooled"`` or ``"separate"`` per law parameter.
+    labels : sequence of str
+        Group labels (the coordinate of the group dimension), when grouped.
 
     Returns
     -------
     pymc.Model
     """
-    values = data_values(fitdata, log_ref)
-    with pm.Model() as model:
+    values = data_values(fitdata, log_ref, labels)
+    dim = fitdata.group
+    with pm.Model(coords={dim: list(labels)} if dim else None) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
         z = {k: data[f"data_log_{k}"] - data[f"data_log_ref_{k}"] for k in law.inputs}
-        p = {name: priors[name].create(name) for name in law.parameters}
+        p = {
+            name: pooling_mod.create(name, priors[name], pooling[name], dim, priors)
+            for name in law.parameters
+        }
+        if dim:
+            p = {k: v if pooling[k] == "shared" else v[data["data_group"]] for k, v in p.items()}
         mu = law.log_mean(PYTENSOR, p, z)
         lik = {name: priors[name].create(name) for name in likelihood.priors}
         log_y = data["data_log_y"]

@@ -29,11 +29,19 @@ class FitData:
         The law's input names (columns of ``frame``).
     y : str
         Name of the response column.
+    group : str or None
+        Name of the group column (labels as strings in ``frame``), if any.
     """
 
     frame: pd.DataFrame
     inputs: tuple[str, ...]
     y: str
+    group: str | None = None
+
+    def codes(self, labels):
+        """Integer code of each row's group in ``labels`` (-1 for a label not in it)."""
+        index = {label: i for i, label in enumerate(labels)}
+        return np.array([index.get(v, -1) for v in self.frame[self.group]], dtype=np.int64)
 
     def log_inputs(self):
         """Natural logs of the inputs, by input name."""
@@ -91,7 +99,26 @@ def read_table(data):
     raise TypeError(f"data must be a pandas DataFrame or a CSV path, not {type(data).__name__}")
 
 
-def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0):
+def _group_column(df, group, fitting):
+    if group not in df.columns:
+        raise DataError(f"group column {group!r} is missing; the table has {list(df.columns)}")
+    raw = df[group]
+    missing = raw.isna().to_numpy()
+    if missing.any():
+        raise DataError(
+            f"group column {group!r} has missing labels at {_rows(df.index, missing)}: "
+            "every row needs a group"
+        )
+    labels = raw.astype(str)
+    if fitting and labels.nunique() < 2:
+        raise DataError(
+            f"group column {group!r} has a single label ({labels.iloc[0]!r}): groups need at "
+            "least two labels; drop group= to fit one curve"
+        )
+    return labels
+
+
+def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=None):
     """Validate ``data`` for ``law`` and return a :class:`FitData`.
 
     Parameters
@@ -107,6 +134,8 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0):
         ``k`` in ``D = C / (k N)`` when ``D`` is derived from compute.
     n_params : int
         Number of free parameters; at least ``n_params + 2`` rows are required.
+    group : str, optional
+        Column of group labels (kept as strings).
 
     Raises
     ------
@@ -143,8 +172,11 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0):
             raise DataError(f"flops_per_token must be a positive number, got {flops_per_token}")
         compute = _numeric_column(df, cols["C"], "compute C")
         out["D"] = compute / (flops_per_token * out["N"])
+    if group is not None:
+        out[group] = _group_column(df, group, fitting=y is not None)
     if y is None:
-        return FitData(frame=pd.DataFrame(out, index=df.index), inputs=tuple(law.inputs), y="")
+        frame = pd.DataFrame(out, index=df.index)
+        return FitData(frame=frame, inputs=tuple(law.inputs), y="", group=group)
     out[y] = _numeric_column(df, y, "response")
     frame = pd.DataFrame(out, index=df.index)
     for k in law.inputs:
@@ -158,4 +190,4 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0):
             f"{len(frame)} rows is too few for law {law.name!r} with {n_params} free parameters:"
             f" need at least {n_params + 2}"
         )
-    return FitData(frame=frame, inputs=tuple(law.inputs), y=y)
+    return FitData(frame=frame, inputs=tuple(law.inputs), y=y, group=group)

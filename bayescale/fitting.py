@@ -8,6 +8,7 @@ import xarray as xr
 
 from bayescale import data as data_mod
 from bayescale import diagnostics, sample
+from bayescale import pooling as pooling_mod
 from bayescale.build import OBSERVED, build_model, data_values
 from bayescale.errors import SpecError
 from bayescale.laws import get_law, reference_scale
@@ -30,9 +31,9 @@ def versions():
     return out
 
 
-def resolve_priors(law, likelihood, priors):
-    """Default priors of law and likelihood, overridden by the user's ``priors`` dict."""
-    merged = {**law.priors, **likelihood.priors}
+def resolve_priors(law, likelihood, priors, pooling):
+    """Default priors of law, group scales and likelihood, overridden by ``priors``."""
+    merged = {**law.priors, **pooling_mod.hyper_priors(pooling), **likelihood.priors}
     for name, prior in (priors or {}).items():
         if name not in merged:
             raise SpecError(
@@ -45,13 +46,15 @@ def resolve_priors(law, likelihood, priors):
     return merged
 
 
-def spec_key(law, likelihood, priors):
+def spec_key(law, likelihood, priors, pooling, labels):
     """String identifying the model graph: equal keys can share a compiled model."""
     return json.dumps(
         {
             "law": law.name,
             "likelihood": likelihood.name,
             "priors": {k: p.to_dict() for k, p in priors.items()},
+            "pooling": pooling,
+            "labels": list(labels),
         },
         sort_keys=True,
     )
@@ -63,6 +66,8 @@ def fit(
     y="loss",
     *,
     inputs=None,
+    group=None,
+    pooling=None,
     priors=None,
     likelihood="normal",
     flops_per_token=6.0,
@@ -86,8 +91,16 @@ def fit(
         Response column; fitted on the log scale, so it must be > 0.
     inputs : dict, optional
         Law input -> column, e.g. ``{"N": "Model Size", "C": "Training FLOP"}``.
+    group : str, optional
+        Column of group labels (corpus, model family, configuration, seed...). Labels
+        become a named dimension of the posterior and rows of ``summary()``.
+    pooling : dict of str to str, optional
+        Per law parameter: ``"shared"``, ``"pooled"`` (hierarchical, non-centred) or
+        ``"separate"``. With ``group``, parameters default to ``"pooled"``; see
+        :mod:`bayescale.pooling`.
     priors : dict of str to Prior, optional
-        Replace default priors by parameter name.
+        Replace default priors by parameter name (``alpha``; ``alpha_tau`` for the group
+        scale of a pooled ``alpha``).
     likelihood : {"normal", "student_t"}
         Observation model on ``log y``; ``"student_t"`` is robust to outlying runs.
     flops_per_token : float
@@ -109,15 +122,23 @@ def fit(
     """
     law = get_law(law)
     lik = get_likelihood(likelihood)
-    all_priors = resolve_priors(law, lik, priors)
+    pool = pooling_mod.resolve(law, group, pooling)
+    all_priors = resolve_priors(law, lik, priors, pool)
     fitdata = data_mod.prepare(
-        data, law, y, inputs=inputs, flops_per_token=flops_per_token, n_params=len(all_priors)
+        data,
+        law,
+        y,
+        inputs=inputs,
+        flops_per_token=flops_per_token,
+        n_params=len(all_priors),
+        group=group,
     )
+    labels = sorted(fitdata.frame[group].unique()) if group else []
     log_ref = {k: reference_scale(fitdata.frame[k].to_numpy()) for k in law.inputs}
-    key = spec_key(law, lik, all_priors) + sampler
-    values = data_values(fitdata, log_ref)
+    key = spec_key(law, lik, all_priors, pool, labels) + sampler
+    values = data_values(fitdata, log_ref, labels)
     model = sample.cached_model(
-        key, lambda: build_model(law, all_priors, lik, fitdata, log_ref), values
+        key, lambda: build_model(law, all_priors, lik, fitdata, log_ref, pool, labels), values
     )
     idata = sample.run_nuts(
         model,
@@ -140,28 +161,41 @@ def fit(
         "random_seed": random_seed,
         "flops_per_token": float(flops_per_token),
         "inputs": dict(inputs or {}),
+        "group": group,
+        "pooling": pool,
+        "labels": labels,
     }
-    posterior = assemble_posterior(idata, law, lik, fitdata, log_ref)
+    posterior = assemble_posterior(idata, law, lik, fitdata, log_ref, pool, labels)
     result = ScalingFit(posterior, law, all_priors, lik, fitdata, log_ref, settings, versions())
     diagnostics.warn_if_bad(result.diagnostics, f"{law.name} fit")
     return result
 
 
-def assemble_posterior(idata, law, likelihood, fitdata, log_ref):
+def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels):
     """Posterior tree with derived quantities and the pointwise log-likelihood.
 
     Both are computed in numpy from the law written once, so they cost no extra graph
-    compilation.
+    compilation. Non-centred offsets (``*_z``) are dropped: they have no meaning of their
+    own once the group values are recorded.
     """
     post = idata["posterior"].to_dataset()
-    keep = [*law.parameters, *likelihood.priors]
+    keep = [*law.parameters, *pooling_mod.reported(pooling), *likelihood.priors]
     post = post[keep]
-    p = {k: post[k].to_numpy() for k in keep}
-    for name, value in law.derived(NUMPY, p, log_ref).items():
-        post[name] = (("chain", "draw"), np.asarray(value))
+    p = {k: post[k].to_numpy() for k in law.parameters}
+    grouped = [k for k in law.parameters if pooling[k] != "shared"]
+    if grouped:  # broadcast shared (chain, draw) against grouped (chain, draw, group)
+        p_wide = {k: v if k in grouped else v[..., None] for k, v in p.items()}
+        for name, value in law.derived(NUMPY, p_wide, log_ref).items():
+            value = np.broadcast_to(value, (*value.shape[:2], len(labels)))
+            post[name] = (("chain", "draw", fitdata.group), np.asarray(value))
+    else:
+        for name, value in law.derived(NUMPY, p, log_ref).items():
+            post[name] = (("chain", "draw"), np.asarray(value))
+    codes = fitdata.codes(labels) if fitdata.group else None
+    rows = {k: pooling_mod.per_row(v, pooling[k], codes) for k, v in p.items()}
     z = {k: v - log_ref[k] for k, v in fitdata.log_inputs().items()}
-    log_mu = law.log_mean(NUMPY, {k: v[..., None] for k, v in p.items()}, z)
-    lik = {k: p[k][..., None] for k in likelihood.priors}
+    log_mu = law.log_mean(NUMPY, rows, z)
+    lik = {k: post[k].to_numpy()[..., None] for k in likelihood.priors}
     loglik = likelihood.logpdf(fitdata.log_y(), log_mu, lik)
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()

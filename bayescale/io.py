@@ -29,15 +29,20 @@ def _digest(spec_json, tree):
     for node in sorted(tree.subtree, key=lambda n: n.path):
         for name in sorted(node.ds.data_vars):
             h.update(f"{node.path}/{name}".encode())
-            h.update(np.ascontiguousarray(node.ds[name].to_numpy()).tobytes())
+            values = node.ds[name].to_numpy()
+            if values.dtype.kind in "OUS":  # labels: hash the text, not object pointers
+                h.update("\x00".join(map(str, values.ravel())).encode())
+            else:
+                h.update(np.ascontiguousarray(values).tobytes())
     return h.hexdigest()
 
 
 def save(fit, path):
     """Write ``fit`` to ``path`` (netCDF4 via h5netcdf)."""
     frame = fit.data.frame
+    group = fit.data.group
     fit_data = xr.Dataset(
-        {c: (("row",), frame[c].to_numpy(float)) for c in frame.columns},
+        {c: (("row",), frame[c].to_numpy(str if c == group else float)) for c in frame.columns},
         coords={"row": np.asarray(frame.index.astype(str))},
     )
     tree = fit.posterior.copy()
@@ -50,6 +55,7 @@ def save(fit, path):
         "log_ref": fit.log_ref,
         "inputs": list(fit.data.inputs),
         "y": fit.data.y,
+        "group": group,
         "settings": fit.settings,
         "versions": fit.versions,
     }
@@ -87,7 +93,7 @@ def load(path):
         )
     fd = tree["fit_data"].to_dataset()
     frame = pd.DataFrame({c: fd[c].to_numpy() for c in fd.data_vars}, index=fd["row"].to_numpy())
-    data = FitData(frame=frame, inputs=tuple(spec["inputs"]), y=spec["y"])
+    data = FitData(frame=frame, inputs=tuple(spec["inputs"]), y=spec["y"], group=spec["group"])
     posterior = tree.copy()
     del posterior["fit_data"]
     posterior.attrs = {}

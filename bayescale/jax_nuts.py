@@ -112,7 +112,11 @@ class JaxNuts:
                 name: (("chain", "draw", *self._dims(name, np.ndim(v) - 2)), np.asarray(v))
                 for name, v in zip(self.names, constrained, strict=True)
             },
-            coords={"chain": np.arange(chains), "draw": np.arange(draws)},
+            coords={
+                "chain": np.arange(chains),
+                "draw": np.arange(draws),
+                **{dim: list(labels) for dim, labels in self.model.coords.items()},
+            },
         )
         extra = mcmc.get_extra_fields(group_by_chain=True)
         stats = xr.Dataset(

@@ -110,6 +110,33 @@ class Prior:
         """The frozen scipy distribution with the same density."""
         return _DISTRIBUTIONS[self.dist][3](**self.params)
 
+    def to_unconstrained(self, m, value):
+        """Map a value in the support to the real line (log, logit, or identity).
+
+        ``m`` is a math namespace from :mod:`bayescale.ops`; this is the scale on which
+        baselines optimise and pooled parameters get their group offsets.
+        """
+        if self.support == "positive":
+            return m.log(value)
+        if self.support == "unit":
+            return m.log(value) - m.log1p(-value)
+        if self.support == "interval":
+            lo, hi = self.params["lower"], self.params["upper"]
+            frac = (value - lo) / (hi - lo)
+            return m.log(frac) - m.log1p(-frac)
+        return value
+
+    def to_constrained(self, m, theta):
+        """Inverse of :meth:`to_unconstrained`."""
+        if self.support == "positive":
+            return m.exp(theta)
+        if self.support == "unit":
+            return m.sigmoid(theta)
+        if self.support == "interval":
+            lo, hi = self.params["lower"], self.params["upper"]
+            return lo + (hi - lo) * m.sigmoid(theta)
+        return theta
+
     def create(self, name, **kwargs):
         """Create the PyMC random variable ``name`` inside the current model context."""
         return getattr(pm, self.dist)(name, **self.params, **kwargs)

@@ -13,7 +13,9 @@ import pandas as pd
 
 from bayescale import data as data_mod
 from bayescale import diagnostics as diag_mod
+from bayescale import pooling as pooling_mod
 from bayescale import stats
+from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
 
 _ROW_CHUNK = 2048
@@ -55,10 +57,25 @@ class ScalingFit:
         self.versions = dict(versions)
 
     @property
+    def pooling(self):
+        """Pooling choice of each law parameter (all ``"shared"`` without groups)."""
+        return self.settings.get("pooling") or dict.fromkeys(self.law.parameters, "shared")
+
+    @property
+    def group_labels(self):
+        """Group labels of the fit (empty without groups)."""
+        return list(self.settings.get("labels") or [])
+
+    @property
     def parameter_names(self):
-        """Free parameters of the law and the likelihood, then derived quantities."""
-        derived = [v for v in self.posterior["posterior"].data_vars if v not in self.priors]
-        return [*self.law.parameters, *self.likelihood.priors, *derived]
+        """Law parameters, group-level hyperparameters, noise, then derived quantities."""
+        sampled = [
+            *self.law.parameters,
+            *pooling_mod.reported(self.pooling),
+            *self.likelihood.priors,
+        ]
+        derived = [v for v in self.posterior["posterior"].data_vars if v not in sampled]
+        return [*sampled, *derived]
 
     def summary(self, ci=0.9):
         """Posterior table, one row per parameter.
@@ -79,18 +96,41 @@ class ScalingFit:
     @cached_property
     def diagnostics(self):
         """:class:`~bayescale.diagnostics.Diagnostics` of the free parameters."""
-        free = [*self.law.parameters, *self.likelihood.priors]
+        free = [*self.law.parameters, *pooling_mod.reported(self.pooling), *self.likelihood.priors]
         return diag_mod.check(self.posterior, stats.summary(self.posterior, free, 0.9))
 
     def draws(self, names=None):
-        """Posterior draws flattened over chains, as a dict of 1-d arrays."""
+        """Posterior draws flattened over chains: arrays of shape (draws[, groups])."""
         post = self.posterior["posterior"]
         names = names or self.parameter_names
-        return {k: post[k].to_numpy().reshape(-1) for k in names}
+        return {k: (v := post[k].to_numpy()).reshape(-1, *v.shape[2:]) for k in names}
 
-    def log_mean_draws(self, frame):
+    def row_parameters(self, frame, rng):
+        """Law parameter draws for each row of ``frame``: arrays of shape (draws, rows).
+
+        Rows of a group seen in the fit use its posterior; rows of a new group use the
+        population distribution (one new-group draw per posterior draw and label).
+        """
+        names = [*self.law.parameters, *pooling_mod.reported(self.pooling)]
+        draws = self.draws(names)
+        group = self.settings.get("group")
+        if not group:
+            return {k: draws[k][:, None] for k in self.law.parameters}
+        codes = data_mod.FitData(frame, self.law.inputs, "", group).codes(self.group_labels)
+        out = {}
+        for k in self.law.parameters:
+            mode = self.pooling[k]
+            rows = pooling_mod.per_row(draws[k], mode, np.maximum(codes, 0))
+            for label in sorted(set(frame[group][codes < 0])):
+                new = pooling_mod.new_group_draws(k, self.priors[k], mode, draws, rng)
+                rows = np.where((frame[group] == label).to_numpy()[None, :], new[:, None], rows)
+            out[k] = np.broadcast_to(rows, (len(draws[k]), len(frame)))
+        return out
+
+    def log_mean_draws(self, frame, rng=None):
         """``log`` of the law's mean, shape (draws, rows), at validated inputs ``frame``."""
-        p = {k: v[:, None] for k, v in self.draws(self.law.parameters).items()}
+        rng = rng or np.random.default_rng(self.settings["random_seed"])
+        p = self.row_parameters(frame, rng)
         z = {
             k: np.log(frame[k].to_numpy(float))[None, :] - self.log_ref[k] for k in self.law.inputs
         }
@@ -103,7 +143,9 @@ class ScalingFit:
         ----------
         new_data : DataFrame, dict of arrays, or CSV path
             Columns named like the fitted data (the same ``inputs=`` mapping and
-            ``C``-to-``D`` conversion apply).
+            ``C``-to-``D`` conversion apply). For a grouped fit, a group column too: rows
+            of a group never seen are predicted from the population distribution, so their
+            intervals include the spread between groups.
         ci : float
             Probability of the central interval.
         kind : {"mean", "observed"}
@@ -120,27 +162,76 @@ class ScalingFit:
         _check_ci(ci)
         if kind not in ("mean", "observed"):
             raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
-        if isinstance(new_data, dict):
-            new_data = pd.DataFrame(new_data)
-        frame = data_mod.prepare(
-            new_data,
-            self.law,
-            y=None,
-            inputs=self.settings["inputs"],
-            flops_per_token=self.settings["flops_per_token"],
-        ).frame
+        frame = self._inputs(new_data)
         seed = self.settings["random_seed"] if random_seed is None else random_seed
         rng = np.random.default_rng(seed)
         lik = {k: v[:, None] for k, v in self.draws(list(self.likelihood.priors)).items()}
         out = []
         for start in range(0, len(frame), _ROW_CHUNK):
             chunk = frame.iloc[start : start + _ROW_CHUNK]
-            log_mu = self.log_mean_draws(chunk)
+            log_mu = self.log_mean_draws(chunk, rng)
             if kind == "observed":
                 log_mu = self.likelihood.draw(log_mu, lik, rng)
             med, lo, hi = stats.quantiles(np.exp(log_mu), ci, axis=0)
             out.append(chunk.assign(median=med, lower=lo, upper=hi))
         return pd.concat(out)
+
+    def _inputs(self, new_data):
+        if isinstance(new_data, dict):
+            new_data = pd.DataFrame(new_data)
+        return data_mod.prepare(
+            new_data,
+            self.law,
+            y=None,
+            inputs=self.settings["inputs"],
+            flops_per_token=self.settings["flops_per_token"],
+            group=self.settings.get("group"),
+        ).frame
+
+    def contrast(self, param, a, b, ci=0.9):
+        """Posterior of ``param[a] - param[b]`` between two groups, and P(param_a > param_b).
+
+        Returns
+        -------
+        pandas.Series
+            ``median, lower, upper`` of the difference and ``p_greater``.
+        """
+        _check_ci(ci)
+        post = self.posterior["posterior"]
+        group = self.settings.get("group")
+        if param not in post or group not in post[param].dims:
+            per_group = [k for k in post.data_vars if group in post[k].dims]
+            raise SpecError(
+                f"{param!r} does not vary by group in this fit; parameters that do: {per_group}"
+            )
+        for label in (a, b):
+            if label not in self.group_labels:
+                raise SpecError(f"unknown group {label!r}; groups: {self.group_labels}")
+        values = self.draws([param])[param]
+        diff = values[:, self.group_labels.index(a)] - values[:, self.group_labels.index(b)]
+        med, lo, hi = stats.quantiles(diff, ci)
+        return pd.Series(
+            {"median": med, "lower": lo, "upper": hi, "p_greater": float(np.mean(diff > 0))},
+            name=f"{param}[{a}] - {param}[{b}]",
+        )
+
+    def prob_lower(self, new_data, a, b):
+        """P(group ``a`` has a lower law value than group ``b``) at each row's inputs.
+
+        ``new_data`` holds the law's inputs only; each row is evaluated for both groups
+        with the same posterior draws, so the probability accounts for their correlation.
+        """
+        group = self.settings.get("group")
+        if not group:
+            raise SpecError("prob_lower needs a fit with group=")
+        frame = pd.DataFrame(new_data).copy()
+        rng = np.random.default_rng(self.settings["random_seed"])
+        log_mu = {}
+        for label in (a, b):
+            frame[group] = label
+            log_mu[label] = self.log_mean_draws(self._inputs(frame), rng)
+        inputs = self._inputs(frame).drop(columns=group)
+        return inputs.assign(p_lower=np.mean(log_mu[a] < log_mu[b], axis=0))
 
     def save(self, path):
         """Write the fit to a netCDF file that :func:`bayescale.load` reads back."""

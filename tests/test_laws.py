@@ -80,7 +80,8 @@ def test_finite_logp_gradient_at_initial_point(name, likelihood):
     df = chinchilla_sweep(random_seed=0).rename(columns={"N": "x"} if name == "power_law" else {})
     fd = prepare(df, law, "loss")
     log_ref = {k: reference_scale(fd.frame[k].to_numpy()) for k in law.inputs}
-    model = build_model(law, {**law.priors, **lik.priors}, lik, fd, log_ref)
+    pooling = dict.fromkeys(law.parameters, "shared")
+    model = build_model(law, {**law.priors, **lik.priors}, lik, fd, log_ref, pooling)
     point = model.initial_point()
     assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
     grad = model.compile_dlogp(mode="FAST_COMPILE")(point)

@@ -1,0 +1,142 @@
+"""Groups: validation, model structure for every pooling choice, and the grouped API.
+
+Sampling health of grouped fits (0 divergences) is not yet achieved (issue 3 is open);
+the fitted fixture below therefore silences ConvergenceWarning and these tests check
+what the API computes, not that the sampler converged.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale
+from bayescale.build import build_model
+from bayescale.data import prepare
+from bayescale.laws import reference_scale
+from bayescale.likelihoods import get_likelihood
+from bayescale.pooling import POOLINGS, hyper_priors, resolve
+from bayescale.simulate import from_law
+
+TRUE_E = {"c0": 1.6, "c1": 1.8, "c2": 2.0, "c3": 1.9}
+
+
+def grouped_power_law():
+    law = bayescale.get_law("power_law")
+    rng = np.random.default_rng(0)
+    frames = []
+    for i, (label, e) in enumerate(TRUE_E.items()):
+        x = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 25))
+        df = from_law(law, {"E": e, "a_ref": 0.5 + 0.05 * i, "alpha": 0.3}, {"x": x}, random_seed=i)
+        frames.append(df.assign(corpus=label))
+    return pd.concat(frames, ignore_index=True)[["x", "loss", "corpus"]]
+
+
+@pytest.fixture(scope="module")
+def grouped_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayescale.ConvergenceWarning)
+        return bayescale.fit(grouped_power_law(), law="power_law", group="corpus", random_seed=0)
+
+
+@pytest.mark.parametrize("mode", POOLINGS)
+@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+def test_structure_and_gradient_for_every_pooling(name, mode):
+    law = bayescale.get_law(name)
+    lik = get_likelihood("normal")
+    df = grouped_power_law().rename(columns={"x": "N"})
+    df["D"] = np.geomspace(1e9, 1e12, len(df))
+    df = df.rename(columns={"N": "x"}) if name == "power_law" else df
+    fd = prepare(df, law, "loss", group="corpus")
+    labels = sorted(TRUE_E)
+    pooling = resolve(law, "corpus", dict.fromkeys(law.parameters, mode))
+    priors = {**law.priors, **hyper_priors(pooling), **lik.priors}
+    log_ref = {k: reference_scale(fd.frame[k].to_numpy()) for k in law.inputs}
+    model = build_model(law, priors, lik, fd, log_ref, pooling, labels)
+    assert list(model.coords["corpus"]) == labels
+    for k in law.parameters:
+        dims = model.named_vars_to_dims.get(k)
+        assert dims == (None if mode == "shared" else ("corpus",))
+        if mode == "pooled":
+            assert {f"{k}_mu", f"{k}_tau", f"{k}_z"} <= set(model.named_vars)
+    point = model.initial_point()
+    assert np.all(np.isfinite(model.compile_dlogp(mode="FAST_COMPILE")(point)))
+
+
+def test_group_validation():
+    df = grouped_power_law()
+    law = bayescale.get_law("power_law")
+    with pytest.raises(bayescale.DataError, match="group column 'family' is missing"):
+        prepare(df, law, "loss", group="family")
+    bad = df.astype({"corpus": object})
+    bad.loc[[2, 5], "corpus"] = None
+    with pytest.raises(bayescale.DataError, match=r"missing labels at 2 rows \(2, 5\)"):
+        prepare(bad, law, "loss", group="corpus")
+    with pytest.raises(bayescale.DataError, match="single label"):
+        prepare(df.assign(corpus="a"), law, "loss", group="corpus")
+    with pytest.raises(bayescale.SpecError, match="needs group="):
+        resolve(law, None, {"alpha": "pooled"})
+    with pytest.raises(bayescale.SpecError, match="choose one of"):
+        resolve(law, "corpus", {"alpha": "partial"})
+    with pytest.raises(bayescale.SpecError, match="not parameters"):
+        resolve(law, "corpus", {"beta": "pooled"})
+    assert resolve(law, "corpus", {"alpha": "shared"}) == {
+        "E": "pooled",
+        "a_ref": "pooled",
+        "alpha": "shared",
+    }
+
+
+def test_group_labels_are_a_posterior_dimension(grouped_fit):
+    table = grouped_fit.summary()
+    assert {"E[c0]", "E[c3]", "alpha[c1]", "alpha_mu", "alpha_tau", "A[c2]"} <= set(table.index)
+    assert grouped_fit.posterior["posterior"]["E"].dims == ("chain", "draw", "corpus")
+    for label, e in TRUE_E.items():  # 25 runs, 1% noise: E within ~0.1
+        assert abs(table.loc[f"E[{label}]", "median"] - e) < 0.1
+
+
+def test_new_group_predictions_are_wider(grouped_fit):
+    rows = pd.DataFrame({"x": [1e11, 1e11], "corpus": ["c1", "never_seen"]})
+    pred = grouped_fit.predict(rows)
+    assert list(pred.columns) == ["x", "corpus", "median", "lower", "upper"]
+    width = pred["upper"] - pred["lower"]
+    assert width.iloc[1] > 2 * width.iloc[0]
+    assert pred["lower"].iloc[1] < pred["median"].iloc[0] < pred["upper"].iloc[1]
+
+
+def test_contrasts(grouped_fit):
+    diff = grouped_fit.contrast("E", "c2", "c0")
+    assert 0.2 < diff["median"] < 0.6 and diff["p_greater"] > 0.99
+    assert grouped_fit.contrast("E", "c0", "c2")["p_greater"] < 0.01
+    p = grouped_fit.prob_lower({"x": [1e8, 1e11]}, "c0", "c2")
+    assert list(p.columns) == ["x", "p_lower"] and (p["p_lower"] > 0.99).all()
+    with pytest.raises(bayescale.SpecError, match="unknown group"):
+        grouped_fit.contrast("E", "c0", "zz")
+    with pytest.raises(bayescale.SpecError, match="does not vary by group"):
+        grouped_fit.contrast("sigma", "c0", "c1")
+
+
+def test_grouped_save_load_predicts_identically(grouped_fit, tmp_path):
+    grouped_fit.save(tmp_path / "g.nc")
+    loaded = bayescale.load(tmp_path / "g.nc")
+    rows = pd.DataFrame({"x": [1e9, 1e11], "corpus": ["c0", "new"]})
+    pd.testing.assert_frame_equal(loaded.predict(rows), grouped_fit.predict(rows))
+    assert loaded.group_labels == sorted(TRUE_E) and loaded.pooling == grouped_fit.pooling
+
+
+def test_separate_parameters_cannot_predict_new_groups():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayescale.ConvergenceWarning)
+        fit = bayescale.fit(
+            grouped_power_law(),
+            law="power_law",
+            group="corpus",
+            pooling={"E": "separate"},
+            random_seed=0,
+            draws=200,
+            tune=200,
+        )
+    with pytest.raises(bayescale.SpecError, match="'separate' per group"):
+        fit.predict({"x": [1e9], "corpus": ["new"]})
+    assert len(fit.predict({"x": [1e9], "corpus": ["c2"]})) == 1
