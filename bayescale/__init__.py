@@ -8,6 +8,7 @@ The five lines users need::
     fit.save("fit.nc"); bayescale.load("fit.nc")
 """
 
+from bayescale.compare import ParetoKWarning, compare
 from bayescale.diagnostics import ConvergenceWarning, Diagnostics
 from bayescale.errors import BayescaleError, DataError, FitFileError, SpecError
 from bayescale.fitting import fit
@@ -22,10 +23,12 @@ __all__ = [
     "DataError",
     "Diagnostics",
     "FitFileError",
+    "ParetoKWarning",
     "Prior",
     "ScalingFit",
     "ScalingLaw",
     "SpecError",
+    "compare",
     "fit",
     "get_law",
     "laws",

@@ -49,3 +49,13 @@ def quantiles(draws, ci, axis=0):
     tail = (1.0 - ci) / 2.0
     lo, med, hi = np.quantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
     return med, lo, hi
+
+
+def loo(posterior):
+    """PSIS-LOO of one fit (ArviZ ``ELPDDataLOO``: elpd, se, pareto_k, good_k)."""
+    return az.loo(posterior)
+
+
+def compare(posteriors, method="stacking"):
+    """ArviZ's LOO comparison table, unrounded (ArviZ 1.x rounds values by default)."""
+    return az.compare(posteriors, method=method, round_to="none")

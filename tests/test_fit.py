@@ -125,3 +125,17 @@ def test_spec_errors():
         bayescale.fit(df, likelihood="huber")
     with pytest.raises(bayescale.SpecError, match="unknown sampler"):
         bayescale.fit(df, sampler="hmc")
+
+
+def test_compare_prefers_the_true_law_and_refuses_other_data(sim_sweep, short_fit):
+    kaplan = bayescale.fit(sim_sweep[["N", "D", "loss"]], law="kaplan", random_seed=1)
+    table = bayescale.compare({"chinchilla": short_fit, "kaplan": kaplan})
+    assert list(table.index) == ["chinchilla", "kaplan"]  # the data are Chinchilla-generated
+    assert table.loc["kaplan", "elpd_diff"] < -4 * table.loc["kaplan", "dse"]
+    assert table["weight"].sum() == pytest.approx(1.0)
+    assert (table["n_high_pareto_k"] == 0).all()
+    other = fit_sweep(sim_sweep.iloc[:60])
+    with pytest.raises(bayescale.SpecError, match="different data"):
+        bayescale.compare({"a": short_fit, "b": other})
+    with pytest.raises(bayescale.SpecError, match="at least two"):
+        bayescale.compare({"a": short_fit})

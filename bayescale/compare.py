@@ -1,0 +1,76 @@
+"""Model comparison by PSIS-LOO (Vehtari, Gelman and Gabry 2017), through ArviZ.
+
+Comparing elpd only makes sense between fits of the same observations on the same
+response scale: every bayescale fit models ``log y``, so the data check below (same rows,
+same response column, same values) is what makes the comparison valid.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from bayescale import stats
+from bayescale.errors import SpecError
+
+
+class ParetoKWarning(UserWarning):
+    """Some observations have Pareto k above ArviZ's threshold: LOO may be unreliable."""
+
+
+def _check_same_data(fits):
+    names = list(fits)
+    ref = fits[names[0]].data
+    for name in names[1:]:
+        other = fits[name].data
+        if other.y != ref.y:
+            raise SpecError(
+                f"cannot compare {names[0]!r} (response {ref.y!r}) with {name!r} (response "
+                f"{other.y!r}): LOO needs the same response on the same scale"
+            )
+        same = len(other.frame) == len(ref.frame) and np.array_equal(
+            other.frame[other.y].to_numpy(), ref.frame[ref.y].to_numpy()
+        )
+        if not same:
+            raise SpecError(
+                f"cannot compare {names[0]!r} ({len(ref.frame)} rows) with {name!r} "
+                f"({len(other.frame)} rows): they were fitted on different data"
+            )
+
+
+def compare(fits, method="stacking"):
+    """Compare fits of the same data by PSIS-LOO, with stacking weights.
+
+    Parameters
+    ----------
+    fits : dict of str to ScalingFit
+        At least two fits of the same observations (laws, pooling choices, likelihoods).
+    method : {"stacking", "bb-pseudo-bma", "pseudo-bma"}
+        How ArviZ computes the weights.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit, best first: ``rank, elpd, se, elpd_diff, dse, p, weight`` and
+        ``n_high_pareto_k`` (observations whose Pareto k exceeds ArviZ's ``good_k``).
+        Warns with :class:`ParetoKWarning` when any fit has such observations.
+    """
+    if len(fits) < 2:
+        raise SpecError("compare needs at least two fits, as a dict of name -> fit")
+    _check_same_data(fits)
+    table = stats.compare({k: f.posterior for k, f in fits.items()}, method=method)
+    high = {}
+    for name, fit in fits.items():
+        result = stats.loo(fit.posterior)
+        high[name] = int((np.asarray(result.pareto_k) > result.good_k).sum())
+    table["n_high_pareto_k"] = pd.Series(high)
+    bad = {k: v for k, v in high.items() if v}
+    if bad:
+        warnings.warn(
+            f"PSIS-LOO is unreliable for {bad} observations (Pareto k above threshold); "
+            "treat elpd differences for those fits with caution",
+            ParetoKWarning,
+            stacklevel=2,
+        )
+    cols = ["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight", "n_high_pareto_k"]
+    return table[cols]
