@@ -57,10 +57,12 @@ def jax_namespace():
     Imported lazily: ``pymc.sampling.jax`` goes first so that its XLA flags (one host device
     per chain for numpyro) are set before JAX initialises.
     """
+    # isort: off
+    import pymc.sampling.jax  # noqa: F401
     import jax
     import jax.numpy as jnp
-    import pymc.sampling.jax  # noqa: F401
 
+    # isort: on
     jax.config.update("jax_enable_x64", True)
 
     def logsumexp(terms):

@@ -31,8 +31,11 @@ def cache_dir():
 def _enable_jax_cache():
     # pymc.sampling.jax must be imported before jax so its XLA_FLAGS (one host device
     # per chain) take effect.
-    import jax
+    # isort: off
     import pymc.sampling.jax  # noqa: F401
+    import jax
+
+    # isort: on
 
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     # Cache every compile: PyMC's initial-point checks run ~70 small jitted functions
