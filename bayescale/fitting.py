@@ -15,7 +15,7 @@ from bayescale.laws import get_law, reference_scale
 from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY
 from bayescale.priors import Prior
-from bayescale.result import ScalingFit
+from bayescale.result import ScalingFit, sampled_names
 
 _VERSIONED = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "numpyro", "nutpie")
 
@@ -179,8 +179,7 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
     own once the group values are recorded.
     """
     post = idata["posterior"].to_dataset()
-    keep = [*law.parameters, *pooling_mod.reported(pooling), *likelihood.priors]
-    post = post[keep]
+    post = post[sampled_names(law, pooling, likelihood)]
     p = {k: post[k].to_numpy() for k in law.parameters}
     grouped = [k for k in law.parameters if pooling[k] != "shared"]
     if grouped:  # broadcast shared (chain, draw) against grouped (chain, draw, group)

@@ -67,13 +67,14 @@ class ScalingFit:
         return list(self.settings.get("labels") or [])
 
     @property
+    def sampled_names(self):
+        """Law parameters, group-level hyperparameters and noise: what NUTS explored."""
+        return sampled_names(self.law, self.pooling, self.likelihood)
+
+    @property
     def parameter_names(self):
-        """Law parameters, group-level hyperparameters, noise, then derived quantities."""
-        sampled = [
-            *self.law.parameters,
-            *pooling_mod.reported(self.pooling),
-            *self.likelihood.priors,
-        ]
+        """:attr:`sampled_names`, then derived quantities (``A``, ``B``, ...)."""
+        sampled = self.sampled_names
         derived = [v for v in self.posterior["posterior"].data_vars if v not in sampled]
         return [*sampled, *derived]
 
@@ -96,8 +97,8 @@ class ScalingFit:
     @cached_property
     def diagnostics(self):
         """:class:`~bayescale.diagnostics.Diagnostics` of the free parameters."""
-        free = [*self.law.parameters, *pooling_mod.reported(self.pooling), *self.likelihood.priors]
-        return diag_mod.check(self.posterior, stats.summary(self.posterior, free, 0.9))
+        table = stats.summary(self.posterior, self.sampled_names, 0.9)
+        return diag_mod.check(self.posterior, table)
 
     def draws(self, names=None):
         """Posterior draws flattened over chains: arrays of shape (draws[, groups])."""
@@ -246,6 +247,11 @@ class ScalingFit:
             f"rows={len(self.data.frame)} y={self.data.y!r}: "
             f"{'converged' if d.ok else 'NOT CONVERGED'}>"
         )
+
+
+def sampled_names(law, pooling, likelihood):
+    """Names of the sampled quantities of a fit, in summary order."""
+    return [*law.parameters, *pooling_mod.reported(pooling), *likelihood.priors]
 
 
 def _check_ci(ci):
