@@ -63,13 +63,7 @@ class BaselineFit:
 
     def predict(self, new_data, ci=0.9):
         """Point prediction (``median`` column) and bootstrap percentile interval."""
-        frame = data_mod.prepare(
-            pd.DataFrame(new_data) if isinstance(new_data, dict) else new_data,
-            self.law,
-            y=None,
-            inputs=self.settings["inputs"],
-            flops_per_token=self.settings["flops_per_token"],
-        ).frame
+        frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
         z = {k: np.log(frame[k].to_numpy(float)) - self.log_ref[k] for k in self.law.inputs}
         point = {k: np.asarray(self.point[k]) for k in self.law.parameters}
         out = frame.assign(median=np.exp(self.law.log_mean(NUMPY, point, z)))

@@ -3,7 +3,6 @@
 import argparse
 import sys
 
-import numpy as np
 import pandas as pd
 
 
@@ -131,7 +130,6 @@ def main(argv=None):
     p_fit.set_defaults(func=fit_command)
     sub.add_parser("laws", help="list the scaling-law families").set_defaults(func=laws_command)
     args = parser.parse_args(argv)
-    np.set_printoptions(precision=4)
     return args.func(args)
 
 

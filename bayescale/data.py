@@ -191,3 +191,21 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=No
             f" need at least {n_params + 2}"
         )
     return FitData(frame=frame, inputs=tuple(law.inputs), y=y, group=group)
+
+
+def prediction_inputs(new_data, law, settings):
+    """Validated inputs for prediction, with a fit's column mapping, ``k`` and group column.
+
+    ``settings`` holds ``inputs``, ``flops_per_token`` and (for grouped fits) ``group``;
+    a dict of arrays is accepted as well as a DataFrame or CSV path.
+    """
+    if isinstance(new_data, dict):
+        new_data = pd.DataFrame(new_data)
+    return prepare(
+        new_data,
+        law,
+        y=None,
+        inputs=settings["inputs"],
+        flops_per_token=settings["flops_per_token"],
+        group=settings.get("group"),
+    ).frame

@@ -163,7 +163,7 @@ class ScalingFit:
         _check_ci(ci)
         if kind not in ("mean", "observed"):
             raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
-        frame = self._inputs(new_data)
+        frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
         seed = self.settings["random_seed"] if random_seed is None else random_seed
         rng = np.random.default_rng(seed)
         lik = {k: v[:, None] for k, v in self.draws(list(self.likelihood.priors)).items()}
@@ -176,18 +176,6 @@ class ScalingFit:
             med, lo, hi = stats.quantiles(np.exp(log_mu), ci, axis=0)
             out.append(chunk.assign(median=med, lower=lo, upper=hi))
         return pd.concat(out)
-
-    def _inputs(self, new_data):
-        if isinstance(new_data, dict):
-            new_data = pd.DataFrame(new_data)
-        return data_mod.prepare(
-            new_data,
-            self.law,
-            y=None,
-            inputs=self.settings["inputs"],
-            flops_per_token=self.settings["flops_per_token"],
-            group=self.settings.get("group"),
-        ).frame
 
     def contrast(self, param, a, b, ci=0.9):
         """Posterior of ``param[a] - param[b]`` between two groups, and P(param_a > param_b).
@@ -225,14 +213,14 @@ class ScalingFit:
         group = self.settings.get("group")
         if not group:
             raise SpecError("prob_lower needs a fit with group=")
-        frame = pd.DataFrame(new_data).copy()
+        inputs = data_mod.prediction_inputs(
+            pd.DataFrame(new_data).assign(**{group: a}), self.law, self.settings
+        )
         rng = np.random.default_rng(self.settings["random_seed"])
-        log_mu = {}
-        for label in (a, b):
-            frame[group] = label
-            log_mu[label] = self.log_mean_draws(self._inputs(frame), rng)
-        inputs = self._inputs(frame).drop(columns=group)
-        return inputs.assign(p_lower=np.mean(log_mu[a] < log_mu[b], axis=0))
+        log_mu = {
+            label: self.log_mean_draws(inputs.assign(**{group: label}), rng) for label in (a, b)
+        }
+        return inputs.drop(columns=group).assign(p_lower=np.mean(log_mu[a] < log_mu[b], axis=0))
 
     def save(self, path):
         """Write the fit to a netCDF file that :func:`bayescale.load` reads back."""

@@ -33,7 +33,7 @@ def summary(posterior, var_names, ci):
     table = az.summary(posterior, var_names=var_names, ci_kind="eti", ci_prob=ci, round_to="none")
     lower, upper = (c for c in table.columns if c.startswith("eti"))
     table = table.rename(columns={lower: "lower", upper: "upper"})
-    medians = az.summary(posterior, var_names=var_names, kind="all_median", round_to="none")
+    medians = az.summary(posterior, var_names=var_names, kind="stats_median", round_to="none")
     table.insert(2, "median", medians["median"].reindex(table.index).to_numpy())
     cols = ["mean", "sd", "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "mcse_mean"]
     return table[cols]
