@@ -20,6 +20,8 @@ def data_values(fitdata, log_ref, labels=()):
     values = {f"data_log_{k}": v for k, v in fitdata.log_inputs().items()}
     values.update({f"data_log_ref_{k}": np.asarray(v) for k, v in log_ref.items()})
     values["data_log_y"] = fitdata.log_y()
+    if fitdata.y_log_sd:
+        values["data_y_log_sd"] = fitdata.known_sd()
     if fitdata.group:
         values["data_group"] = fitdata.codes(labels)
     return values
@@ -38,7 +40,7 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
     log_ref : dict of str to float
         Log reference scale of each input.
     pooling : dict of str to str
-        ``"shared"``, ``"pooled"`` or ``"separate"`` per law parameter.
+        :data:`bayescale.pooling.POOLINGS` choice per law parameter.
     labels : sequence of str
         Group labels (the coordinate of the group dimension), when grouped.
 
@@ -60,5 +62,6 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
         mu = law.log_mean(PYTENSOR, p, z)
         lik = {name: priors[name].create(name) for name in likelihood.priors}
         log_y = data["data_log_y"]
-        likelihood.create(OBSERVED, mu, lik, observed=log_y, shape=log_y.shape)
+        known_sd = data.get("data_y_log_sd")
+        likelihood.create(OBSERVED, mu, lik, observed=log_y, shape=log_y.shape, known_sd=known_sd)
     return model

@@ -31,12 +31,15 @@ class FitData:
         Name of the response column.
     group : str or None
         Name of the group column (labels as strings in ``frame``), if any.
+    y_log_sd : str or None
+        Name of the column of known standard deviations of ``log y``, if any.
     """
 
     frame: pd.DataFrame
     inputs: tuple[str, ...]
     y: str
     group: str | None = None
+    y_log_sd: str | None = None
 
     def codes(self, labels):
         """Integer code of each row's group in ``labels`` (-1 for a label not in it)."""
@@ -51,6 +54,10 @@ class FitData:
         """Natural log of the response."""
         return np.log(self.frame[self.y].to_numpy(float))
 
+    def known_sd(self):
+        """Known standard deviations of ``log y`` (measurement error), or ``None``."""
+        return self.frame[self.y_log_sd].to_numpy(float) if self.y_log_sd else None
+
 
 def _rows(index, mask):
     bad = list(index[np.asarray(mask)])
@@ -59,8 +66,11 @@ def _rows(index, mask):
     return f"{len(bad)} {'row' if len(bad) == 1 else 'rows'} ({shown}{more})"
 
 
-def _numeric_column(df, column, role):
-    """Column as float64, with one clear error for non-numeric, NaN/inf and values <= 0."""
+def _numeric_column(df, column, role, allow_zero=False):
+    """Column as float64, with one clear error for non-numeric, NaN/inf and values <= 0.
+
+    ``allow_zero`` accepts zeros (standard deviations), still refusing negative values.
+    """
     raw = df[column]
     values = pd.to_numeric(raw, errors="coerce")
     non_numeric = values.isna() & raw.notna()
@@ -77,6 +87,14 @@ def _numeric_column(df, column, role):
             f"column {column!r} ({role}) has NaN or infinite values at "
             f"{_rows(df.index, missing)}: drop or fill those rows first"
         )
+    if allow_zero:
+        negative = values < 0
+        if negative.any():
+            raise DataError(
+                f"column {column!r} ({role}) has negative values at "
+                f"{_rows(df.index, negative)}: standard deviations must be >= 0"
+            )
+        return values
     non_positive = values <= 0
     if non_positive.any():
         raise DataError(
@@ -118,7 +136,7 @@ def _group_column(df, group, fitting):
     return labels
 
 
-def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=None):
+def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=None, y_log_sd=None):
     """Validate ``data`` for ``law`` and return a :class:`FitData`.
 
     Parameters
@@ -136,6 +154,9 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=No
         Number of free parameters; at least ``n_params + 2`` rows are required.
     group : str, optional
         Column of group labels (kept as strings).
+    y_log_sd : str, optional
+        Column of known standard deviations of ``log y`` (>= 0), e.g. bootstrap errors of
+        an estimated quantity. Ignored for prediction (``y=None``).
 
     Raises
     ------
@@ -155,7 +176,10 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=No
     needed = [cols[k] for k in law.inputs if not (k == "D" and derive_d)]
     if derive_d:
         needed.append(cols["C"])
-    missing = [c for c in [*needed, *([y] if y is not None else [])] if c not in df.columns]
+    if y_log_sd is not None and y_log_sd in (y, *needed):
+        raise DataError(f"y_log_sd={y_log_sd!r} is also the response or an input column")
+    extra = [y, y_log_sd] if y is not None else []
+    missing = [c for c in [*needed, *extra] if c is not None and c not in df.columns]
     if missing:
         hint = " (map columns with inputs={'N': 'your column'})" if set(missing) - {y} else ""
         raise DataError(
@@ -178,6 +202,8 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=No
         frame = pd.DataFrame(out, index=df.index)
         return FitData(frame=frame, inputs=tuple(law.inputs), y="", group=group)
     out[y] = _numeric_column(df, y, "response")
+    if y_log_sd is not None:
+        out[y_log_sd] = _numeric_column(df, y_log_sd, "known sd of log y", allow_zero=True)
     frame = pd.DataFrame(out, index=df.index)
     for k in law.inputs:
         if np.ptp(np.log(frame[k].to_numpy())) < 1e-12:
@@ -190,7 +216,7 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=No
             f"{len(frame)} rows is too few for law {law.name!r} with {n_params} free parameters:"
             f" need at least {n_params + 2}"
         )
-    return FitData(frame=frame, inputs=tuple(law.inputs), y=y, group=group)
+    return FitData(frame=frame, inputs=tuple(law.inputs), y=y, group=group, y_log_sd=y_log_sd)
 
 
 def prediction_inputs(new_data, law, settings):

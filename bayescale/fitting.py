@@ -46,12 +46,13 @@ def resolve_priors(law, likelihood, priors, pooling):
     return merged
 
 
-def spec_key(law, likelihood, priors, pooling, labels):
+def spec_key(law, likelihood, priors, pooling, labels, known_sd):
     """String identifying the model graph: equal keys can share a compiled model."""
     return json.dumps(
         {
             "law": law.name,
             "likelihood": likelihood.name,
+            "known_sd": known_sd,
             "priors": {k: p.to_dict() for k, p in priors.items()},
             "pooling": pooling,
             "labels": list(labels),
@@ -68,6 +69,7 @@ def fit(
     inputs=None,
     group=None,
     pooling=None,
+    y_log_sd=None,
     priors=None,
     likelihood="normal",
     flops_per_token=6.0,
@@ -95,9 +97,14 @@ def fit(
         Column of group labels (corpus, model family, configuration, seed...). Labels
         become a named dimension of the posterior and rows of ``summary()``.
     pooling : dict of str to str, optional
-        Per law parameter: ``"shared"``, ``"pooled"`` (hierarchical, non-centred) or
-        ``"separate"``. With ``group``, parameters default to ``"pooled"``; see
-        :mod:`bayescale.pooling`.
+        Per law parameter: ``"shared"``, ``"pooled"`` (hierarchical, non-centred),
+        ``"pooled_centred"`` (the same model, centred: for groups whose own data pin
+        their value) or ``"separate"``. With ``group``, parameters default to ``"pooled"``;
+        see :mod:`bayescale.pooling`.
+    y_log_sd : str, optional
+        Column of known standard deviations of ``log y`` per row (measurement error, e.g.
+        bootstrap errors of an estimated optimum). Added in quadrature to the fitted noise,
+        which then measures the scatter beyond them; see :mod:`bayescale.likelihoods`.
     priors : dict of str to Prior, optional
         Replace default priors by parameter name (``alpha``; ``alpha_tau`` for the group
         scale of a pooled ``alpha``).
@@ -132,10 +139,11 @@ def fit(
         flops_per_token=flops_per_token,
         n_params=len(all_priors),
         group=group,
+        y_log_sd=y_log_sd,
     )
     labels = sorted(fitdata.frame[group].unique()) if group else []
     log_ref = {k: reference_scale(fitdata.frame[k].to_numpy()) for k in law.inputs}
-    key = spec_key(law, lik, all_priors, pool, labels) + sampler
+    key = spec_key(law, lik, all_priors, pool, labels, y_log_sd is not None) + sampler
     values = data_values(fitdata, log_ref, labels)
     model = sample.cached_model(
         key, lambda: build_model(law, all_priors, lik, fitdata, log_ref, pool, labels), values
@@ -162,6 +170,7 @@ def fit(
         "flops_per_token": float(flops_per_token),
         "inputs": dict(inputs or {}),
         "group": group,
+        "y_log_sd": y_log_sd,
         "pooling": pool,
         "labels": labels,
     }
@@ -175,8 +184,8 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
     """Posterior tree with derived quantities and the pointwise log-likelihood.
 
     Both are computed in numpy from the law written once, so they cost no extra graph
-    compilation. Non-centred offsets (``*_z``) are dropped: they have no meaning of their
-    own once the group values are recorded.
+    compilation. The unconstrained group values (``*_z``, ``*_u``) are dropped: they have
+    no meaning of their own once the group values are recorded.
     """
     post = idata["posterior"].to_dataset()
     post = post[sampled_names(law, pooling, likelihood)]
@@ -195,7 +204,7 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
     z = {k: v - log_ref[k] for k, v in fitdata.log_inputs().items()}
     log_mu = law.log_mean(NUMPY, rows, z)
     lik = {k: post[k].to_numpy()[..., None] for k in likelihood.priors}
-    loglik = likelihood.logpdf(fitdata.log_y(), log_mu, lik)
+    loglik = likelihood.logpdf(fitdata.log_y(), log_mu, lik, fitdata.known_sd())
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()
     return xr.DataTree.from_dict(

@@ -93,7 +93,13 @@ def load(path):
         )
     fd = tree["fit_data"].to_dataset()
     frame = pd.DataFrame({c: fd[c].to_numpy() for c in fd.data_vars}, index=fd["row"].to_numpy())
-    data = FitData(frame=frame, inputs=tuple(spec["inputs"]), y=spec["y"], group=spec["group"])
+    data = FitData(
+        frame=frame,
+        inputs=tuple(spec["inputs"]),
+        y=spec["y"],
+        group=spec["group"],
+        y_log_sd=spec["settings"].get("y_log_sd"),
+    )
     posterior = tree.copy()
     del posterior["fit_data"]
     posterior.attrs = {}

@@ -4,6 +4,11 @@ Losses are fitted on the log scale: multiplicative noise is what repeated traini
 show, and it keeps a 1.8-nat and a 5-nat loss on comparable footing. ``student_t`` is the
 Bayesian analogue of the Huber loss the field uses: heavy tails let a few outlying runs
 (diverged, mis-logged, quantised from a plot) pull the fit much less than under ``normal``.
+
+Known measurement error. When each observation comes with a known standard deviation
+``s_i`` of its log (a bootstrap error of an estimated optimum, say), the scale of row ``i``
+is ``sqrt(sigma**2 + s_i**2)``: the fitted ``sigma`` is then the scatter *beyond* what
+the measurements explain, and precise rows weigh more, as in a weighted fit.
 """
 
 from typing import ClassVar
@@ -21,11 +26,14 @@ class Likelihood:
     name: ClassVar[str] = ""
     priors: ClassVar[dict[str, Prior]] = {}
 
-    def create(self, name, mu, p, observed, shape):
-        """Add the observed random variable to the current PyMC model."""
+    def create(self, name, mu, p, observed, shape, known_sd=None):
+        """Add the observed random variable to the current PyMC model.
+
+        ``known_sd`` (per row, optional) is added in quadrature to the noise scale.
+        """
         raise NotImplementedError
 
-    def logpdf(self, log_y, mu, p):
+    def logpdf(self, log_y, mu, p, known_sd=None):
         """Pointwise log density of ``log y`` in numpy (draws broadcast against rows)."""
         raise NotImplementedError
 
@@ -38,19 +46,28 @@ class Likelihood:
         return {"name": self.name}
 
 
+def _scale(sigma, known_sd):
+    """Noise scale per row: ``sigma``, widened by known measurement error when given.
+
+    Plain arithmetic, so it serves numpy arrays and pytensor tensors alike.
+    """
+    return sigma if known_sd is None else (sigma**2 + known_sd**2) ** 0.5
+
+
 class Normal(Likelihood):
     """``log y ~ Normal(mu, sigma)``; ``sigma ~ HalfNormal(0.1)``, i.e. noise up to ~20%."""
 
     name = "normal"
     priors = {"sigma": Prior("HalfNormal", sigma=0.1)}
 
-    def create(self, name, mu, p, observed, shape):  # noqa: D102
+    def create(self, name, mu, p, observed, shape, known_sd=None):  # noqa: D102
         import pymc as pm
 
-        return pm.Normal(name, mu=mu, sigma=p["sigma"], observed=observed, shape=shape)
+        sigma = _scale(p["sigma"], known_sd)
+        return pm.Normal(name, mu=mu, sigma=sigma, observed=observed, shape=shape)
 
-    def logpdf(self, log_y, mu, p):  # noqa: D102
-        return stats.norm.logpdf(log_y, mu, p["sigma"])
+    def logpdf(self, log_y, mu, p, known_sd=None):  # noqa: D102
+        return stats.norm.logpdf(log_y, mu, _scale(p["sigma"], known_sd))
 
     def draw(self, mu, p, rng):  # noqa: D102
         return rng.normal(mu, p["sigma"])
@@ -69,15 +86,14 @@ class StudentT(Likelihood):
         "nu": Prior("Gamma", alpha=2.0, beta=0.1),
     }
 
-    def create(self, name, mu, p, observed, shape):  # noqa: D102
+    def create(self, name, mu, p, observed, shape, known_sd=None):  # noqa: D102
         import pymc as pm
 
-        return pm.StudentT(
-            name, nu=p["nu"], mu=mu, sigma=p["sigma"], observed=observed, shape=shape
-        )
+        sigma = _scale(p["sigma"], known_sd)
+        return pm.StudentT(name, nu=p["nu"], mu=mu, sigma=sigma, observed=observed, shape=shape)
 
-    def logpdf(self, log_y, mu, p):  # noqa: D102
-        return stats.t.logpdf(log_y, p["nu"], mu, p["sigma"])
+    def logpdf(self, log_y, mu, p, known_sd=None):  # noqa: D102
+        return stats.t.logpdf(log_y, p["nu"], mu, _scale(p["sigma"], known_sd))
 
     def draw(self, mu, p, rng):  # noqa: D102
         return mu + p["sigma"] * rng.standard_t(p["nu"], size=np.broadcast(mu, p["nu"]).shape)

@@ -151,7 +151,9 @@ class ScalingFit:
             Probability of the central interval.
         kind : {"mean", "observed"}
             ``"mean"``: the law's value (parameter uncertainty only).
-            ``"observed"``: a new run's observed value (adds observation noise).
+            ``"observed"``: a new run's observed value (adds the fitted noise; for a fit
+            with ``y_log_sd``, that is the scatter beyond the known measurement errors,
+            which new rows do not have).
         random_seed : int, optional
             Seed for the noise draws of ``kind="observed"`` (default: the fit's seed).
 

@@ -115,3 +115,18 @@ def test_fit_rejects_bad_input_before_sampling():
     df.loc[0, "loss"] = np.nan
     with pytest.raises(bayescale.DataError, match="NaN"):
         bayescale.fit(df, law="chinchilla", y="loss")
+
+
+def test_known_sd_column_validated():
+    df = frame().assign(sd=0.1)
+    df.loc[0, "sd"] = 0.0  # an exact measurement is allowed
+    out = prepare(df, LAW, "loss", y_log_sd="sd")
+    assert out.y_log_sd == "sd" and out.known_sd()[0] == 0.0
+    assert prepare(frame(), LAW, "loss").known_sd() is None
+    df.loc[[3, 7], "sd"] = -0.2
+    with pytest.raises(bayescale.DataError, match=r"'sd'.*negative.*2 rows \(3, 7\).*>= 0"):
+        prepare(df, LAW, "loss", y_log_sd="sd")
+    with pytest.raises(bayescale.DataError, match=r"missing column\(s\) \['err'\]"):
+        prepare(frame(), LAW, "loss", y_log_sd="err")
+    with pytest.raises(bayescale.DataError, match="also the response"):
+        prepare(frame(), LAW, "loss", y_log_sd="loss")

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import fit_sweep
+from scipy import stats
 
 import bayescale
 from bayescale.simulate import CHINCHILLA_TRUTH
@@ -139,3 +140,26 @@ def test_compare_prefers_the_true_law_and_refuses_other_data(sim_sweep, short_fi
         bayescale.compare({"a": short_fit, "b": other})
     with pytest.raises(bayescale.SpecError, match="at least two"):
         bayescale.compare({"a": short_fit})
+
+
+def test_known_measurement_error_fit_round_trip(tmp_path):
+    """``y_log_sd`` reaches the likelihood, the pointwise log-likelihood and a saved fit."""
+    rng = np.random.default_rng(0)
+    c = np.geomspace(1e16, 1e19, 12)
+    sd = rng.uniform(0.05, 0.3, c.size)
+    df = pd.DataFrame({"flops": c, "n_star": 1e-3 * c**0.5 * np.exp(rng.normal(0, sd)), "sd": sd})
+    fit = bayescale.fit(
+        df, law="pure_power_law", y="n_star", inputs={"x": "flops"}, y_log_sd="sd", draws=500
+    )
+    assert fit.summary().loc["a", "lower"] < 0.5 < fit.summary().loc["a", "upper"]
+    draws = fit.draws(["y_ref", "a", "sigma"])
+    log_mu = fit.log_mean_draws(fit.data.frame)
+    sigma = np.hypot(draws["sigma"][:, None], sd[None, :])
+    expected = stats.norm.logpdf(np.log(df["n_star"].to_numpy()), log_mu, sigma)
+    loglik = fit.posterior["log_likelihood"]["log_y"].to_numpy().reshape(expected.shape)
+    np.testing.assert_allclose(loglik, expected, rtol=1e-9)
+    fit.save(tmp_path / "m.nc")
+    loaded = bayescale.load(tmp_path / "m.nc")
+    assert loaded.data.y_log_sd == "sd" and loaded.settings["y_log_sd"] == "sd"
+    new = {"flops": [1e20, 1e21]}
+    pd.testing.assert_frame_equal(loaded.predict(new), fit.predict(new))

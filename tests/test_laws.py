@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayescale
@@ -13,6 +14,9 @@ RNG = np.random.default_rng(42)
 N = np.geomspace(5e7, 2e10, 7)
 D = np.geomspace(3e11, 4e9, 7)
 LOG_REF = {"N": np.log(1e9), "D": np.log(5e10), "x": np.log(1e9)}
+LAWS = ["power_law", "pure_power_law", "chinchilla", "kaplan"]
+LOSS_LAWS = ["power_law", "chinchilla", "kaplan"]
+"""Laws of a loss with a floor; ``pure_power_law`` is scale-free (its default is vague)."""
 
 
 def hand_written(name, p):
@@ -21,13 +25,15 @@ def hand_written(name, p):
         return p["E"] + p["A"] * N ** -p["alpha"]
     if name == "chinchilla":
         return p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
+    if name == "pure_power_law":
+        return p["k"] * N ** p["a"]
     if name == "kaplan":
         return ((p["N_c"] / N) ** (p["alpha_N"] / p["alpha_D"]) + p["D_c"] / D) ** p["alpha_D"]
     raise KeyError(name)
 
 
 def test_registry_lists_laws_and_rejects_unknown():
-    assert {"power_law", "chinchilla", "kaplan"} <= set(bayescale.laws())
+    assert set(LAWS) <= set(bayescale.laws())
     with pytest.raises(bayescale.SpecError, match="unknown scaling law 'chinchila'.*chinchilla"):
         bayescale.get_law("chinchila")
 
@@ -41,7 +47,7 @@ def test_parameter_input_collision_raises():
             priors = {"x": bayescale.Prior("Normal", mu=0, sigma=1)}
 
 
-@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+@pytest.mark.parametrize("name", LAWS)
 def test_log_mean_matches_published_formula(name):
     law = bayescale.get_law(name)
     for seed in range(5):
@@ -52,7 +58,7 @@ def test_log_mean_matches_published_formula(name):
         np.testing.assert_allclose(got, hand_written(name, p), rtol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+@pytest.mark.parametrize("name", LAWS)
 def test_numpy_and_pytensor_agree(name):
     law = bayescale.get_law(name)
     p = {k: float(v[0]) for k, v in law.sample_prior(1, random_seed=7).items()}
@@ -73,11 +79,12 @@ def test_log_space_survives_extreme_powers():
 
 
 @pytest.mark.parametrize("likelihood", sorted(LIKELIHOODS))
-@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+@pytest.mark.parametrize("name", LAWS)
 def test_finite_logp_gradient_at_initial_point(name, likelihood):
     law = bayescale.get_law(name)
     lik = get_likelihood(likelihood)
-    df = chinchilla_sweep(random_seed=0).rename(columns={"N": "x"} if name == "power_law" else {})
+    single = len(law.inputs) == 1
+    df = chinchilla_sweep(random_seed=0).rename(columns={"N": "x"} if single else {})
     fd = prepare(df, law, "loss")
     log_ref = {k: reference_scale(fd.frame[k].to_numpy()) for k in law.inputs}
     pooling = dict.fromkeys(law.parameters, "shared")
@@ -89,7 +96,7 @@ def test_finite_logp_gradient_at_initial_point(name, likelihood):
     assert np.all(np.isfinite(grad))
 
 
-@pytest.mark.parametrize("name", ["power_law", "chinchilla", "kaplan"])
+@pytest.mark.parametrize("name", LOSS_LAWS)
 def test_default_priors_imply_plausible_llm_losses(name):
     """The docstrings' prior-predictive claims: losses in nats, not absurd."""
     law = bayescale.get_law(name)
@@ -119,3 +126,32 @@ def test_prior_validation_and_round_trip():
 def test_reference_scale_is_rounded_geometric_centre():
     assert np.exp(reference_scale([1e8, 1e10])) == pytest.approx(1e9)
     assert np.exp(reference_scale([2.2e9, 2.6e9])) == pytest.approx(2e9)
+
+
+@pytest.mark.parametrize("likelihood", sorted(LIKELIHOODS))
+def test_known_measurement_error_adds_in_quadrature(likelihood):
+    """numpy and the PyMC graph agree, and the scale is sqrt(sigma^2 + s_i^2)."""
+    law = bayescale.get_law("pure_power_law")
+    lik = get_likelihood(likelihood)
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e16, 1e19, 12)
+    s = rng.uniform(0.0, 0.3, x.size)
+    df = pd.DataFrame({"x": x, "y": 1e-3 * x**0.5 * np.exp(rng.normal(0, s)), "s": s})
+    fd = prepare(df, law, "y", y_log_sd="s")
+    log_ref = {"x": reference_scale(x)}
+    pooling = dict.fromkeys(law.parameters, "shared")
+    model = build_model(law, {**law.priors, **lik.priors}, lik, fd, log_ref, pooling)
+    point = {"y_ref": 3e7, "a": 0.5, "sigma": 0.05, "nu": 4.0}
+    mu = law.log_mean(NUMPY, point, {"x": np.log(x) - log_ref["x"]})
+    expected = lik.logpdf(fd.log_y(), mu, point, fd.known_sd())
+    values = {
+        "y_ref_log__": np.log(3e7),
+        "a": 0.5,
+        "sigma_log__": np.log(0.05),
+        "nu_log__": np.log(4.0),
+    }
+    values = {v.name: values[v.name] for v in model.value_vars}
+    got = model.compile_logp(vars=[model["log_y"]], sum=False)(values)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    wide = lik.logpdf(fd.log_y(), mu, {**point, "sigma": np.hypot(0.05, s)})
+    np.testing.assert_allclose(expected, wide, rtol=1e-12)

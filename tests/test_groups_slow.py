@@ -1,0 +1,104 @@
+"""Slow lane for groups: shrinkage, LOO between poolings, and the grouped case studies.
+
+Simulated design: 6 groups of 10 runs (x from 1e7 to 1e10, 2% noise), the situation
+partial pooling is for: each group alone pins its exponent only to about +-0.08.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED_DATA
+
+import bayescale
+from bayescale.simulate import from_law
+
+pytestmark = pytest.mark.slow
+CASE_STUDIES = Path(__file__).resolve().parents[1] / "case_studies"
+
+
+def thin_groups(alphas, runs=10, noise=0.02, seed=0):
+    law = bayescale.get_law("power_law")
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, alpha in enumerate(alphas):
+        x = np.exp(rng.uniform(np.log(1e7), np.log(1e10), runs))
+        truth = {"E": 1.6 + 0.1 * i, "a_ref": 0.6, "alpha": alpha}
+        df = from_law(law, truth, {"x": x}, noise=noise, random_seed=100 * seed + i)
+        frames.append(df.assign(corpus=f"g{i}"))
+    return pd.concat(frames, ignore_index=True)[["x", "loss", "corpus"]]
+
+
+def fit_groups(df, pooling):
+    fit = bayescale.fit(df, law="power_law", group="corpus", pooling=pooling, random_seed=0)
+    assert fit.diagnostics.ok, str(fit.diagnostics)
+    return fit
+
+
+def group_medians_and_widths(fit, labels):
+    table = fit.summary(ci=0.9).loc[[f"alpha[{g}]" for g in labels]]
+    return table["median"].to_numpy(), (table["upper"] - table["lower"]).to_numpy()
+
+
+def test_pooling_recovers_a_common_exponent_and_shrinks_toward_it():
+    df = thin_groups([0.3] * 6)
+    labels = sorted(df["corpus"].unique())
+    pooled = fit_groups(df, None)
+    separate = fit_groups(df, dict.fromkeys(["E", "a_ref", "alpha"], "separate"))
+    table = pooled.summary(ci=0.9)
+    assert table.loc["alpha_mu", "lower"] <= 0.3 <= table.loc["alpha_mu", "upper"]
+    med_p, width_p = group_medians_and_widths(pooled, labels)
+    med_s, width_s = group_medians_and_widths(separate, labels)
+    # Shrinkage: group estimates cluster around the common value and are sharper.
+    assert np.std(med_p) < 0.5 * np.std(med_s)
+    assert np.mean(np.abs(med_p - 0.3)) < np.mean(np.abs(med_s - 0.3))
+    assert np.all(width_p < width_s)
+
+
+def test_loo_prefers_group_exponents_when_they_differ():
+    """N*(C)-like lines with exponents 0.4-0.6 (as across Porian et al.'s setups)."""
+    law = bayescale.get_law("pure_power_law")
+    frames = []
+    for i, a in enumerate([0.4, 0.5, 0.6, 0.4, 0.5, 0.6]):
+        c = np.geomspace(1e16, 1e19, 10)
+        df = from_law(law, {"y_ref": 5e7, "a": a}, {"x": c}, noise=0.05, random_seed=i)
+        frames.append(df.assign(corpus=f"g{i}"))
+    df = pd.concat(frames, ignore_index=True)[["x", "loss", "corpus"]]
+    fits = {
+        mode: bayescale.fit(
+            df,
+            law="pure_power_law",
+            group="corpus",
+            pooling={"y_ref": "separate", "a": mode},
+            random_seed=0,
+        )
+        for mode in ("shared", "pooled_centred")
+    }
+    assert all(f.diagnostics.ok for f in fits.values())
+    table = bayescale.compare(fits)
+    assert table.index[0] == "pooled_centred"
+    assert -table.loc["shared", "elpd_diff"] > 4 * table.loc["shared", "dse"]
+
+
+def _case_study(module, folder):
+    if not (SHARED_DATA / folder).exists():
+        pytest.skip(f"real data not available: {SHARED_DATA / folder} is missing")
+    sys.path.insert(0, str(CASE_STUDIES))
+    return __import__(module)
+
+
+def test_porian_case_study_acceptance():
+    study = _case_study("porian_optimal_size", "porian_resolving_discrepancies")
+    fits, table, ok = study.run()
+    assert ok and table["inside"].all()
+    compare = bayescale.compare(fits)
+    assert compare.index[-1] == "shared"  # exponents differ across configurations
+
+
+def test_pooled_exponents_case_study_acceptance():
+    study = _case_study("pooled_exponents", "open_athena_isoflops")
+    fits, ok = study.run()
+    assert ok
+    assert bayescale.compare(fits).index[-1] == "shared"
