@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+import case_common
 import pandas as pd
 
 import bayescale
@@ -115,9 +116,7 @@ def run(draws=1000, chains=4, tune=1000, seed=0, sampler="numpyro", bootstrap=0,
         extra = fit.summary(ci=0.95).drop(index=[*PARAMS, "a_ref", "b_ref"])
         print("noise:", ", ".join(f"{k} = {v:.4g}" for k, v in extra["median"].items()))
         print("diagnostics:", fit.diagnostics)
-        for text, passed in acceptance(fit):
-            print(f"  [{'PASS' if passed else 'FAIL'}] {text}")
-            ok &= passed
+        ok &= case_common.report(acceptance(fit))
     start = time.perf_counter()
     base = huber_fit(
         df, law="chinchilla", y="loss", inputs=INPUTS, n_bootstrap=bootstrap, random_seed=seed
@@ -129,7 +128,7 @@ def run(draws=1000, chains=4, tune=1000, seed=0, sampler="numpyro", bootstrap=0,
     print(f"objective {base.objective:.8f} (Besiroglu et al.: 0.00101827)")
     for p in PARAMS:
         print(f"  {p:6s} {base.point[p]:10.4f}   Besiroglu exact fit {BESIROGLU_EXACT[p]:10.4f}")
-    print("\nALL ACCEPTANCE CHECKS PASS" if ok else "\nSOME ACCEPTANCE CHECKS FAILED")
+    case_common.verdict(ok)
     return fits, base, ok
 
 

@@ -22,11 +22,11 @@ Usage::
     python case_studies/pooled_exponents.py [--draws 1000] [--chains 4]
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
+import case_common
 import pandas as pd
 
 import bayescale
@@ -73,13 +73,13 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
         print(table.loc[rows, ["median", "lower", "upper"]].round(3).to_string())
         d = fit.diagnostics
         print("diagnostics:", d, "\n")
-        for text, passed in (
-            (f"{mode}: {d.divergences} divergences == 0", d.divergences == 0),
-            (f"{mode}: max r_hat {d.max_r_hat:.4f} <= 1.01", d.max_r_hat <= 1.01),
-            (f"{mode}: min ess_bulk {d.min_ess_bulk:.0f} >= 400", d.min_ess_bulk >= 400),
-        ):
-            print(f"  [{'PASS' if passed else 'FAIL'}] {text}")
-            ok &= passed
+        ok &= case_common.report(
+            [
+                (f"{mode}: {d.divergences} divergences == 0", d.divergences == 0),
+                (f"{mode}: max r_hat {d.max_r_hat:.4f} <= 1.01", d.max_r_hat <= 1.01),
+                (f"{mode}: min ess_bulk {d.min_ess_bulk:.0f} >= 400", d.min_ess_bulk >= 400),
+            ]
+        )
     print("\n=== PSIS-LOO: shared vs pooled vs separate exponents ===")
     with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 160):
         print(bayescale.compare(fits))
@@ -90,23 +90,13 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
             f"{p}[chinchilla] - {p}[misfitting]: {c['median']:.3f} "
             f"[{c['lower']:.3f}, {c['upper']:.3f}], P(> 0) = {c['p_greater']:.3f}"
         )
-    print("\nALL ACCEPTANCE CHECKS PASS" if ok else "\nSOME ACCEPTANCE CHECKS FAILED")
+    case_common.verdict(ok)
     return fits, ok
 
 
 def main(argv=None):
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=DATA)
-    args = parser.parse_args(argv)
-    if not args.data.exists():
-        print(f"data not found: {args.data} (expected ../shared/data beside the checkout)")
-        return 2
-    _, ok = run(args.draws, args.chains, args.seed, args.data)
-    return 0 if ok else 1
+    return case_common.main(__doc__, DATA, run, argv)
 
 
 if __name__ == "__main__":

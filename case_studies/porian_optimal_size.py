@@ -30,12 +30,12 @@ Usage::
     python case_studies/porian_optimal_size.py [--draws 1000] [--chains 4]
 """
 
-import argparse
 import itertools
 import sys
 import time
 from pathlib import Path
 
+import case_common
 import numpy as np
 import pandas as pd
 
@@ -164,27 +164,14 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
         print(f"  {name:8s} {s:5.1f} s  {fits[name].diagnostics}")
     with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 160):
         print(bayescale.compare(fits))
-    ok = True
-    for text, passed in acceptance(fit, table):
-        print(f"  [{'PASS' if passed else 'FAIL'}] {text}")
-        ok &= passed
-    print("\nALL ACCEPTANCE CHECKS PASS" if ok else "\nSOME ACCEPTANCE CHECKS FAILED")
+    ok = case_common.report(acceptance(fit, table))
+    case_common.verdict(ok)
     return fits, table, ok
 
 
 def main(argv=None):
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=DATA)
-    args = parser.parse_args(argv)
-    if not args.data.exists():
-        print(f"data not found: {args.data} (expected ../shared/data beside the checkout)")
-        return 2
-    _, _, ok = run(args.draws, args.chains, args.seed, args.data)
-    return 0 if ok else 1
+    return case_common.main(__doc__, DATA, run, argv)
 
 
 if __name__ == "__main__":
