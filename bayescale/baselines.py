@@ -19,7 +19,7 @@ from scipy import optimize
 
 from bayescale import data as data_mod
 from bayescale import stats
-from bayescale.laws import get_law, reference_scale
+from bayescale.laws import get_law
 from bayescale.ops import NUMPY, jax_namespace
 
 GRID_QUANTILES = (0.1, 0.35, 0.65, 0.9)
@@ -64,7 +64,7 @@ class BaselineFit:
     def predict(self, new_data, ci=0.9):
         """Point prediction (``median`` column) and bootstrap percentile interval."""
         frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
-        z = {k: np.log(frame[k].to_numpy(float)) - self.log_ref[k] for k in self.law.inputs}
+        z = self.law.z(frame, self.log_ref)
         point = {k: np.asarray(self.point[k]) for k in self.law.parameters}
         out = frame.assign(median=np.exp(self.law.log_mean(NUMPY, point, z)))
         if len(self.bootstrap):
@@ -170,9 +170,9 @@ def huber_fit(
     fitdata = data_mod.prepare(
         data, law, y, inputs=inputs, flops_per_token=flops_per_token, n_params=len(law.priors)
     )
-    log_ref = {k: reference_scale(fitdata.frame[k].to_numpy()) for k in law.inputs}
-    z = {k: v - log_ref[k] for k, v in fitdata.log_inputs().items()}
-    objective = _Objective(law, law.priors, z, fitdata.log_y(), delta)
+    log_ref = law.log_reference(fitdata.frame)
+    z = law.z(fitdata.frame, log_ref)
+    objective = _Objective(law, law.priors, z, np.log(fitdata.y_values()), delta)
     starts = start_grid(law, law.priors) if grid is None else np.atleast_2d(grid)
     best = min((objective.minimise(t) for t in starts), key=lambda r: r.fun)
     best = objective.minimise(best.x, tight=True)

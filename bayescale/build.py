@@ -1,6 +1,6 @@
 """Assemble the PyMC model: law + priors + likelihood, with the data as ``pm.Data``.
 
-Data (log inputs, reference scales, log y) are ``pm.Data`` containers so that a second fit
+Data (encoded inputs, reference scales, observed response) are ``pm.Data`` containers so that a second fit
 of the same specification swaps the data in with ``pm.set_data`` instead of rebuilding and
 recompiling the model.
 """
@@ -11,15 +11,15 @@ import pymc as pm
 from bayescale import pooling as pooling_mod
 from bayescale.ops import PYTENSOR
 
-OBSERVED = "log_y"
+OBSERVED = "y"
 """Name of the observed variable (and of the log-likelihood in the posterior)."""
 
 
-def data_values(fitdata, log_ref, labels=()):
+def data_values(law, likelihood, fitdata, log_ref, labels=()):
     """The ``pm.Data`` values for ``fitdata``, by container name."""
-    values = {f"data_log_{k}": v for k, v in fitdata.log_inputs().items()}
+    values = {f"data_x_{k}": v for k, v in law.encode(fitdata.frame).items()}
     values.update({f"data_log_ref_{k}": np.asarray(v) for k, v in log_ref.items()})
-    values["data_log_y"] = fitdata.log_y()
+    values["data_y"] = likelihood.observe(fitdata.y_values())
     if fitdata.y_log_sd:
         values["data_y_log_sd"] = fitdata.known_sd()
     if fitdata.group:
@@ -48,11 +48,15 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
     -------
     pymc.Model
     """
-    values = data_values(fitdata, log_ref, labels)
+    values = data_values(law, likelihood, fitdata, log_ref, labels)
     dim = fitdata.group
     with pm.Model(coords={dim: list(labels)} if dim else None) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
-        z = {k: data[f"data_log_{k}"] - data[f"data_log_ref_{k}"] for k in law.inputs}
+        z = law.centre(
+            PYTENSOR,
+            {k: data[f"data_x_{k}"] for k in law.inputs},
+            {k: data[f"data_log_ref_{k}"] for k in law.inputs},
+        )
         p = {
             name: pooling_mod.create(name, priors[name], pooling[name], dim, priors)
             for name in law.parameters
@@ -61,7 +65,9 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
             p = {k: v if pooling[k] == "shared" else v[data["data_group"]] for k, v in p.items()}
         mu = law.log_mean(PYTENSOR, p, z)
         lik = {name: priors[name].create(name) for name in likelihood.priors}
-        log_y = data["data_log_y"]
+        observed = data["data_y"]
         known_sd = data.get("data_y_log_sd")
-        likelihood.create(OBSERVED, mu, lik, observed=log_y, shape=log_y.shape, known_sd=known_sd)
+        likelihood.create(
+            OBSERVED, mu, lik, observed=observed, shape=observed.shape, known_sd=known_sd
+        )
     return model

@@ -46,13 +46,9 @@ class FitData:
         index = {label: i for i, label in enumerate(labels)}
         return np.array([index.get(v, -1) for v in self.frame[self.group]], dtype=np.int64)
 
-    def log_inputs(self):
-        """Natural logs of the inputs, by input name."""
-        return {k: np.log(self.frame[k].to_numpy(float)) for k in self.inputs}
-
-    def log_y(self):
-        """Natural log of the response."""
-        return np.log(self.frame[self.y].to_numpy(float))
+    def y_values(self):
+        """The response as float64."""
+        return self.frame[self.y].to_numpy(float)
 
     def known_sd(self):
         """Known standard deviations of ``log y`` (measurement error), or ``None``."""
@@ -66,10 +62,23 @@ def _rows(index, mask):
     return f"{len(bad)} {'row' if len(bad) == 1 else 'rows'} ({shown}{more})"
 
 
-def _numeric_column(df, column, role, allow_zero=False):
-    """Column as float64, with one clear error for non-numeric, NaN/inf and values <= 0.
+SUPPORTS = {
+    "positive": (lambda v: v > 0, "values must be > 0 because the law is fitted on logs"),
+    "nonnegative": (lambda v: v >= 0, "values must be >= 0"),
+    "unit": (lambda v: (v >= 0) & (v <= 1), "values must be fractions in [0, 1]"),
+    "open_unit": (
+        lambda v: (v > 0) & (v < 1),
+        "values must be strictly between 0 and 1 (a Beta likelihood; use a Binomial one "
+        "with the item count when accuracies of exactly 0 or 1 occur)",
+    ),
+}
+"""Allowed ranges of a column: a test and what to tell the user when it fails."""
 
-    ``allow_zero`` accepts zeros (standard deviations), still refusing negative values.
+
+def _numeric_column(df, column, role, support="positive"):
+    """Column as float64, with one clear error for non-numeric, NaN/inf and out-of-range values.
+
+    ``support`` names an entry of :data:`SUPPORTS`.
     """
     raw = df[column]
     values = pd.to_numeric(raw, errors="coerce")
@@ -87,20 +96,12 @@ def _numeric_column(df, column, role, allow_zero=False):
             f"column {column!r} ({role}) has NaN or infinite values at "
             f"{_rows(df.index, missing)}: drop or fill those rows first"
         )
-    if allow_zero:
-        negative = values < 0
-        if negative.any():
-            raise DataError(
-                f"column {column!r} ({role}) has negative values at "
-                f"{_rows(df.index, negative)}: standard deviations must be >= 0"
-            )
-        return values
-    non_positive = values <= 0
-    if non_positive.any():
+    test, expected = SUPPORTS[support]
+    bad = ~test(values)
+    if bad.any():
         raise DataError(
-            f"column {column!r} ({role}) has non-positive values at "
-            f"{_rows(df.index, non_positive)}: values must be > 0 because the law is fitted on "
-            "logs"
+            f"column {column!r} ({role}) has out-of-range values at {_rows(df.index, bad)}, "
+            f"e.g. {values[bad][0]:g}: {expected}"
         )
     return values
 
@@ -136,7 +137,17 @@ def _group_column(df, group, fitting):
     return labels
 
 
-def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=None, y_log_sd=None):
+def prepare(
+    data,
+    law,
+    y,
+    inputs=None,
+    flops_per_token=6.0,
+    n_params=0,
+    group=None,
+    y_log_sd=None,
+    y_support="positive",
+):
     """Validate ``data`` for ``law`` and return a :class:`FitData`.
 
     Parameters
@@ -157,6 +168,8 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=No
     y_log_sd : str, optional
         Column of known standard deviations of ``log y`` (>= 0), e.g. bootstrap errors of
         an estimated quantity. Ignored for prediction (``y=None``).
+    y_support : str
+        Allowed range of the response (a key of :data:`SUPPORTS`), set by the likelihood.
 
     Raises
     ------
@@ -190,7 +203,8 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=No
     for k in law.inputs:
         if k == "D" and derive_d:
             continue
-        out[k] = _numeric_column(df, cols[k], f"input {k}")
+        support = "nonnegative" if k in law.linear_inputs else "positive"
+        out[k] = _numeric_column(df, cols[k], f"input {k}", support)
     if derive_d:
         if not np.isfinite(flops_per_token) or flops_per_token <= 0:
             raise DataError(f"flops_per_token must be a positive number, got {flops_per_token}")
@@ -201,12 +215,13 @@ def prepare(data, law, y, inputs=None, flops_per_token=6.0, n_params=0, group=No
     if y is None:
         frame = pd.DataFrame(out, index=df.index)
         return FitData(frame=frame, inputs=tuple(law.inputs), y="", group=group)
-    out[y] = _numeric_column(df, y, "response")
+    out[y] = _numeric_column(df, y, "response", y_support)
     if y_log_sd is not None:
-        out[y_log_sd] = _numeric_column(df, y_log_sd, "known sd of log y", allow_zero=True)
+        out[y_log_sd] = _numeric_column(df, y_log_sd, "known sd of log y", "nonnegative")
     frame = pd.DataFrame(out, index=df.index)
+    encoded = law.encode(frame)
     for k in law.inputs:
-        if np.ptp(np.log(frame[k].to_numpy())) < 1e-12:
+        if np.ptp(encoded[k]) < 1e-12:
             raise DataError(
                 f"input {k} (column {cols.get(k, k)!r}) is constant ({frame[k].iloc[0]:g}) in "
                 "every row: a law cannot learn how loss scales with it"

@@ -11,7 +11,7 @@ from bayescale import diagnostics, sample
 from bayescale import pooling as pooling_mod
 from bayescale.build import OBSERVED, build_model, data_values
 from bayescale.errors import SpecError
-from bayescale.laws import get_law, reference_scale
+from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY
 from bayescale.priors import Prior
@@ -50,8 +50,8 @@ def spec_key(law, likelihood, priors, pooling, labels, known_sd):
     """String identifying the model graph: equal keys can share a compiled model."""
     return json.dumps(
         {
-            "law": law.name,
-            "likelihood": likelihood.name,
+            "law": law.to_dict(),
+            "likelihood": likelihood.to_dict(),
             "known_sd": known_sd,
             "priors": {k: p.to_dict() for k, p in priors.items()},
             "pooling": pooling,
@@ -108,8 +108,10 @@ def fit(
     priors : dict of str to Prior, optional
         Replace default priors by parameter name (``alpha``; ``alpha_tau`` for the group
         scale of a pooled ``alpha``).
-    likelihood : {"normal", "student_t"}
-        Observation model on ``log y``; ``"student_t"`` is robust to outlying runs.
+    likelihood : {"normal", "student_t", "beta"} or Likelihood
+        Observation model: on ``log y`` for losses (``"student_t"`` is robust to outlying
+        runs); ``"beta"`` or ``Binomial(n=items)`` for accuracies in [0, 1]; see
+        :mod:`bayescale.likelihoods`.
     flops_per_token : float
         ``k`` in ``D = C / (k N)`` when tokens are derived from a compute column.
     sampler : {"numpyro", "nutpie", "pymc"}
@@ -129,6 +131,10 @@ def fit(
     """
     law = get_law(law)
     lik = get_likelihood(likelihood)
+    if y_log_sd is not None and not lik.known_sd:
+        raise SpecError(
+            f"y_log_sd (known errors of log y) does not apply to a {lik.name} likelihood"
+        )
     pool = pooling_mod.resolve(law, group, pooling)
     all_priors = resolve_priors(law, lik, priors, pool)
     fitdata = data_mod.prepare(
@@ -140,11 +146,12 @@ def fit(
         n_params=len(all_priors),
         group=group,
         y_log_sd=y_log_sd,
+        y_support=lik.support,
     )
     labels = sorted(fitdata.frame[group].unique()) if group else []
-    log_ref = {k: reference_scale(fitdata.frame[k].to_numpy()) for k in law.inputs}
+    log_ref = law.log_reference(fitdata.frame)
     key = spec_key(law, lik, all_priors, pool, labels, y_log_sd is not None) + sampler
-    values = data_values(fitdata, log_ref, labels)
+    values = data_values(law, lik, fitdata, log_ref, labels)
     model = sample.cached_model(
         key, lambda: build_model(law, all_priors, lik, fitdata, log_ref, pool, labels), values
     )
@@ -201,10 +208,10 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
             post[name] = (("chain", "draw"), np.asarray(value))
     codes = fitdata.codes(labels) if fitdata.group else None
     rows = {k: pooling_mod.per_row(v, pooling[k], codes) for k, v in p.items()}
-    z = {k: v - log_ref[k] for k, v in fitdata.log_inputs().items()}
-    log_mu = law.log_mean(NUMPY, rows, z)
+    log_mu = law.log_mean(NUMPY, rows, law.z(fitdata.frame, log_ref))
     lik = {k: post[k].to_numpy()[..., None] for k in likelihood.priors}
-    loglik = likelihood.logpdf(fitdata.log_y(), log_mu, lik, fitdata.known_sd())
+    observed = likelihood.observe(fitdata.y_values())
+    loglik = likelihood.logpdf(observed, log_mu, lik, fitdata.known_sd())
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()
     return xr.DataTree.from_dict(
@@ -214,8 +221,6 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
             "log_likelihood": xr.Dataset(
                 {OBSERVED: (("chain", "draw", "obs"), loglik)}, coords={"obs": obs}
             ),
-            "observed_data": xr.Dataset(
-                {OBSERVED: (("obs",), fitdata.log_y())}, coords={"obs": obs}
-            ),
+            "observed_data": xr.Dataset({OBSERVED: (("obs",), observed)}, coords={"obs": obs}),
         }
     )

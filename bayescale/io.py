@@ -20,7 +20,7 @@ from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
 from bayescale.priors import Prior
 
-FORMAT = 1
+FORMAT = 2
 _SPEC, _HASH = "bayescale_spec", "bayescale_sha256"
 
 
@@ -49,8 +49,8 @@ def save(fit, path):
     tree["fit_data"] = xr.DataTree(fit_data)
     spec = {
         "format": FORMAT,
-        "law": fit.law.name,
-        "likelihood": fit.likelihood.name,
+        "law": fit.law.to_dict(),
+        "likelihood": fit.likelihood.to_dict(),
         "priors": {k: p.to_dict() for k, p in fit.priors.items()},
         "log_ref": fit.log_ref,
         "inputs": list(fit.data.inputs),

@@ -132,9 +132,7 @@ class ScalingFit:
         """``log`` of the law's mean, shape (draws, rows), at validated inputs ``frame``."""
         rng = rng or np.random.default_rng(self.settings["random_seed"])
         p = self.row_parameters(frame, rng)
-        z = {
-            k: np.log(frame[k].to_numpy(float))[None, :] - self.log_ref[k] for k in self.law.inputs
-        }
+        z = {k: v[None, :] for k, v in self.law.z(frame, self.log_ref).items()}
         return self.law.log_mean(NUMPY, p, z)
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=None):
@@ -174,8 +172,10 @@ class ScalingFit:
             chunk = frame.iloc[start : start + _ROW_CHUNK]
             log_mu = self.log_mean_draws(chunk, rng)
             if kind == "observed":
-                log_mu = self.likelihood.draw(log_mu, lik, rng)
-            med, lo, hi = stats.quantiles(np.exp(log_mu), ci, axis=0)
+                values = self.likelihood.draw(log_mu, lik, rng)
+            else:
+                values = np.exp(log_mu)
+            med, lo, hi = stats.quantiles(values, ci, axis=0)
             out.append(chunk.assign(median=med, lower=lo, upper=hi))
         return pd.concat(out)
 

@@ -86,11 +86,9 @@ def from_law(law, params, inputs, noise=0.01, random_seed=0):
     pandas.DataFrame
         Inputs, ``true_loss`` and ``loss``.
     """
-    from bayescale.laws import reference_scale
-
     rng = np.random.default_rng(random_seed)
     df = pd.DataFrame({k: np.asarray(v, float) for k, v in inputs.items()})
-    log_ref = {k: reference_scale(df[k].to_numpy()) for k in law.inputs}
+    log_ref = law.log_reference(df)
     df["true_loss"] = law.mean(params, {k: df[k].to_numpy() for k in law.inputs}, log_ref)
     df["loss"] = df["true_loss"] * np.exp(rng.normal(0.0, noise, len(df)))
     return df

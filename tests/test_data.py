@@ -78,7 +78,7 @@ def test_nan_and_inf_named_with_rows():
 def test_non_positive_values_named_with_rows():
     df = frame()
     df.loc[[4, 9], "loss"] = [0.0, -1.0]
-    with pytest.raises(bayescale.DataError, match=r"'loss'.*non-positive.*2 rows \(4, 9\).*> 0"):
+    with pytest.raises(bayescale.DataError, match=r"'loss'.*out-of-range.*2 rows \(4, 9\).*> 0"):
         prepare(df, LAW, "loss")
 
 
@@ -124,7 +124,7 @@ def test_known_sd_column_validated():
     assert out.y_log_sd == "sd" and out.known_sd()[0] == 0.0
     assert prepare(frame(), LAW, "loss").known_sd() is None
     df.loc[[3, 7], "sd"] = -0.2
-    with pytest.raises(bayescale.DataError, match=r"'sd'.*negative.*2 rows \(3, 7\).*>= 0"):
+    with pytest.raises(bayescale.DataError, match=r"'sd'.*out-of-range.*2 rows \(3, 7\).*>= 0"):
         prepare(df, LAW, "loss", y_log_sd="sd")
     with pytest.raises(bayescale.DataError, match=r"missing column\(s\) \['err'\]"):
         prepare(frame(), LAW, "loss", y_log_sd="err")

@@ -44,7 +44,7 @@ def test_predict_mean_and_observed(short_fit):
     assert width.iloc[2] > width.iloc[0]
     with pytest.raises(ValueError, match="kind"):
         short_fit.predict(grid, kind="posterior")
-    with pytest.raises(bayescale.DataError, match="non-positive"):
+    with pytest.raises(bayescale.DataError, match="out-of-range"):
         short_fit.predict({"N": [1e9], "D": [0.0]})
 
 
@@ -57,7 +57,7 @@ def test_predict_is_vectorised_over_draws_and_large_grids(short_fit):
 def test_posterior_groups(short_fit):
     tree = short_fit.posterior
     assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(tree.children)
-    assert tree["log_likelihood"]["log_y"].shape == (4, 1000, len(short_fit.data.frame))
+    assert tree["log_likelihood"]["y"].shape == (4, 1000, len(short_fit.data.frame))
     assert short_fit.settings["random_seed"] == 1 and "pymc" in short_fit.versions
 
 
@@ -156,7 +156,7 @@ def test_known_measurement_error_fit_round_trip(tmp_path):
     log_mu = fit.log_mean_draws(fit.data.frame)
     sigma = np.hypot(draws["sigma"][:, None], sd[None, :])
     expected = stats.norm.logpdf(np.log(df["n_star"].to_numpy()), log_mu, sigma)
-    loglik = fit.posterior["log_likelihood"]["log_y"].to_numpy().reshape(expected.shape)
+    loglik = fit.posterior["log_likelihood"]["y"].to_numpy().reshape(expected.shape)
     np.testing.assert_allclose(loglik, expected, rtol=1e-9)
     fit.save(tmp_path / "m.nc")
     loaded = bayescale.load(tmp_path / "m.nc")

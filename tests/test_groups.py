@@ -16,7 +16,6 @@ import pytest
 import bayescale
 from bayescale.build import build_model
 from bayescale.data import prepare
-from bayescale.laws import reference_scale
 from bayescale.likelihoods import get_likelihood
 from bayescale.pooling import HIERARCHICAL, POOLINGS, hyper_priors, resolve
 from bayescale.simulate import from_law
@@ -59,7 +58,7 @@ def test_structure_and_gradient_for_every_pooling(name, mode):
     labels = sorted(TRUE_E)
     pooling = resolve(law, "corpus", dict.fromkeys(law.parameters, mode))
     priors = {**law.priors, **hyper_priors(pooling), **lik.priors}
-    log_ref = {k: reference_scale(fd.frame[k].to_numpy()) for k in law.inputs}
+    log_ref = law.log_reference(fd.frame)
     model = build_model(law, priors, lik, fd, log_ref, pooling, labels)
     assert list(model.coords["corpus"]) == labels
     for k in law.parameters:

@@ -14,7 +14,6 @@ import pytest
 from conftest import CHINCHILLA_CSV
 
 import bayescale
-from bayescale.laws import reference_scale
 from bayescale.ops import NUMPY
 from bayescale.simulate import CHINCHILLA_TRUTH, chinchilla_sweep, from_law
 
@@ -43,7 +42,7 @@ def test_recovery_chinchilla():
 
 
 def _natural_truth(law, free, inputs):
-    log_ref = {k: reference_scale(np.asarray(inputs[k])) for k in law.inputs}
+    log_ref = law.log_reference(inputs)
     return {**free, **{k: float(v) for k, v in law.derived(NUMPY, free, log_ref).items()}}
 
 
