@@ -1,11 +1,11 @@
 """The catalogue of scaling-law families, one module per family.
 
-Importing this package registers every family; ``bayescale.laws()`` lists their names.
+Importing this package imports every module in it, and defining a family registers it:
+``bayescale.laws()`` lists their names. A new family is a new module here, nothing else.
 """
 
-from bayescale.models.chinchilla import Chinchilla
-from bayescale.models.kaplan import Kaplan
-from bayescale.models.power_law import PowerLaw
-from bayescale.models.pure_power_law import PurePowerLaw
+import importlib
+import pkgutil
 
-__all__ = ["Chinchilla", "Kaplan", "PowerLaw", "PurePowerLaw"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -14,8 +14,8 @@ RNG = np.random.default_rng(42)
 N = np.geomspace(5e7, 2e10, 7)
 D = np.geomspace(3e11, 4e9, 7)
 LOG_REF = {"N": np.log(1e9), "D": np.log(5e10), "x": np.log(1e9)}
-LAWS = ["power_law", "pure_power_law", "chinchilla", "kaplan"]
-LOSS_LAWS = ["power_law", "chinchilla", "kaplan"]
+LAWS = ["power_law", "pure_power_law", "chinchilla", "kaplan", "exponential"]
+LOSS_LAWS = ["power_law", "chinchilla", "kaplan", "exponential"]
 LOSS_LIKELIHOODS = sorted(k for k, v in LIKELIHOODS.items() if v.support == "positive")
 """Laws of a loss with a floor; ``pure_power_law`` is scale-free (its default is vague)."""
 
@@ -28,6 +28,8 @@ def hand_written(name, p):
         return p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
     if name == "pure_power_law":
         return p["k"] * N ** p["a"]
+    if name == "exponential":
+        return p["E"] + p["A"] * np.exp(-p["k"] * N ** p["gamma"])
     if name == "kaplan":
         return ((p["N_c"] / N) ** (p["alpha_N"] / p["alpha_D"]) + p["D_c"] / D) ** p["alpha_D"]
     raise KeyError(name)

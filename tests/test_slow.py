@@ -51,6 +51,7 @@ def _natural_truth(law, free, inputs):
     [
         ("power_law", {"E": 1.8, "a_ref": 0.6, "alpha": 0.3}),
         ("kaplan", {"LN_ref": 2.2, "LD_ref": 1.6, "alpha_N": 0.076, "alpha_D": 0.095}),
+        ("exponential", {"E": 1.8, "a_ref": 0.6, "kappa": 0.8, "gamma": 0.5}),
     ],
 )
 def test_recovery_other_laws(name, free):
@@ -58,7 +59,7 @@ def test_recovery_other_laws(name, free):
     cases = []
     for seed in range(DATASETS):
         rng = np.random.default_rng(200 + seed)
-        if name == "power_law":
+        if law.inputs == ("x",):
             inputs = {"x": np.exp(rng.uniform(np.log(1e7), np.log(1e10), 60))}
         else:
             inputs = {
