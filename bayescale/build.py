@@ -9,6 +9,7 @@ import numpy as np
 import pymc as pm
 
 from bayescale import pooling as pooling_mod
+from bayescale.likelihoods import in_quadrature
 from bayescale.ops import PYTENSOR
 
 OBSERVED = "y"
@@ -66,7 +67,7 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
         mu = law.log_mean(PYTENSOR, p, z)
         lik = {name: priors[name].create(name) for name in likelihood.priors}
         observed = data["data_y"]
-        known_sd = data.get("data_y_log_sd")
+        known_sd = in_quadrature(data.get("data_y_log_sd"), law.input_log_sd(PYTENSOR, p, z))
         likelihood.create(
             OBSERVED, mu, lik, observed=observed, shape=observed.shape, known_sd=known_sd
         )

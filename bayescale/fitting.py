@@ -12,7 +12,7 @@ from bayescale import pooling as pooling_mod
 from bayescale.build import OBSERVED, build_model, data_values
 from bayescale.errors import SpecError
 from bayescale.laws import get_law
-from bayescale.likelihoods import get_likelihood
+from bayescale.likelihoods import get_likelihood, in_quadrature
 from bayescale.ops import NUMPY
 from bayescale.priors import Prior
 from bayescale.result import ScalingFit, sampled_names
@@ -131,9 +131,10 @@ def fit(
     """
     law = get_law(law)
     lik = get_likelihood(likelihood)
-    if y_log_sd is not None and not lik.known_sd:
+    if (y_log_sd is not None or law.noisy_inputs) and not lik.known_sd:
         raise SpecError(
-            f"y_log_sd (known errors of log y) does not apply to a {lik.name} likelihood"
+            f"a {lik.name} likelihood cannot take known errors of log y (y_log_sd, or the "
+            f"input noise of law {law.name!r}); use 'normal' or 'student_t'"
         )
     pool = pooling_mod.resolve(law, group, pooling)
     all_priors = resolve_priors(law, lik, priors, pool)
@@ -208,10 +209,12 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
             post[name] = (("chain", "draw"), np.asarray(value))
     codes = fitdata.codes(labels) if fitdata.group else None
     rows = {k: pooling_mod.per_row(v, pooling[k], codes) for k, v in p.items()}
-    log_mu = law.log_mean(NUMPY, rows, law.z(fitdata.frame, log_ref))
+    z = law.z(fitdata.frame, log_ref)
+    log_mu = law.log_mean(NUMPY, rows, z)
     lik = {k: post[k].to_numpy()[..., None] for k in likelihood.priors}
     observed = likelihood.observe(fitdata.y_values())
-    loglik = likelihood.logpdf(observed, log_mu, lik, fitdata.known_sd())
+    known_sd = in_quadrature(fitdata.known_sd(), law.input_log_sd(NUMPY, rows, z))
+    loglik = likelihood.logpdf(observed, log_mu, lik, known_sd)
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()
     return xr.DataTree.from_dict(

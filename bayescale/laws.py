@@ -16,6 +16,11 @@ Linear inputs. A few laws use an input itself rather than its log (an annealing 
 is zero for a constant learning rate, a loss fed into a sigmoid). Those are listed in
 ``linear_inputs``; they are seen as ``z = x / x_ref`` and may be zero.
 
+Errors in inputs. A law whose input is itself a noisy measurement (one loss predicted from
+another) lists it in ``noisy_inputs`` and returns, from :meth:`input_log_sd`, the standard
+deviation that input noise adds to ``log y``; the engine adds it in quadrature to the
+observation noise (the "effective variance" treatment of errors in variables).
+
 Options. A family with variants (``broken_power_law`` with 1-3 breaks) takes keyword
 options in its constructor; ``to_dict``/``get_law`` carry them through saved fits.
 """
@@ -49,6 +54,8 @@ class ScalingLaw:
         The paper that introduced the form.
     linear_inputs : tuple of str
         Inputs seen as ``x / x_ref`` instead of ``log x - log x_ref`` (zeros allowed).
+    noisy_inputs : tuple of str
+        Inputs measured with noise; see :meth:`input_log_sd`.
     options : dict
         Constructor options of this instance (empty for families without variants).
     """
@@ -58,6 +65,7 @@ class ScalingLaw:
     priors: ClassVar[dict[str, Prior]] = {}
     citation: ClassVar[str] = ""
     linear_inputs: ClassVar[tuple[str, ...]] = ()
+    noisy_inputs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options):
         if options:
@@ -137,6 +145,14 @@ class ScalingLaw:
             ``log y``.
         """
         raise NotImplementedError
+
+    def input_log_sd(self, m, p, z):
+        """Standard deviation that noise in :attr:`noisy_inputs` adds to ``log y``, per row.
+
+        ``None`` (the default) for laws whose inputs are known exactly. Laws with noisy
+        inputs return ``|d log y / d log x| * sd(log x)`` (first-order propagation).
+        """
+        return None
 
     def derived(self, m, p, log_ref):
         """Natural-scale coefficients (``A``, ``B``, ...) from the free parameters.

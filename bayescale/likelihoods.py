@@ -56,7 +56,7 @@ class Likelihood:
         """Pointwise log density of the observed values (draws broadcast against rows)."""
         raise NotImplementedError
 
-    def draw(self, mu, p, rng):
+    def draw(self, mu, p, rng, known_sd=None):
         """Draw new responses, in the response's own units, around log mean ``mu``."""
         raise NotImplementedError
 
@@ -65,12 +65,19 @@ class Likelihood:
         return {"name": self.name}
 
 
-def _scale(sigma, known_sd):
-    """Noise scale per row: ``sigma``, widened by known measurement error when given.
+def in_quadrature(*sds):
+    """``sqrt(sum of squares)`` of the standard deviations given, ignoring ``None``s.
 
-    Plain arithmetic, so it serves numpy arrays and pytensor tensors alike.
+    ``None`` when all are ``None``. Plain arithmetic, so it serves numpy arrays and
+    pytensor tensors alike.
     """
-    return sigma if known_sd is None else (sigma**2 + known_sd**2) ** 0.5
+    sds = [s for s in sds if s is not None]
+    return sum(s**2 for s in sds) ** 0.5 if sds else None
+
+
+def _scale(sigma, known_sd):
+    """Noise scale per row: ``sigma``, widened by known measurement error when given."""
+    return in_quadrature(sigma, known_sd)
 
 
 class Normal(Likelihood):
@@ -88,8 +95,8 @@ class Normal(Likelihood):
     def logpdf(self, observed, mu, p, known_sd=None):  # noqa: D102
         return stats.norm.logpdf(observed, mu, _scale(p["sigma"], known_sd))
 
-    def draw(self, mu, p, rng):  # noqa: D102
-        return np.exp(rng.normal(mu, p["sigma"]))
+    def draw(self, mu, p, rng, known_sd=None):  # noqa: D102
+        return np.exp(rng.normal(mu, _scale(p["sigma"], known_sd)))
 
 
 class StudentT(Likelihood):
@@ -114,9 +121,9 @@ class StudentT(Likelihood):
     def logpdf(self, observed, mu, p, known_sd=None):  # noqa: D102
         return stats.t.logpdf(observed, p["nu"], mu, _scale(p["sigma"], known_sd))
 
-    def draw(self, mu, p, rng):  # noqa: D102
+    def draw(self, mu, p, rng, known_sd=None):  # noqa: D102
         t = rng.standard_t(p["nu"], size=np.broadcast(mu, p["nu"]).shape)
-        return np.exp(mu + p["sigma"] * t)
+        return np.exp(mu + _scale(p["sigma"], known_sd) * t)
 
 
 class Beta(Likelihood):
@@ -150,7 +157,7 @@ class Beta(Likelihood):
         mean = np.exp(mu)
         return stats.beta.logpdf(observed, mean * p["phi"], (1 - mean) * p["phi"])
 
-    def draw(self, mu, p, rng):  # noqa: D102
+    def draw(self, mu, p, rng, known_sd=None):  # noqa: D102
         mean = np.exp(mu)
         return rng.beta(mean * p["phi"], (1 - mean) * p["phi"])
 
@@ -190,7 +197,7 @@ class Binomial(Likelihood):
     def logpdf(self, observed, mu, p, known_sd=None):  # noqa: D102
         return stats.binom.logpmf(observed, self.n, np.exp(mu))
 
-    def draw(self, mu, p, rng):  # noqa: D102
+    def draw(self, mu, p, rng, known_sd=None):  # noqa: D102
         return rng.binomial(self.n, np.exp(mu)) / self.n
 
     def to_dict(self):  # noqa: D102

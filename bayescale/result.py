@@ -6,6 +6,7 @@ of a saved fit predicts exactly as the original. Nothing mutates it: ``predict``
 new tables.
 """
 
+import warnings
 from functools import cached_property
 
 import numpy as np
@@ -131,9 +132,12 @@ class ScalingFit:
     def log_mean_draws(self, frame, rng=None):
         """``log`` of the law's mean, shape (draws, rows), at validated inputs ``frame``."""
         rng = rng or np.random.default_rng(self.settings["random_seed"])
-        p = self.row_parameters(frame, rng)
+        return self.law.log_mean(NUMPY, *self._row_inputs(frame, rng))
+
+    def _row_inputs(self, frame, rng):
+        """Parameter draws per row and ``z`` of validated inputs ``frame``."""
         z = {k: v[None, :] for k, v in self.law.z(frame, self.log_ref).items()}
-        return self.law.log_mean(NUMPY, p, z)
+        return self.row_parameters(frame, rng), z
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=None):
         """Predict at new inputs, with posterior intervals, in original units.
@@ -151,7 +155,8 @@ class ScalingFit:
             ``"mean"``: the law's value (parameter uncertainty only).
             ``"observed"``: a new run's observed value (adds the fitted noise; for a fit
             with ``y_log_sd``, that is the scatter beyond the known measurement errors,
-            which new rows do not have).
+            which new rows do not have; for a law with noisy inputs, it includes what
+            the noise of the new inputs adds).
         random_seed : int, optional
             Seed for the noise draws of ``kind="observed"`` (default: the fit's seed).
 
@@ -170,11 +175,15 @@ class ScalingFit:
         out = []
         for start in range(0, len(frame), _ROW_CHUNK):
             chunk = frame.iloc[start : start + _ROW_CHUNK]
-            log_mu = self.log_mean_draws(chunk, rng)
-            if kind == "observed":
-                values = self.likelihood.draw(log_mu, lik, rng)
-            else:
-                values = np.exp(log_mu)
+            p, z = self._row_inputs(chunk, rng)
+            with np.errstate(invalid="ignore"):
+                log_mu = self.law.log_mean(NUMPY, p, z)
+                if kind == "observed":
+                    noise = self.law.input_log_sd(NUMPY, p, z)
+                    values = self.likelihood.draw(log_mu, lik, rng, known_sd=noise)
+                else:
+                    values = np.exp(log_mu)
+            _warn_undefined(values, chunk.index)
             med, lo, hi = stats.quantiles(values, ci, axis=0)
             out.append(chunk.assign(median=med, lower=lo, upper=hi))
         return pd.concat(out)
@@ -242,6 +251,30 @@ class ScalingFit:
 def sampled_names(law, pooling, likelihood):
     """Names of the sampled quantities of a fit, in summary order."""
     return [*law.parameters, *pooling_mod.reported(pooling), *likelihood.priors]
+
+
+def _warn_undefined(values, index):
+    """Warn when the law is undefined for some draws at some rows (an input out of range).
+
+    For ``loss_to_loss``, a draw whose ``E_x`` lies above the new ``Lx`` says that
+    ``Lx`` is unattainable; observing it rules such draws out, so intervals use the rest
+    (conditioning on the input). Rows where every draw is undefined stay NaN.
+    """
+    bad = np.isnan(values).mean(axis=0)
+    if bad.any():
+        rows = list(index[bad > 0])
+        shown = ", ".join(map(str, rows[:8])) + (" ..." if len(rows) > 8 else "")
+        warnings.warn(
+            f"the law is undefined for up to {bad.max():.0%} of posterior draws at "
+            f"{len(rows)} rows ({shown}): an input outside what those draws allow; "
+            "intervals use the remaining draws",
+            UndefinedDrawsWarning,
+            stacklevel=3,
+        )
+
+
+class UndefinedDrawsWarning(UserWarning):
+    """Some posterior draws give no prediction at the requested inputs."""
 
 
 def _check_ci(ci):

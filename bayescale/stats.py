@@ -47,9 +47,14 @@ def bfmi(posterior):
 
 
 def quantiles(draws, ci, axis=0):
-    """Median and central ``ci`` interval along ``axis`` (equal-tailed, like :func:`summary`)."""
+    """Median and central ``ci`` interval along ``axis`` (equal-tailed, like :func:`summary`).
+
+    NaN draws (where a law is undefined) are left out.
+    """
     tail = (1.0 - ci) / 2.0
-    lo, med, hi = np.quantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
+    with warnings.catch_warnings():  # all-NaN slices stay NaN, reported by the caller
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, med, hi = np.nanquantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
     return med, lo, hi
 
 
