@@ -8,6 +8,9 @@ The five lines users need::
     fit.save("fit.nc"); bayescale.load("fit.nc")
 """
 
+from bayescale.average import AveragedFit, average
+from bayescale.backtest import Backtest, backtest
+from bayescale.chain import predict_chained
 from bayescale.compare import ParetoKWarning, compare
 from bayescale.diagnostics import ConvergenceWarning, Diagnostics
 from bayescale.errors import BayescaleError, DataError, FitFileError, SpecError
@@ -15,9 +18,11 @@ from bayescale.fitting import fit
 from bayescale.io import load
 from bayescale.laws import ScalingLaw, get_law, laws
 from bayescale.priors import Prior
-from bayescale.result import ScalingFit
+from bayescale.result import ScalingFit, UndefinedDrawsWarning
 
 __all__ = [
+    "AveragedFit",
+    "Backtest",
     "BayescaleError",
     "ConvergenceWarning",
     "DataError",
@@ -28,9 +33,13 @@ __all__ = [
     "ScalingFit",
     "ScalingLaw",
     "SpecError",
+    "UndefinedDrawsWarning",
+    "average",
+    "backtest",
     "compare",
     "fit",
     "get_law",
     "laws",
     "load",
+    "predict_chained",
 ]

@@ -63,15 +63,28 @@ class BaselineFit:
 
     def predict(self, new_data, ci=0.9):
         """Point prediction (``median`` column) and bootstrap percentile interval."""
-        frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
-        z = self.law.z(frame, self.log_ref)
-        point = {k: np.asarray(self.point[k]) for k in self.law.parameters}
-        out = frame.assign(median=np.exp(self.law.log_mean(NUMPY, point, z)))
-        if len(self.bootstrap):
-            boot = {k: self.bootstrap[k].to_numpy()[:, None] for k in self.law.parameters}
-            draws = np.exp(self.law.log_mean(NUMPY, boot, {k: v[None] for k, v in z.items()}))
+        frame, draws = self.predictive_draws(new_data)
+        out = frame.assign(median=self._point(frame))
+        if draws is not None:
             _, out["lower"], out["upper"] = stats.quantiles(draws, ci)
         return out
+
+    def predictive_draws(self, new_data):
+        """Bootstrap draws of the law at new inputs: ``(frame, draws)``, draws (refits, rows).
+
+        This is the field's whole notion of predictive uncertainty: the spread of refitted
+        curves, with no observation noise. ``draws`` is ``None`` without bootstrap refits.
+        """
+        frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
+        if not len(self.bootstrap):
+            return frame, None
+        z = self.law.z(frame, self.log_ref)
+        boot = {k: self.bootstrap[k].to_numpy()[:, None] for k in self.law.parameters}
+        return frame, np.exp(self.law.log_mean(NUMPY, boot, {k: v[None] for k, v in z.items()}))
+
+    def _point(self, frame):
+        point = {k: np.asarray(self.point[k]) for k in self.law.parameters}
+        return np.exp(self.law.log_mean(NUMPY, point, self.law.z(frame, self.log_ref)))
 
 
 class _Objective:

@@ -1,8 +1,9 @@
 """Model comparison by PSIS-LOO (Vehtari, Gelman and Gabry 2017), through ArviZ.
 
 Comparing elpd only makes sense between fits of the same observations on the same
-response scale: every bayescale fit models ``log y``, so the data check below (same rows,
-same response column, same values) is what makes the comparison valid.
+response scale: the check below (same rows, same response column, same values, and
+likelihoods that are densities of the same thing: ``log y`` for losses, ``y`` for Beta,
+counts for Binomial) is what makes the comparison valid.
 """
 
 import warnings
@@ -22,6 +23,12 @@ def _check_same_data(fits):
     names = list(fits)
     ref = fits[names[0]].data
     for name in names[1:]:
+        scales = fits[names[0]].likelihood.scale, fits[name].likelihood.scale
+        if scales[0] != scales[1]:
+            raise SpecError(
+                f"cannot compare {names[0]!r} with {name!r}: their likelihoods are densities of "
+                f"different things ({scales[0]} vs {scales[1]}), so elpd values are not comparable"
+            )
         other = fits[name].data
         if other.y != ref.y:
             raise SpecError(

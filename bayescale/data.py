@@ -75,7 +75,7 @@ SUPPORTS = {
 """Allowed ranges of a column: a test and what to tell the user when it fails."""
 
 
-def _numeric_column(df, column, role, support="positive"):
+def numeric_column(df, column, role, support="positive"):
     """Column as float64, with one clear error for non-numeric, NaN/inf and out-of-range values.
 
     ``support`` names an entry of :data:`SUPPORTS`.
@@ -204,20 +204,20 @@ def prepare(
         if k == "D" and derive_d:
             continue
         support = "nonnegative" if k in law.linear_inputs else "positive"
-        out[k] = _numeric_column(df, cols[k], f"input {k}", support)
+        out[k] = numeric_column(df, cols[k], f"input {k}", support)
     if derive_d:
         if not np.isfinite(flops_per_token) or flops_per_token <= 0:
             raise DataError(f"flops_per_token must be a positive number, got {flops_per_token}")
-        compute = _numeric_column(df, cols["C"], "compute C")
+        compute = numeric_column(df, cols["C"], "compute C")
         out["D"] = compute / (flops_per_token * out["N"])
     if group is not None:
         out[group] = _group_column(df, group, fitting=y is not None)
     if y is None:
         frame = pd.DataFrame(out, index=df.index)
         return FitData(frame=frame, inputs=tuple(law.inputs), y="", group=group)
-    out[y] = _numeric_column(df, y, "response", y_support)
+    out[y] = numeric_column(df, y, "response", y_support)
     if y_log_sd is not None:
-        out[y_log_sd] = _numeric_column(df, y_log_sd, "known sd of log y", "nonnegative")
+        out[y_log_sd] = numeric_column(df, y_log_sd, "known sd of log y", "nonnegative")
     frame = pd.DataFrame(out, index=df.index)
     encoded = law.encode(frame)
     for k in law.inputs:

@@ -33,12 +33,15 @@ class Likelihood:
         Allowed range of the response (a key of :data:`bayescale.data.SUPPORTS`).
     known_sd : bool
         Whether per-row known errors of ``log y`` (``y_log_sd``) can be added.
+    scale : str
+        What the density is a density of; fits compare by LOO only on the same scale.
     """
 
     name: ClassVar[str] = ""
     priors: ClassVar[dict[str, Prior]] = {}
     support: ClassVar[str] = "positive"
     known_sd: ClassVar[bool] = True
+    scale: ClassVar[str] = "log y"
 
     def observe(self, y):
         """The response as the model observes it (here ``log y``)."""
@@ -140,6 +143,7 @@ class Beta(Likelihood):
     priors = {"phi": Prior("LogNormal", mu=float(np.log(300.0)), sigma=1.5)}
     support = "open_unit"
     known_sd = False
+    scale = "y"
 
     def observe(self, y):  # noqa: D102
         return np.asarray(y, float)
@@ -179,6 +183,7 @@ class Binomial(Likelihood):
     priors = {}
     support = "unit"
     known_sd = False
+    scale = "correct items"
 
     def __init__(self, n):
         if not (float(n).is_integer() and n >= 1):

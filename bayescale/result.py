@@ -11,6 +11,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from bayescale import data as data_mod
 from bayescale import diagnostics as diag_mod
@@ -166,13 +167,36 @@ class ScalingFit:
             The law's inputs, then ``median``, ``lower``, ``upper``.
         """
         _check_ci(ci)
+        out = []
+        for chunk, values in self._predictive_chunks(new_data, kind, random_seed):
+            med, lo, hi = stats.quantiles(values, ci, axis=0)
+            out.append(chunk.assign(median=med, lower=lo, upper=hi))
+        return pd.concat(out)
+
+    def predictive_draws(self, new_data, kind="observed", random_seed=None):
+        """Posterior draws of the prediction at new inputs, for scores and custom summaries.
+
+        Parameters are as in :meth:`predict`.
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            The validated inputs.
+        draws : ndarray, shape (draws, rows)
+            In the response's units; NaN where the law is undefined for a draw.
+        """
+        chunks = list(self._predictive_chunks(new_data, kind, random_seed))
+        frame = pd.concat([c for c, _ in chunks])
+        return frame, np.concatenate([v for _, v in chunks], axis=1)
+
+    def _predictive_chunks(self, new_data, kind, random_seed):
+        """``(rows, draws)`` in chunks of rows, so dense grids never hold every draw at once."""
         if kind not in ("mean", "observed"):
             raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
         frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
         seed = self.settings["random_seed"] if random_seed is None else random_seed
         rng = np.random.default_rng(seed)
         lik = {k: v[:, None] for k, v in self.draws(list(self.likelihood.priors)).items()}
-        out = []
         for start in range(0, len(frame), _ROW_CHUNK):
             chunk = frame.iloc[start : start + _ROW_CHUNK]
             p, z = self._row_inputs(chunk, rng)
@@ -184,9 +208,38 @@ class ScalingFit:
                 else:
                     values = np.exp(log_mu)
             _warn_undefined(values, chunk.index)
-            med, lo, hi = stats.quantiles(values, ci, axis=0)
-            out.append(chunk.assign(median=med, lower=lo, upper=hi))
-        return pd.concat(out)
+            yield chunk, values
+
+    def log_predictive_density(self, data):
+        """Log predictive density of held-out observations, per row.
+
+        ``log mean_s p(y_i | theta_s)`` over posterior draws, on the likelihood's observed
+        scale (``log y`` for losses), the quantity that LOO estimates in-sample and that
+        backtests score out of sample (Gneiting and Raftery 2007's log score).
+
+        Parameters
+        ----------
+        data : DataFrame or CSV path
+            Inputs as for :meth:`predict` plus the fitted response column.
+
+        Returns
+        -------
+        ndarray, shape (rows,)
+        """
+        df = data_mod.read_table(data)
+        frame = data_mod.prediction_inputs(df, self.law, self.settings)
+        y = data_mod.numeric_column(df, self.data.y, "response", self.likelihood.support)
+        rng = np.random.default_rng(self.settings["random_seed"])
+        p, z = self._row_inputs(frame, rng)
+        lik = {k: v[:, None] for k, v in self.draws(list(self.likelihood.priors)).items()}
+        with np.errstate(invalid="ignore"):
+            log_mu = self.law.log_mean(NUMPY, p, z)
+            noise = self.law.input_log_sd(NUMPY, p, z)
+            observed = self.likelihood.observe(y)[None, :]
+            logpdf = self.likelihood.logpdf(observed, log_mu, lik, known_sd=noise)
+        defined = np.isfinite(log_mu)  # draws for which the law is undefined are left out
+        logpdf = np.where(defined, logpdf, -np.inf)
+        return special.logsumexp(logpdf, axis=0) - np.log(defined.sum(axis=0))
 
     def contrast(self, param, a, b, ci=0.9):
         """Posterior of ``param[a] - param[b]`` between two groups, and P(param_a > param_b).

@@ -1,0 +1,96 @@
+"""Model averaging: predict from a weighted mixture of fits of the same data.
+
+When no single functional form is clearly right (the usual case when extrapolating), the
+mixture of the candidates' predictive distributions with stacking weights (Yao, Vehtari,
+Simpson and Gelman 2018) predicts better than picking the best by LOO: weights are chosen
+to maximise the leave-one-out log score of the mixture itself, so a form that is rarely
+best but covers what the others miss keeps some weight.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from bayescale import stats
+from bayescale.compare import compare
+from bayescale.data import read_table
+from bayescale.errors import SpecError
+
+
+class AveragedFit:
+    """A weighted mixture of :class:`~bayescale.ScalingFit` objects fitted to the same data.
+
+    Use :func:`average` to make one. It predicts like a fit (``predict``,
+    ``predictive_draws``, ``log_predictive_density``) with each component's draws in
+    proportion to its weight.
+
+    Attributes
+    ----------
+    fits : dict of str to ScalingFit
+    weights : pandas.Series
+        Non-negative, summing to 1, indexed like ``fits``.
+    """
+
+    def __init__(self, fits, weights):
+        self.fits = dict(fits)
+        self.weights = pd.Series(weights, dtype=float).reindex(list(self.fits))
+        if self.weights.isna().any() or (self.weights < 0).any():
+            raise SpecError(f"weights must be >= 0 for every fit, got {dict(self.weights)}")
+        self.weights /= self.weights.sum()
+
+    def predictive_draws(self, new_data, kind="observed", random_seed=0):
+        """Draws from the mixture: ``(frame, draws)`` as :meth:`ScalingFit.predictive_draws`.
+
+        Each posterior draw of the mixture comes from fit ``k`` with probability
+        ``weights[k]`` (multinomial counts, then draws taken without replacement).
+        """
+        rng = np.random.default_rng(random_seed)
+        parts = {k: f.predictive_draws(new_data, kind, random_seed) for k, f in self.fits.items()}
+        size = min(d.shape[0] for _, d in parts.values())
+        counts = rng.multinomial(size, self.weights.to_numpy())
+        draws = [
+            d[rng.choice(d.shape[0], n, replace=False)]
+            for (_, d), n in zip(parts.values(), counts, strict=True)
+        ]
+        frame = next(iter(parts.values()))[0]
+        return frame, np.concatenate(draws, axis=0)
+
+    def predict(self, new_data, ci=0.9, kind="mean", random_seed=0):
+        """``median``, ``lower``, ``upper`` of the mixture at new inputs (see ``ScalingFit``)."""
+        frame, draws = self.predictive_draws(new_data, kind, random_seed)
+        med, lo, hi = stats.quantiles(draws, ci, axis=0)
+        return frame.assign(median=med, lower=lo, upper=hi)
+
+    def log_predictive_density(self, data):
+        """``log sum_k w_k p_k(y_i)`` per held-out row (components' exact densities)."""
+        data = read_table(data)
+        lpd = np.stack([f.log_predictive_density(data) for f in self.fits.values()])
+        with np.errstate(divide="ignore"):
+            log_w = np.log(self.weights.to_numpy())[:, None]
+        return special.logsumexp(lpd + log_w, axis=0)
+
+    def __repr__(self):
+        parts = ", ".join(f"{k}: {w:.2f}" for k, w in self.weights.items())
+        return f"<AveragedFit {parts}>"
+
+
+def average(fits, weights=None, method="stacking"):
+    """Mixture of fits of the same data, weighted by stacking unless ``weights`` are given.
+
+    Parameters
+    ----------
+    fits : dict of str to ScalingFit
+        At least two fits of the same observations (as for :func:`bayescale.compare`).
+    weights : dict or Series, optional
+        Fixed weights by fit name; default: :func:`bayescale.compare`'s ``method`` weights.
+    method : {"stacking", "bb-pseudo-bma", "pseudo-bma"}
+
+    Returns
+    -------
+    AveragedFit
+    """
+    if weights is None:
+        weights = compare(fits, method=method)["weight"]
+    elif len(fits) < 1:
+        raise SpecError("average needs at least one fit")
+    return AveragedFit(fits, weights)

@@ -1,0 +1,157 @@
+"""Two-stage prediction: a loss law's posterior pushed through a loss-to-accuracy law.
+
+Gadre et al. (2024) and the OLMo ladders (Bhagia et al. 2024) predict a new model's
+benchmark accuracy in two steps: its loss from a scaling law in ``N``, ``D`` (or ``C``),
+then accuracy from that loss. Feeding the *point* estimate of the loss into the second
+step hides the first step's uncertainty. Here every posterior draw of the loss is pushed
+through a posterior draw of the downstream law, so accuracy intervals carry both.
+
+The two fits are independent posteriors, so their draws are paired at random (a seeded
+permutation, or resampling with replacement when the draw counts differ): the joint draws
+then sample the product of the two posteriors.
+"""
+
+import numpy as np
+import pandas as pd
+
+from bayescale import data as data_mod
+from bayescale import stats
+from bayescale.errors import SpecError
+from bayescale.ops import NUMPY
+from bayescale.result import ScalingFit, _check_ci
+
+
+def _check_fits(upstream_fit, downstream_fit):
+    for name, fit in (("upstream_fit", upstream_fit), ("downstream_fit", downstream_fit)):
+        if not isinstance(fit, ScalingFit):
+            raise TypeError(f"{name} must be a bayescale.ScalingFit, not {type(fit).__name__}")
+    down = downstream_fit.law
+    if len(down.inputs) != 1 or down.inputs[0] not in down.linear_inputs:
+        raise SpecError(
+            f"downstream_fit's law {down.name!r} takes inputs {list(down.inputs)}; chaining "
+            "needs a law of the loss alone, seen linearly (e.g. 'downstream')"
+        )
+    if upstream_fit.likelihood.support != "positive":
+        raise SpecError(
+            f"upstream_fit models {upstream_fit.data.y!r} with a {upstream_fit.likelihood.name}"
+            " likelihood, not a loss: fit the upstream law to a loss with 'normal' or "
+            "'student_t'"
+        )
+
+
+def _pairing(n_up, n_down, rng):
+    """Indices pairing draws of the two fits: ``max(n_up, n_down)`` joint draws."""
+    n = max(n_up, n_down)
+
+    def pick(count):
+        return rng.permutation(count) if count == n else rng.choice(count, n, replace=True)
+
+    return pick(n_up), pick(n_down)
+
+
+def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_seed=None):
+    """Joint posterior draws of the loss and the accuracy at new inputs.
+
+    Parameters
+    ----------
+    upstream_fit : ScalingFit
+        A loss law (``chinchilla``, ``power_law``...) fitted with a loss likelihood.
+    downstream_fit : ScalingFit
+        A law of the loss alone (``downstream``) fitted to accuracies.
+    new_data : DataFrame or dict of arrays
+        The upstream law's inputs (named as in its fit), and the downstream fit's group
+        column if it was grouped.
+    kind : {"mean", "observed"}
+        ``"mean"``: the law's loss, then the downstream law's mean accuracy at it.
+        ``"observed"``: a new model's loss (the upstream noise added), then its measured
+        accuracy (the downstream noise added): what one evaluation of a new model shows.
+    random_seed : int, optional
+        Seed for the pairing and the noise draws (default: the upstream fit's seed).
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        The validated upstream inputs.
+    loss, acc : ndarray
+        Draws of shape (draws, rows).
+    """
+    _check_fits(upstream_fit, downstream_fit)
+    if kind not in ("mean", "observed"):
+        raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
+    if isinstance(new_data, dict):
+        new_data = pd.DataFrame(new_data)
+    frame = data_mod.prediction_inputs(new_data, upstream_fit.law, upstream_fit.settings)
+    seed = upstream_fit.settings["random_seed"] if random_seed is None else random_seed
+    rng = np.random.default_rng(seed)
+
+    log_loss = upstream_fit.log_mean_draws(frame, rng)
+    up_noise = upstream_fit.draws(list(upstream_fit.likelihood.priors))
+    down_noise = downstream_fit.draws(list(downstream_fit.likelihood.priors))
+    group = downstream_fit.settings.get("group")
+    if group is not None and group not in new_data.columns:
+        raise SpecError(
+            f"downstream_fit is grouped by {group!r}: new_data needs that column as well"
+        )
+    down_frame = new_data.loc[frame.index, [group]].astype(str) if group else frame
+    p_down = downstream_fit.row_parameters(down_frame, rng)
+
+    i_up, i_down = _pairing(len(log_loss), len(p_down[downstream_fit.law.parameters[0]]), rng)
+    log_loss = log_loss[i_up]
+    if kind == "observed":
+        loss = upstream_fit.likelihood.draw(
+            log_loss, {k: v[i_up, None] for k, v in up_noise.items()}, rng
+        )
+    else:
+        loss = np.exp(log_loss)
+    name = downstream_fit.law.inputs[0]
+    z = {name: loss * np.exp(-downstream_fit.log_ref[name])}
+    p = {k: v[i_down] for k, v in p_down.items()}
+    log_acc = downstream_fit.law.log_mean(NUMPY, p, z)
+    if kind == "observed":
+        acc = downstream_fit.likelihood.draw(
+            log_acc, {k: v[i_down, None] for k, v in down_noise.items()}, rng
+        )
+    else:
+        acc = np.exp(log_acc)
+    return frame, loss, acc
+
+
+def predict_chained(
+    upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean", random_seed=None
+):
+    """Predict accuracy at new inputs through a loss law and a loss-to-accuracy law.
+
+    Parameters
+    ----------
+    upstream_fit, downstream_fit, new_data, kind, random_seed
+        As in :func:`chained_draws`.
+    ci : float
+        Probability of the central (equal-tailed) intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The upstream inputs; ``loss_median, loss_lower, loss_upper``; the accuracy's
+        ``median, lower, upper``; and ``p_loss_outside``, the share of loss draws outside
+        the range of losses the downstream law was fitted on (how much of the accuracy
+        prediction rests on extrapolating the downstream law, not only the upstream one).
+
+    Examples
+    --------
+    >>> predict_chained(loss_fit, acc_fit, {"x": [6.9e9, 1.2e10]}, ci=0.9)  # doctest: +SKIP
+    """
+    _check_ci(ci)
+    frame, loss, acc = chained_draws(upstream_fit, downstream_fit, new_data, kind, random_seed)
+    fitted = downstream_fit.data.frame[downstream_fit.law.inputs[0]]
+    outside = (loss < fitted.min()) | (loss > fitted.max())
+    l_med, l_lo, l_hi = stats.quantiles(loss, ci, axis=0)
+    med, lo, hi = stats.quantiles(acc, ci, axis=0)
+    return frame.assign(
+        loss_median=l_med,
+        loss_lower=l_lo,
+        loss_upper=l_hi,
+        median=med,
+        lower=lo,
+        upper=hi,
+        p_loss_outside=outside.mean(axis=0),
+    )

@@ -1,0 +1,130 @@
+"""Scores against closed forms; split rules; a small backtest with averaging and baseline."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayescale
+from bayescale import scores
+from bayescale.backtest import split_rows
+from bayescale.likelihoods import get_likelihood
+from bayescale.simulate import from_law
+
+RNG = np.random.default_rng(0)
+
+
+def test_crps_of_normal_draws_matches_closed_form():
+    """CRPS of N(0, 1) at y: y (2 Phi(y) - 1) + 2 phi(y) - 1 / sqrt(pi) (Gneiting and Raftery)."""
+    draws = RNG.standard_normal((40_000, 1)) * np.ones((1, 3))
+    y = np.array([-1.0, 0.0, 2.0])
+    exact = y * (2 * stats.norm.cdf(y) - 1) + 2 * stats.norm.pdf(y) - 1 / np.sqrt(np.pi)
+    np.testing.assert_allclose(scores.crps(draws, y), exact, atol=0.01)
+
+
+def test_interval_score_is_width_plus_scaled_miss():
+    draws = np.linspace(0, 1, 100_001)[:, None] * np.ones((1, 3))  # 90% interval [0.05, 0.95]
+    y = np.array([0.5, -0.05, 1.15])
+    got = scores.interval_score(draws, y, 0.9)
+    np.testing.assert_allclose(got, [0.9, 0.9 + 20 * 0.1, 0.9 + 20 * 0.2], atol=1e-6)
+
+
+def test_coverage_and_nan_draws_are_left_out():
+    draws = RNG.standard_normal((4000, 2000))
+    y = RNG.standard_normal(2000)
+    for level in scores.LEVELS:  # 2,000 rows: binomial sd of a calibrated coverage <= 0.011
+        assert np.mean(scores.covered(draws, y, level)) == pytest.approx(level, abs=0.035)
+    draws[:100, 0] = np.nan
+    assert np.isfinite(scores.crps(draws[:, :1], y[:1])).all()
+
+
+def test_split_rules_and_errors():
+    df = pd.DataFrame({"C": [1.0, 2.0, 3.0], "fit": [True, True, False]})
+    np.testing.assert_array_equal(split_rows(df, {"C": 2.0}), [True, True, False])
+    np.testing.assert_array_equal(split_rows(df, "fit"), [True, True, False])
+    with pytest.raises(bayescale.DataError, match="both must be non-empty"):
+        split_rows(df, {"C": 10.0})
+    with pytest.raises(bayescale.DataError, match="split column 'cut' is missing"):
+        split_rows(df, "cut")
+    with pytest.raises(bayescale.DataError, match="shape"):
+        split_rows(df, [True])
+
+
+@pytest.fixture(scope="module")
+def small_backtest():
+    law = bayescale.get_law("power_law")
+    x = np.geomspace(1e7, 1e10, 30)
+    df = from_law(law, {"E": 1.8, "a_ref": 0.6, "alpha": 0.3}, {"x": x}, noise=0.01)
+    with pytest.warns(bayescale.ConvergenceWarning):  # 2 x 200 draws: ESS is below 400
+        return df, bayescale.backtest(
+            df[["x", "loss"]],
+            ["power_law", "exponential"],
+            split={"x": 1e9},
+            n_bootstrap=20,
+            fit_options={"chains": 2, "draws": 200, "tune": 300},
+        )
+
+
+def test_backtest_scores_every_method_on_the_held_out_rows(small_backtest):
+    df, bt = small_backtest
+    methods = {
+        "power_law",
+        "exponential",
+        "stacked average",
+        "baseline power_law",
+        "baseline exponential",
+    }
+    assert set(bt.table.index) == methods
+    assert (bt.table["n_test"] == (df["x"] > 1e9).sum()).all()
+    held = np.log(df.loc[df["x"] > 1e9, "loss"].to_numpy())
+    fit = bt.fits["power_law"]
+    _, draws = fit.predictive_draws(df[df["x"] > 1e9], kind="observed")
+    expected = scores.score_table(
+        np.log(draws), held, fit.log_predictive_density(df[df["x"] > 1e9])
+    )
+    for k, v in expected.items():
+        assert bt.table.loc["power_law", k] == pytest.approx(v), k
+    assert {"power_law: median", "baseline power_law: upper"} <= set(bt.predictions.columns)
+
+
+def test_average_weights_and_density_mix_the_components(small_backtest):
+    df, bt = small_backtest
+    avg = bt.fits["stacked average"]
+    assert avg.weights.sum() == pytest.approx(1.0) and (avg.weights >= 0).all()
+    test = df[df["x"] > 1e9]
+    parts = np.stack([f.log_predictive_density(test) for f in avg.fits.values()])
+    mixed = np.log(np.sum(avg.weights.to_numpy()[:, None] * np.exp(parts), axis=0))
+    np.testing.assert_allclose(avg.log_predictive_density(test), mixed, rtol=1e-10)
+    _, draws = avg.predictive_draws(test)
+    assert draws.shape == (400, len(test))
+    with pytest.raises(bayescale.SpecError, match="weights must be >= 0"):
+        bayescale.AveragedFit(avg.fits, {"power_law": 1.0})
+
+
+def test_log_predictive_density_matches_a_direct_computation(small_backtest):
+    df, bt = small_backtest
+    fit = bt.fits["power_law"]
+    test = df[df["x"] > 1e9]
+    log_mu = fit.log_mean_draws(test[["x"]])
+    sigma = fit.draws(["sigma"])["sigma"][:, None]
+    dens = stats.norm.pdf(np.log(test["loss"].to_numpy())[None, :], log_mu, sigma)
+    np.testing.assert_allclose(
+        fit.log_predictive_density(test), np.log(dens.mean(axis=0)), rtol=1e-9
+    )
+
+
+def test_compare_refuses_different_observation_scales(small_backtest):
+    _, bt = small_backtest
+    fit = bt.fits["power_law"]
+    other = bayescale.ScalingFit(
+        fit.posterior,
+        fit.law,
+        fit.priors,
+        get_likelihood("beta"),
+        fit.data,
+        fit.log_ref,
+        fit.settings,
+        fit.versions,
+    )
+    with pytest.raises(bayescale.SpecError, match="densities of different things"):
+        bayescale.compare({"normal": fit, "beta": other})
