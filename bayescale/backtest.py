@@ -120,8 +120,10 @@ def backtest(
         Which rows to fit; see :func:`split_rows`. Typically ``{"C": cut}``.
     average : bool
         Also score the stacking-weighted mixture of the fits (needs two or more).
-    baseline : bool
-        Also score the field's fit (Huber + L-BFGS grid + bootstrap) of each law.
+    baseline : bool or list of str
+        Also score the field's fit (Huber + L-BFGS grid + bootstrap) of each law, or of
+        the laws labelled in the list (its start grid grows as 4^parameters, so laws with
+        many parameters can be left out).
     n_bootstrap : int
         Bootstrap refits of each baseline (their percentile intervals are the baseline's
         predictive intervals).
@@ -138,21 +140,26 @@ def backtest(
     train, test = df[mask], df[~mask]
     log_y = np.log(test[y].to_numpy(float))
     methods = {}
-    for label, spec in _specs(laws).items():
+    specs = _specs(laws)
+    chosen = list(specs) if baseline is True else list(baseline or [])
+    unknown = set(chosen) - set(specs)
+    if unknown:
+        raise SpecError(f"baseline= names {sorted(unknown)}, not among the laws {list(specs)}")
+    for label, spec in specs.items():
         options = {"random_seed": random_seed, **(fit_options or {}), **spec}
         methods[label] = fit_law(train, y=y, **options)
     if average and len(methods) >= 2:
         methods["stacked average"] = average_fits(dict(methods))
-    if baseline:
-        for label, spec in _specs(laws).items():
-            methods[f"baseline {label}"] = baselines.huber_fit(
-                train,
-                law=spec["law"],
-                y=y,
-                inputs=spec.get("inputs"),
-                n_bootstrap=n_bootstrap,
-                random_seed=random_seed,
-            )
+    for label in chosen:
+        spec = specs[label]
+        methods[f"baseline {label}"] = baselines.huber_fit(
+            train,
+            law=spec["law"],
+            y=y,
+            inputs=spec.get("inputs"),
+            n_bootstrap=n_bootstrap,
+            random_seed=random_seed,
+        )
     rows, predictions = {}, test.copy()
     for name, method in methods.items():
         if isinstance(method, baselines.BaselineFit):

@@ -116,9 +116,7 @@ def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_se
     return frame, loss, acc
 
 
-def predict_chained(
-    upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean", random_seed=None
-):
+def predict_chained(upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean", random_seed=None):
     """Predict accuracy at new inputs through a loss law and a loss-to-accuracy law.
 
     Parameters
