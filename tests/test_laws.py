@@ -158,3 +158,60 @@ def test_known_measurement_error_adds_in_quadrature(likelihood):
     np.testing.assert_allclose(got, expected, rtol=1e-10)
     wide = lik.logpdf(np.log(fd.y_values()), mu, {**point, "sigma": np.hypot(0.05, s)})
     np.testing.assert_allclose(expected, wide, rtol=1e-12)
+
+
+ROUND_TRIP = {
+    "power_law": ({}, "normal", {"x": np.geomspace(1e7, 1e10, 12)}),
+    "pure_power_law": ({}, "normal", {"x": np.geomspace(1e7, 1e10, 12)}),
+    "exponential": ({}, "student_t", {"x": np.geomspace(1e7, 1e10, 12)}),
+    "broken_power_law": ({"n_breaks": 2}, "normal", {"x": np.geomspace(1e2, 1e5, 14)}),
+    "chinchilla": ({}, "normal", {"N": N, "D": D}),
+    "kaplan": ({}, "normal", {"N": N, "D": D}),
+    "data_constrained": ({}, "normal", {"N": N, "D": D, "U": D / np.arange(1, 8)}),
+    "lr_annealing": ({}, "normal", {"S1": np.geomspace(1, 50, 9), "S2": np.linspace(0, 3, 9)}),
+    "downstream": ({"floor": 0.25}, "beta", {"L": np.linspace(2.0, 4.0, 9)}),
+    "loss_to_loss": ({}, "normal", {"Lx": np.linspace(2.4, 4.5, 9)}),
+}
+
+
+def prior_fit(name):
+    """A ScalingFit whose 'posterior' is 200 prior draws: save/load without running NUTS."""
+    import xarray as xr
+
+    from bayescale.fitting import assemble_posterior, versions
+    from bayescale.result import ScalingFit
+
+    options, likelihood, inputs = ROUND_TRIP[name]
+    law, lik = bayescale.get_law(name, **options), get_likelihood(likelihood)
+    y = 0.5 if lik.support == "open_unit" else 2.5
+    df = pd.DataFrame(inputs).assign(y=y * np.exp(RNG.normal(0, 0.01, len(inputs[law.inputs[0]]))))
+    fd = prepare(df, law, "y", y_support=lik.support)
+    priors = {**law.priors, **lik.priors}
+    draws = {k: p.scipy().rvs(200, random_state=1).reshape(2, 100) for k, p in priors.items()}
+    idata = xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items()}),
+            "sample_stats": xr.Dataset(
+                {"diverging": (("chain", "draw"), np.zeros((2, 100), bool))}
+            ),
+        }
+    )
+    log_ref = law.log_reference(fd.frame)
+    pooling = dict.fromkeys(law.parameters, "shared")
+    tree = assemble_posterior(idata, law, lik, fd, log_ref, pooling, [])
+    settings = {"random_seed": 0, "inputs": {}, "flops_per_token": 6.0, "group": None}
+    return ScalingFit(tree, law, priors, lik, fd, log_ref, settings, versions()), df
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.UndefinedDrawsWarning")
+@pytest.mark.parametrize("name", sorted(ROUND_TRIP))
+def test_every_law_round_trips_through_save_and_load(name, tmp_path):
+    assert set(ROUND_TRIP) == set(bayescale.laws())
+    fit, df = prior_fit(name)
+    fit.save(tmp_path / "fit.nc")
+    loaded = bayescale.load(tmp_path / "fit.nc")
+    assert loaded.law.to_dict() == fit.law.to_dict()
+    assert loaded.likelihood.to_dict() == fit.likelihood.to_dict()
+    new = df.drop(columns="y").iloc[::3]
+    for kind in ("mean", "observed"):
+        pd.testing.assert_frame_equal(loaded.predict(new, kind=kind), fit.predict(new, kind=kind))
