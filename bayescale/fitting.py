@@ -88,9 +88,11 @@ def fit(
     data : pandas.DataFrame or path to a CSV file
         One row per run (or checkpoint).
     law : str or ScalingLaw
-        Family name from :func:`bayescale.laws` (``"chinchilla"``, ``"power_law"``...).
+        Family name from :func:`bayescale.laws` (``"chinchilla"``, ``"power_law"``...), or
+        an instance with options, ``bayescale.get_law("broken_power_law", n_breaks=2)``.
     y : str
-        Response column; fitted on the log scale, so it must be > 0.
+        Response column: a loss (> 0, modelled on the log scale) or, with a ``beta`` or
+        ``binomial`` likelihood, an accuracy in [0, 1].
     inputs : dict, optional
         Law input -> column, e.g. ``{"N": "Model Size", "C": "Training FLOP"}``.
     group : str, optional

@@ -190,7 +190,7 @@ class ScalingFit:
         return frame, np.concatenate([v for _, v in chunks], axis=1)
 
     def _predictive_chunks(self, new_data, kind, random_seed):
-        """``(rows, draws)`` in chunks of rows, so dense grids never hold every draw at once."""
+        """``(frame, draws)`` per chunk of rows, so dense grids never hold every draw at once."""
         if kind not in ("mean", "observed"):
             raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
         frame = data_mod.prediction_inputs(new_data, self.law, self.settings)

@@ -248,10 +248,7 @@ def run(draws=500, chains=4, seed=0, folder=DATA):
 
 def main(argv=None):
     """Command-line entry point (``--draws`` defaults to 500 here)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--draws" not in argv:
-        argv = ["--draws", "500", *argv]
-    return case_common.main(__doc__, DATA, run, argv)
+    return case_common.main(__doc__, DATA, run, argv, draws=500)
 
 
 if __name__ == "__main__":

@@ -202,16 +202,7 @@ def truth_level(fit):
 
 def acceptance(fits, levels, cover):
     """The acceptance checks, as (description, passed) pairs."""
-    checks = []
-    for name, fit in fits.items():
-        d = fit.diagnostics
-        checks.append(
-            (
-                f"{name}: {d.divergences} divergences == 0, max r_hat {d.max_r_hat:.4f} <= 1.01,"
-                f" min ess_bulk {d.min_ess_bulk:.0f} >= 400",
-                d.divergences == 0 and d.max_r_hat <= 1.01 and d.min_ess_bulk >= 400,
-            )
-        )
+    checks = [case_common.converged(name, fit) for name, fit in fits.items()]
     level = levels["run effect"]
     checks.append(
         (

@@ -268,16 +268,7 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
     for name, fit in fits.items():
         print(f"  {name:18s} {seconds[name]:5.1f} s  {fit.diagnostics}")
 
-    checks = []
-    for name, fit in fits.items():
-        d = fit.diagnostics
-        checks.append(
-            (
-                f"{name}: {d.divergences} divergences, max r_hat {d.max_r_hat:.4f}, "
-                f"min ess_bulk {d.min_ess_bulk:.0f}",
-                d.divergences == 0 and d.max_r_hat <= 1.01 and d.min_ess_bulk >= 400,
-            )
-        )
+    checks = [case_common.converged(name, fit) for name, fit in fits.items()]
     checks += [
         (
             f"upstream 90% intervals cover {up['inside'].sum()}/4 held-out losses (>= 3)",

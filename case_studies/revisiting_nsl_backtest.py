@@ -19,14 +19,13 @@ Run: ``python case_studies/revisiting_nsl_backtest.py [--domains LM NMT ...]`` (
 curves: about 30 minutes on 2 cores; LM and NMT alone: 3 minutes).
 """
 
-import argparse
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from case_common import report, verdict
+from case_common import main, report, verdict
 
 import bayescale
 
@@ -99,21 +98,7 @@ def run(draws=500, chains=4, seed=0, data=DATA, domains=DOMAINS):
     return per_curve, means, ok
 
 
-def main(argv=None):
-    """Command line: ``--domains``, ``--draws``, ``--chains``, ``--seed``, ``--data``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--domains", nargs="+", default=list(DOMAINS), choices=DOMAINS)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=DATA)
-    args = parser.parse_args(argv)
-    if not args.data.exists():
-        print(f"data not found: {args.data} (expected ../shared/data beside the checkout)")
-        return 2
-    np.seterr(all="ignore")
-    return 0 if run(args.draws, args.chains, args.seed, args.data, args.domains)[-1] else 1
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    np.seterr(all="ignore")
+    domains = {"nargs": "+", "default": list(DOMAINS), "choices": DOMAINS}
+    raise SystemExit(main(__doc__, DATA, run, draws=500, domains=domains))
