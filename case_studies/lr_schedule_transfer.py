@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 
 import bayescale
-from bayescale.models.lr_annealing import annealing_areas, annealing_table
+from bayescale.models.lr_annealing import annealing_areas, annealing_table, lr_schedule
 
 STEPS, WARMUP, PEAK, EVERY = 20_000, 500, 3e-4, 100
 TRUTH = {"L0": 2.8, "A": 0.5, "alpha": 0.5, "C": 0.5}
@@ -79,18 +79,9 @@ POINTS, START, NEW_RUNS = 20, 1000, 500
 POOLING = {"L0": "pooled_centred", "a_ref": "shared", "alpha": "shared", "phi": "shared"}
 
 
-def schedule(kind, steps=STEPS, warmup=WARMUP, peak=PEAK):
-    """Learning rate of every step of a ``constant``, ``cosine`` or ``wsd`` schedule."""
-    s = np.arange(1, steps + 1)
-    flat = peak * np.minimum(s / warmup, 1.0)
-    if kind == "constant":
-        return flat
-    if kind == "cosine":
-        frac = np.clip((s - warmup) / (steps - warmup), 0.0, 1.0)
-        return np.where(s <= warmup, flat, peak * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac))))
-    if kind == "wsd":
-        return np.where(s <= 0.8 * steps, flat, peak * (steps - s) / (0.2 * steps))
-    raise ValueError(f"unknown schedule {kind!r}; expected constant, cosine or wsd")
+def schedule(kind):
+    """Learning rate of every step of the case study's ``constant``, ``cosine`` or ``wsd`` run."""
+    return lr_schedule(kind, STEPS, WARMUP, PEAK)
 
 
 def true_loss(areas, truth=TRUTH, offset=0.0):

@@ -130,6 +130,26 @@ class LRAnnealing(ScalingLaw):
         }
 
 
+def lr_schedule(kind, steps, warmup, peak):
+    """Learning rate of every step of a common schedule, after a linear warmup to ``peak``.
+
+    ``"constant"``; ``"cosine"``: cosine decay to 10% of ``peak`` at the last step;
+    ``"wsd"`` (warmup-stable-decay): ``peak`` until 80% of the steps, then linear decay to 0.
+    For simulations and tests; real runs pass their logged schedule to
+    :func:`annealing_areas`.
+    """
+    s = np.arange(1, steps + 1)
+    flat = peak * np.minimum(s / warmup, 1.0)
+    if kind == "constant":
+        return flat
+    if kind == "cosine":
+        frac = np.clip((s - warmup) / (steps - warmup), 0.0, 1.0)
+        return np.where(s <= warmup, flat, peak * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac))))
+    if kind == "wsd":
+        return np.where(s <= 0.8 * steps, flat, peak * (steps - s) / (0.2 * steps))
+    raise ValueError(f"unknown schedule {kind!r}; expected constant, cosine or wsd")
+
+
 def annealing_areas(lr, steps=None, decay=0.999, warmup=0):
     r"""Forward area ``S1`` and annealing area ``S2`` of a learning-rate schedule.
 

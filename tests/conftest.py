@@ -34,3 +34,32 @@ def fit_sweep(sweep, **kwargs):
 def short_fit(sim_sweep):
     """A real NUTS fit (4 chains x 1000 draws) on 90 simulated runs, shared by fast tests."""
     return fit_sweep(sim_sweep)
+
+
+def model_for(law, likelihood, fitdata, pooling=None):
+    """The PyMC model ``bayescale.fit`` builds for validated data, without sampling it.
+
+    Default priors (and group scales) via ``resolve_priors``, the law's own reference
+    scales, and the sorted group labels of a grouped ``fitdata``.
+    """
+    from bayescale import pooling as pooling_mod
+    from bayescale.build import build_model
+    from bayescale.fitting import resolve_priors
+
+    group = fitdata.group
+    pool = pooling_mod.resolve(law, group, pooling)
+    labels = sorted(fitdata.frame[group].unique()) if group else []
+    priors = resolve_priors(law, likelihood, None, pool)
+    log_ref = law.log_reference(fitdata.frame)
+    return build_model(law, priors, likelihood, fitdata, log_ref, pool, labels)
+
+
+def finite_gradient(model):
+    """Assert the log density and its gradient are finite at the initial point; the gradient."""
+    import numpy as np
+
+    point = model.initial_point()
+    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
+    grad = model.compile_dlogp(mode="FAST_COMPILE")(point)
+    assert np.all(np.isfinite(grad))
+    return grad

@@ -17,11 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, finite_gradient, model_for
 
 import bayescale
-from bayescale import pooling as pooling_mod
-from bayescale.build import build_model
 from bayescale.data import prepare
 from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY, PYTENSOR
@@ -127,27 +125,18 @@ def _sweep(seed=0, groups=False):
 def test_finite_logp_gradient_at_initial_point():
     lik = get_likelihood("normal")
     fd = prepare(_sweep()[["N", "D", "U", "loss"]], LAW, "loss")
-    log_ref = LAW.log_reference(fd.frame)
-    pooling = dict.fromkeys(LAW.parameters, "shared")
-    model = build_model(LAW, {**LAW.priors, **lik.priors}, lik, fd, log_ref, pooling)
-    point = model.initial_point()
-    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
-    grad = model.compile_dlogp(mode="FAST_COMPILE")(point)
+    grad = finite_gradient(model_for(LAW, lik, fd))
     assert grad.shape == (len(LAW.parameters) + len(lik.priors),)
-    assert np.all(np.isfinite(grad))
 
 
 def test_grouped_build_has_finite_gradient():
     lik = get_likelihood("normal")
     df = _sweep(groups=True)
     fd = prepare(df, LAW, "loss", group="corpus")
-    labels = sorted(df["corpus"].unique())
     pooling = {k: "shared" for k in LAW.parameters} | {"r_d_star": "pooled", "E": "separate"}
-    priors = {**LAW.priors, **pooling_mod.hyper_priors(pooling), **lik.priors}
-    model = build_model(LAW, priors, lik, fd, LAW.log_reference(fd.frame), pooling, labels)
-    point = model.initial_point()
+    model = model_for(LAW, lik, fd, pooling)
     assert "r_d_star_mu" in model.named_vars and model["E"].eval().shape == (2,)
-    assert np.all(np.isfinite(model.compile_dlogp(mode="FAST_COMPILE")(point)))
+    finite_gradient(model)
 
 
 def test_prior_predictive_matches_docstring():

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, finite_gradient, model_for
 from scipy import special
 
 import bayescale
-from bayescale.build import build_model
 from bayescale.chain import _pairing, chained_draws
 from bayescale.data import prepare
 from bayescale.likelihoods import Binomial, get_likelihood
@@ -103,16 +102,8 @@ def test_finite_logp_gradient_at_initial_point(floor, likelihood):
     law = bayescale.get_law("downstream", floor=floor)
     lik = get_likelihood(likelihood)
     df, _ = _accuracies(floor=0.25 if floor is None else floor)
-    fd = prepare(df, law, "acc", y_support=lik.support)
-    pooling = dict.fromkeys(law.parameters, "shared")
-    model = build_model(
-        law, {**law.priors, **lik.priors}, lik, fd, law.log_reference(fd.frame), pooling
-    )
-    point = model.initial_point()
-    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
-    grad = model.compile_dlogp(mode="FAST_COMPILE")(point)
+    grad = finite_gradient(model_for(law, lik, prepare(df, law, "acc", y_support=lik.support)))
     assert grad.shape == (len(law.parameters) + len(lik.priors),)
-    assert np.all(np.isfinite(grad))
 
 
 def test_grouped_build_has_per_group_parameters():
@@ -122,12 +113,11 @@ def test_grouped_build_has_per_group_parameters():
     fd = prepare(
         df.assign(dedup=df["dedup"].astype(str)), law, "acc", group="dedup", y_support=lik.support
     )
-    pooling = {"r_ref": "pooled", "slope_ref": "shared", "headroom": "shared"}
-    priors = {**law.priors, **lik.priors, "r_ref_tau": bayescale.Prior("HalfNormal", sigma=0.2)}
-    model = build_model(law, priors, lik, fd, law.log_reference(fd.frame), pooling, ["0", "1"])
+    model = model_for(
+        law, lik, fd, {"r_ref": "pooled", "slope_ref": "shared", "headroom": "shared"}
+    )
     assert model["r_ref"].eval().shape == (2,)
-    grad = model.compile_dlogp(mode="FAST_COMPILE")(model.initial_point())
-    assert np.all(np.isfinite(grad))
+    finite_gradient(model)
 
 
 @pytest.mark.parametrize(

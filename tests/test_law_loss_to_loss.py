@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, finite_gradient, model_for
 from scipy import stats
 
 import bayescale
-from bayescale.build import build_model
 from bayescale.data import prepare
 from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY, PYTENSOR
@@ -75,25 +74,16 @@ def test_input_noise_is_slope_times_sigma_x():
 
 def test_finite_logp_gradient_at_initial_point():
     lik = get_likelihood("normal")
-    fd = prepare(simulate(0), LAW, "Ly")
-    pooling = dict.fromkeys(LAW.parameters, "shared")
-    model = build_model(
-        LAW, {**LAW.priors, **lik.priors}, lik, fd, LAW.log_reference(fd.frame), pooling
-    )
-    point = model.initial_point()
-    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
-    assert np.all(np.isfinite(model.compile_dlogp(mode="FAST_COMPILE")(point)))
+    finite_gradient(model_for(LAW, lik, prepare(simulate(0), LAW, "Ly")))
 
 
 def test_grouped_build_has_group_dimension():
     df = pd.concat([simulate(1).assign(corpus="a"), simulate(2).assign(corpus="b")])
     lik = get_likelihood("normal")
     fd = prepare(df, LAW, "Ly", group="corpus")
-    pooling = {**dict.fromkeys(LAW.parameters, "shared"), "kappa": "pooled"}
-    priors = {**LAW.priors, "kappa_tau": bayescale.Prior("HalfNormal", sigma=0.2), **lik.priors}
-    model = build_model(LAW, priors, lik, fd, LAW.log_reference(fd.frame), pooling, ["a", "b"])
+    model = model_for(LAW, lik, fd, {**dict.fromkeys(LAW.parameters, "shared"), "kappa": "pooled"})
     assert model.named_vars_to_dims["kappa"] == ("corpus",)
-    assert np.all(np.isfinite(model.compile_dlogp(mode="FAST_COMPILE")(model.initial_point())))
+    finite_gradient(model)
 
 
 def test_prior_predictive_claim():

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import finite_gradient, model_for
 
 import bayescale
-from bayescale.build import build_model
 from bayescale.data import prepare
 from bayescale.errors import DataError
 from bayescale.likelihoods import get_likelihood
-from bayescale.models.lr_annealing import annealing_areas, annealing_table
+from bayescale.models.lr_annealing import annealing_areas, annealing_table, lr_schedule
 from bayescale.ops import NUMPY, PYTENSOR
 from bayescale.result import ScalingFit
 
@@ -33,13 +33,8 @@ S2 = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.12, 0.27])
 LOG_REF = LAW.log_reference({"S1": S1, "S2": S2})
 
 
-def schedule(kind, steps=4000, warmup=100, peak=3e-4):
-    s = np.arange(1, steps + 1)
-    flat = peak * np.minimum(s / warmup, 1.0)
-    if kind == "constant":
-        return flat
-    frac = np.clip((s - warmup) / (steps - warmup), 0, 1)
-    return np.where(s <= warmup, flat, peak * (0.1 + 0.45 * (1 + np.cos(np.pi * frac))))
+def schedule(kind):
+    return lr_schedule(kind, steps=4000, warmup=100, peak=3e-4)
 
 
 def curves_table(seed, runs=3, points=20, noise=0.0045, run_sd=0.01):
@@ -184,11 +179,8 @@ def test_loss_is_positive_for_every_prior_draw_on_fitted_inputs():
 def test_default_priors_imply_the_docstrings_losses():
     """Docstring claim: median 2.3, 90% of draws in [0.87, 7.2] nats, none non-positive."""
     steps = np.linspace(1000, 20000, 20).astype(int)
-    s, w, peak = np.arange(1, 20_001), 500, 3e-4
-    flat = peak * np.minimum(s / w, 1.0)
-    frac = np.clip((s - w) / (20_000 - w), 0, 1)
-    cosine = np.where(s <= w, flat, peak * (0.1 + 0.45 * (1 + np.cos(np.pi * frac))))
-    a = pd.concat([annealing_areas(lr, steps, warmup=w) for lr in (flat, cosine)])
+    runs = [lr_schedule(kind, 20_000, 500, 3e-4) for kind in ("constant", "cosine")]
+    a = pd.concat([annealing_areas(lr, steps, warmup=500) for lr in runs])
     assert a["S1"].min() == pytest.approx(0.225, abs=1e-3)
     assert a["S2"].max() == pytest.approx(0.267, abs=1e-3)
     draws = LAW.prior_predictive({"S1": a["S1"], "S2": a["S2"]}, n=4000, random_seed=1)
@@ -200,13 +192,8 @@ def test_default_priors_imply_the_docstrings_losses():
 
 
 def _model(table, group=None, pooling=None):
-    lik = get_likelihood("normal")
     fd = prepare(table, LAW, "loss", group=group)
-    log_ref = LAW.log_reference(fd.frame)
-    labels = sorted(fd.frame[group].unique()) if group else []
-    pool = bayescale.pooling.resolve(LAW, group, pooling)
-    priors = {**LAW.priors, **bayescale.pooling.hyper_priors(pool), **lik.priors}
-    return build_model(LAW, priors, lik, fd, log_ref, pool, labels)
+    return model_for(LAW, get_likelihood("normal"), fd, pooling)
 
 
 @pytest.mark.parametrize("pooled", [None, "pooled", "pooled_centred"])
@@ -219,9 +206,7 @@ def test_finite_logp_gradient_at_initial_point(pooled):
         model = _model(table, "run", pooling)
         names = {v.name for v in model.free_RVs}
         assert {"L0_mu", "L0_tau", "a_ref", "alpha", "phi", "sigma"} <= names
-    point = model.initial_point()
-    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
-    assert np.all(np.isfinite(model.compile_dlogp(mode="FAST_COMPILE")(point)))
+    finite_gradient(model)
 
 
 def test_grouped_predictions_draw_a_new_runs_floor_from_the_population():

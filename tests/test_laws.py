@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import finite_gradient, model_for
 
 import bayescale
 from bayescale.build import build_model
@@ -88,15 +89,8 @@ def test_finite_logp_gradient_at_initial_point(name, likelihood):
     lik = get_likelihood(likelihood)
     single = len(law.inputs) == 1
     df = chinchilla_sweep(random_seed=0).rename(columns={"N": "x"} if single else {})
-    fd = prepare(df, law, "loss")
-    log_ref = law.log_reference(fd.frame)
-    pooling = dict.fromkeys(law.parameters, "shared")
-    model = build_model(law, {**law.priors, **lik.priors}, lik, fd, log_ref, pooling)
-    point = model.initial_point()
-    assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
-    grad = model.compile_dlogp(mode="FAST_COMPILE")(point)
+    grad = finite_gradient(model_for(law, lik, prepare(df, law, "loss")))
     assert grad.shape == (len(law.parameters) + len(lik.priors),)
-    assert np.all(np.isfinite(grad))
 
 
 @pytest.mark.parametrize("name", LOSS_LAWS)

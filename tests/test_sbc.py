@@ -87,14 +87,11 @@ def _data_constrained_design():
 
 def _lr_annealing_design():
     """20 evaluations each of a constant and a cosine-to-10% run (the law's docstring design)."""
-    from bayescale.models.lr_annealing import annealing_areas
+    from bayescale.models.lr_annealing import annealing_areas, lr_schedule
 
     steps = np.linspace(1000, 20000, 20).astype(int)
-    s, warmup, peak = np.arange(1, 20_001), 500, 3e-4
-    flat = peak * np.minimum(s / warmup, 1.0)
-    frac = np.clip((s - warmup) / (20_000 - warmup), 0, 1)
-    cosine = np.where(s <= warmup, flat, peak * (0.1 + 0.45 * (1 + np.cos(np.pi * frac))))
-    areas = pd.concat([annealing_areas(lr, steps, warmup=warmup) for lr in (flat, cosine)])
+    runs = [lr_schedule(kind, 20_000, 500, 3e-4) for kind in ("constant", "cosine")]
+    areas = pd.concat([annealing_areas(lr, steps, warmup=500) for lr in runs])
     return {"S1": areas["S1"].to_numpy(), "S2": areas["S2"].to_numpy()}
 
 
