@@ -155,13 +155,11 @@ def fit(
     log_ref = law.log_reference(fitdata.frame)
     key = spec_key(law, lik, all_priors, pool, labels, y_log_sd is not None) + sampler
     values = data_values(law, lik, fitdata, log_ref, labels)
-    model = sample.cached_model(
-        key, lambda: build_model(law, all_priors, lik, fitdata, log_ref, pool, labels), values
-    )
     idata = sample.run_nuts(
-        model,
         key,
+        lambda: build_model(law, all_priors, lik, fitdata, log_ref, pool, labels),
         values,
+        coords={fitdata.group: labels} if group else {},
         sampler=sampler,
         chains=chains,
         draws=draws,

@@ -1,130 +1,322 @@
-"""NUTS with numpyro on a PyMC model, with the data as arguments of the compiled kernel.
+"""NUTS with numpyro's kernel, compiled once per model and cached on disk as a JAX export.
 
-``pm.sample(nuts_sampler="numpyro")`` bakes ``pm.Data`` into the JAX graph as constants, so
-every new data set recompiles the sampler (~5 s), and it checks jittered initial points
-by evaluating the log density op by op (~1.5 s per fit). Here the PyMC log density is
-jaxified once per model with the data containers as *inputs*, numpyro's kernel is compiled
-with ``jit_model_args=True`` (a new data set of the same shape reuses it), and initial
-points are checked with one jitted call.
+Driving ``numpyro.infer.MCMC`` costs, per fit: re-tracing its ``pmap`` on every ``run``
+(``jit_model_args`` does not apply to parallel chains; ~1 s and ~30 MB of traces per fit),
+and in each new process jaxifying the PyMC graph and tracing NUTS again (~2.5 s), although
+JAX's persistent cache already holds the compiled code. Here warmup and sampling of all
+chains are one program: numpyro's ``hmc`` kernel in a ``lax.scan``, one chain per CPU
+device under ``shard_map``, with the data as arguments and the constraining transforms
+applied inside. It is exported with :mod:`jax.export`, serialised to the cache folder
+under a digest of everything it depends on (model spec, sampler settings, data shapes,
+library versions and bayescale's own source), and reused in memory within a process. A
+process that finds the program on disk needs neither the PyMC model nor any tracing.
+
+The mass matrix is diagonal, as numpyro's ``MCMC`` sets it up. A dense one was measured:
+it cut the Chinchilla fit from 63 to 16 leapfrog steps per draw, but diverged where the
+diagonal did not (22-40 divergences in three seeds of the pooled six-group power law of
+``tests/test_groups_slow.py``, against 0-1).
 """
+
+import hashlib
+import json
+import os
+from functools import cache, cached_property
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-_STATS = {
-    "diverging": "diverging",
-    "energy": "energy",
-    "num_steps": "n_steps",
-    "accept_prob": "acceptance_rate",
-    "adapt_state.step_size": "step_size",
-}
+_STATS = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size")
+_VERSIONED = ("jax", "jaxlib", "numpyro", "pymc", "pytensor")
+_PROGRAMS: dict = {}
 
 
-class JaxNuts:
-    """Compiled pieces for one model: log density, constraining map, numpyro kernels."""
+@cache
+def source_digest():
+    """Digest of bayescale's and its law catalogue's source: a code change invalidates caches."""
+    import bayescale
+    import bayescale.models
 
-    def __init__(self, model, data_names):
+    h = hashlib.sha256()
+    for package in (bayescale, bayescale.models):
+        for path in sorted(Path(package.__file__).parent.glob("*.py")):
+            h.update(path.name.encode() + path.read_bytes())
+    for name in _VERSIONED:
+        h.update(f"{name}={metadata.version(name)}".encode())
+    return h.hexdigest()
+
+
+class Program:
+    """Compiled NUTS for one model, settings and data shape.
+
+    Attributes
+    ----------
+    meta : dict
+        ``value_names`` (unconstrained parameters, in order), ``init`` (PyMC's initial point
+        on the unconstrained scale), ``names`` and ``dims`` of the constrained outputs.
+    """
+
+    def __init__(self, meta, log_density, run):
+        self.meta = meta
+        self._log_density = log_density
+        self._run = run
+
+    @classmethod
+    def build(cls, model, data_names, data, settings):
+        """Jaxify ``model``, export its programs and return them with their metadata."""
         # isort: off
         import pymc.sampling.jax as pmjax  # first: sets XLA_FLAGS before jax initialises
         import jax
 
         # isort: on
-        import numpyro
-        import numpyro.distributions as dist
+        from pymc.initial_point import make_initial_point_expression
         from pymc.util import get_default_varnames
         from pytensor.graph.replace import graph_replace
 
-        self.model = model
-        self.data_names = list(data_names)
-        shared = [model[name] for name in self.data_names]
+        shared = [model[name] for name in data_names]
         data_vars = [v.type.clone(shape=(None,) * v.ndim)(name=v.name) for v in shared]
         logp = graph_replace(model.logp(), dict(zip(shared, data_vars, strict=True)))
         logp_fn = pmjax.get_jaxified_graph(inputs=[*model.value_vars, *data_vars], outputs=[logp])
-        self.value_names = [v.name for v in model.value_vars]
         outputs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
-        self.names = [v.name for v in outputs]
         constrain = pmjax.get_jaxified_graph(inputs=model.value_vars, outputs=outputs)
-        self.constrain = jax.jit(jax.vmap(jax.vmap(constrain)))
-        self.logp = jax.jit(lambda params, data: logp_fn(*params, *data)[0])
-        point = model.initial_point()
-        self.init = {name: np.asarray(point[name], float) for name in self.value_names}
-        value_names = self.value_names
+        value_names = [v.name for v in model.value_vars]
+        # PyMC's initial point, evaluated by JAX: model.initial_point() would compile
+        # PyTensor's C linker in a fresh cache (~1 s) for a handful of constants.
+        start = make_initial_point_expression(
+            free_rvs=model.free_RVs,
+            rvs_to_transforms=model.rvs_to_transforms,
+            initval_strategies=model.rvs_to_initial_values,
+            return_transformed=True,
+        )
+        point = pmjax.get_jaxified_graph(inputs=[], outputs=start)()
+        meta = {
+            "value_names": value_names,
+            "init": {
+                n: np.asarray(v, float).tolist() for n, v in zip(value_names, point, strict=True)
+            },
+            "names": [v.name for v in outputs],
+            "dims": {v.name: list(model.named_vars_to_dims.get(v.name, ())) for v in outputs},
+        }
 
-        def numpyro_model(*data):
-            params = [
-                numpyro.sample(
-                    n, dist.ImproperUniform(dist.constraints.real, (), np.shape(self.init[n]))
-                )
-                for n in value_names
-            ]
-            numpyro.factor("logp", logp_fn(*params, *data)[0])
+        def log_density(params, data):
+            return logp_fn(*[params[n] for n in value_names], *data)[0]
 
-        self.numpyro_model = numpyro_model
-        self._mcmc = {}
+        chains = settings[0]
+        init = {n: np.zeros((chains, *np.shape(v))) for n, v in meta["init"].items()}
+        run = _run_program(log_density, constrain, value_names, settings)
+        keys = jax.random.split(jax.random.PRNGKey(0), chains)
+        mesh = _mesh(chains)
+        sharded = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chain"))
+        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
-    def initial_points(self, chains, data, rng, retries=10):
-        """PyMC-style jittered starts (uniform +-1 on the unconstrained scale), checked."""
-        out = {n: [] for n in self.value_names}
-        for chain in range(chains):
-            for _ in range(retries):
-                point = {n: v + rng.uniform(-1, 1, np.shape(v)) for n, v in self.init.items()}
-                if np.isfinite(self.logp([point[n] for n in self.value_names], data)):
-                    break
-            else:
-                raise FloatingPointError(
-                    f"chain {chain}: no finite log density at {retries} jittered starting points;"
-                    " check priors and data scale"
-                )
-            for n in self.value_names:
-                out[n].append(point[n])
-        return {n: np.stack(v) for n, v in out.items()}
+        def spec(x, sharding=None):
+            return jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=sharding)
 
-    def sample(self, values, *, chains, draws, tune, random_seed, target_accept, progressbar):
-        """Run NUTS and return a DataTree with ``posterior`` and ``sample_stats``."""
+        exported_run = jax.export.export(run)(
+            spec(keys, sharded),
+            {n: spec(v, sharded) for n, v in init.items()},
+            tuple(spec(d, replicated) for d in data),
+        )
+        batch = jax.jit(jax.vmap(log_density, in_axes=(0, None)))
+        exported_density = jax.export.export(batch)(
+            {n: spec(v) for n, v in init.items()}, tuple(spec(d) for d in data)
+        )
+        return cls(meta, exported_density, exported_run)
+
+    def save(self, folder):
+        """Write the program to ``folder`` (atomically: readers never see a partial file)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = {
+            "meta.json": json.dumps(self.meta).encode(),
+            "log_density.bin": bytes(self._log_density.serialize()),
+            "run.bin": bytes(self._run.serialize()),
+        }
+        for name, blob in parts.items():
+            tmp = folder / f"{name}.{os.getpid()}.tmp"
+            tmp.write_bytes(blob)
+            os.replace(tmp, folder / name)
+
+    @classmethod
+    def load(cls, folder):
+        """Read a program written by :meth:`save`; ``None`` if ``folder`` holds none."""
         import jax
-        from numpyro.infer import MCMC, NUTS
 
-        settings = (chains, draws, tune, target_accept)
-        mcmc = self._mcmc.get(settings)
-        if mcmc is None:
-            kernel = NUTS(self.numpyro_model, target_accept_prob=target_accept)
-            mcmc = self._mcmc[settings] = MCMC(
-                kernel,
-                num_warmup=tune,
-                num_samples=draws,
-                num_chains=chains,
-                chain_method="parallel",
-                progress_bar=progressbar,
-                jit_model_args=True,
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            blobs = [(folder / f"{n}.bin").read_bytes() for n in ("log_density", "run")]
+        except FileNotFoundError:
+            return None
+        return cls(meta, *[jax.export.deserialize(bytearray(b)) for b in blobs])
+
+    @cached_property
+    def _density_call(self):
+        import jax
+
+        return jax.jit(self._log_density.call)
+
+    @cached_property
+    def _run_call(self):
+        import jax
+
+        chains = self._run.in_avals[0].shape[0]
+        shardings = self._run.in_shardings_jax(_mesh(chains))
+        return jax.jit(
+            self._run.call, in_shardings=jax.tree.unflatten(self._run.in_tree, shardings)[0]
+        )
+
+    def log_density(self, params, data):
+        """Log density of a batch of unconstrained points (leading axis) given ``data``."""
+        return np.asarray(self._density_call(params, tuple(data)))
+
+    def run(self, keys, init, data):
+        """Warmup and sampling for every chain: constrained draws and sampler statistics."""
+        import jax
+
+        return jax.device_get(self._run_call(keys, init, tuple(data)))
+
+
+def _mesh(chains):
+    """One CPU device per chain where there are enough (PyMC asks XLA for 100)."""
+    import jax
+
+    devices = jax.devices()
+    n = max(d for d in range(1, min(chains, len(devices)) + 1) if chains % d == 0)
+    return jax.sharding.Mesh(np.array(devices[:n]), ("chain",))
+
+
+def _run_program(log_density, constrain, value_names, settings):
+    """The jitted program: per-device chains of warmup + draws, constrained."""
+    import jax
+    from jax import lax
+    from jax.sharding import PartitionSpec
+    from numpyro.infer.hmc import hmc
+
+    chains, draws, tune, target_accept = settings
+    init_kernel, sample_kernel = hmc(
+        potential_fn_gen=lambda data: lambda params: -log_density(params, data), algo="NUTS"
+    )
+
+    def one_chain(key, init, data):
+        key = jax.random.split(key)[0]  # as numpyro's HMC.init does: same seed, same draws
+        state = init_kernel(
+            init,
+            num_warmup=tune,
+            target_accept_prob=target_accept,
+            dense_mass=[],  # a diagonal block per parameter, as numpyro's MCMC sets up
+            model_args=(data,),
+            rng_key=key,
+        )
+
+        def step(state, _):
+            state = sample_kernel(state, model_args=(data,))
+            stats = (
+                state.diverging,
+                state.energy,
+                state.num_steps,
+                state.accept_prob,
+                state.adapt_state.step_size,
             )
-        data = [np.asarray(values[name]) for name in self.data_names]
-        rng = np.random.default_rng(random_seed)
-        init = self.initial_points(chains, data, rng)
-        if chains == 1:
-            init = {n: v[0] for n, v in init.items()}
-        mcmc.run(
-            jax.random.PRNGKey(random_seed), *data, init_params=init, extra_fields=tuple(_STATS)
-        )
-        raw = mcmc.get_samples(group_by_chain=True)
-        constrained = self.constrain(*[raw[n] for n in self.value_names])
-        posterior = xr.Dataset(
-            {
-                name: (("chain", "draw", *self._dims(name, np.ndim(v) - 2)), np.asarray(v))
-                for name, v in zip(self.names, constrained, strict=True)
-            },
-            coords={
-                "chain": np.arange(chains),
-                "draw": np.arange(draws),
-                **{dim: list(labels) for dim, labels in self.model.coords.items()},
-            },
-        )
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        stats = xr.Dataset(
-            {new: (("chain", "draw"), np.asarray(extra[old])) for old, new in _STATS.items()},
-            coords={"chain": np.arange(chains), "draw": np.arange(draws)},
-        )
-        return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+            return state, (state.z, stats)
 
-    def _dims(self, name, ndim):
-        dims = self.model.named_vars_to_dims.get(name)
-        return tuple(dims) if dims else tuple(f"{name}_dim_{i}" for i in range(ndim))
+        _, (z, stats) = lax.scan(step, state, None, length=tune + draws)
+        z = {n: v[tune:] for n, v in z.items()}
+        values = jax.vmap(constrain)(*[z[n] for n in value_names])
+        return values, tuple(s[tune:] for s in stats)
+
+    def local(keys, init, data):  # the chains on one device, one after the other
+        return lax.map(lambda args: one_chain(*args, data), (keys, init))
+
+    chain_spec = PartitionSpec("chain")
+    return jax.jit(
+        jax.shard_map(
+            local,
+            mesh=_mesh(chains),
+            in_specs=(chain_spec, chain_spec, PartitionSpec()),
+            out_specs=chain_spec,
+            check_vma=False,
+        )
+    )
+
+
+def sample(build, values, *, key, folder, coords, chains, draws, tune, random_seed, target_accept):
+    """Run NUTS and return a DataTree with ``posterior`` and ``sample_stats``.
+
+    Parameters
+    ----------
+    build : callable
+        Returns the PyMC model; called only when no compiled program is cached.
+    values : dict
+        Data by ``pm.Data`` container name.
+    key : str
+        Identifies the model graph (see :func:`bayescale.fitting.spec_key`).
+    folder : pathlib.Path
+        Folder of the on-disk program cache.
+    coords : dict
+        Coordinates of the model's dimensions (group labels).
+    """
+    import jax
+
+    data_names = list(values)
+    data = tuple(np.asarray(values[name]) for name in data_names)
+    settings = (int(chains), int(draws), int(tune), float(target_accept))
+    identity = json.dumps(
+        [key, settings, data_names, [[d.shape, str(d.dtype)] for d in data], len(jax.devices())]
+    )
+    digest = hashlib.sha256((identity + source_digest()).encode()).hexdigest()[:32]
+    program = _PROGRAMS.get(digest)
+    if program is None:
+        program = Program.load(folder / digest)
+        if program is None:
+            program = Program.build(build(), data_names, data, settings)
+            program.save(folder / digest)
+        _PROGRAMS[digest] = program
+    init = initial_points(program, chains, data, np.random.default_rng(random_seed))
+    keys = jax.random.split(jax.random.PRNGKey(random_seed), chains)
+    constrained, stats = program.run(keys, init, data)
+    meta = program.meta
+    chain_draw = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    posterior = xr.Dataset(
+        {
+            name: (("chain", "draw", *_dims(meta, name, np.ndim(v) - 2)), np.asarray(v))
+            for name, v in zip(meta["names"], constrained, strict=True)
+        },
+        coords={**chain_draw, **{dim: list(labels) for dim, labels in coords.items()}},
+    )
+    stats = xr.Dataset(
+        {name: (("chain", "draw"), np.asarray(v)) for name, v in zip(_STATS, stats, strict=True)},
+        coords=chain_draw,
+    )
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+
+
+def initial_points(program, chains, data, rng, retries=10):
+    """PyMC-style jittered starts (uniform +-1 on the unconstrained scale), checked.
+
+    Draws are taken chain by chain, parameter by parameter, in the order numpyro's
+    ``MCMC`` driver took them, so a seed gives the draws it gave.
+
+    Raises
+    ------
+    FloatingPointError
+        If a chain finds no finite log density in ``retries`` tries.
+    """
+    centre = {n: np.asarray(v) for n, v in program.meta["init"].items()}
+    points = {n: np.empty((chains, *v.shape)) for n, v in centre.items()}
+    pending = np.ones(chains, bool)
+    for _ in range(retries):
+        for chain in np.flatnonzero(pending):
+            for n, v in centre.items():
+                points[n][chain] = v + rng.uniform(-1, 1, v.shape)
+        pending &= ~np.isfinite(program.log_density(points, data))
+        if not pending.any():
+            return points
+    raise FloatingPointError(
+        f"chain {int(np.flatnonzero(pending)[0])}: no finite log density at {retries} jittered "
+        "starting points; check priors and data scale"
+    )
+
+
+def _dims(meta, name, ndim):
+    dims = meta["dims"].get(name)
+    return tuple(dims) if dims else tuple(f"{name}_dim_{i}" for i in range(ndim))

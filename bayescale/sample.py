@@ -1,10 +1,11 @@
-"""Run NUTS through PyMC, with compiled models reused across fits of the same spec.
+"""Run NUTS, with compiled code reused across fits of the same spec.
 
 Sampler choice, measured on the 240-point Chinchilla fit (4 chains x 1000 tune + 1000 draws,
-2 cores; ``benchmarks/fit_speed.py``): numpyro compiles in seconds and, with JAX's persistent
-compilation cache, starts warm processes fast; nutpie samples fastest but pays 13-40 s of
-Numba compilation per new graph. So ``"numpyro"`` is the default; ``"nutpie"`` (best for
-many refits of one spec in one process) and ``"pymc"`` stay selectable.
+2 cores; ``benchmarks/fit_speed.py``): numpyro's kernel, compiled once per model as one JAX
+program (:mod:`bayescale.jax_nuts`), takes 13 s in a fresh process with empty caches, 6.7 s
+with warm ones and 1.4 s per refit; nutpie pays 13-40 s of Numba compilation per new graph
+and then refits in about 4 s. So ``"numpyro"`` is the default; ``"nutpie"`` and ``"pymc"``
+(PyMC's own NUTS) stay selectable.
 """
 
 import os
@@ -12,14 +13,13 @@ from pathlib import Path
 
 import pymc as pm
 
+from bayescale import jax_nuts
 from bayescale.errors import SpecError
-from bayescale.jax_nuts import JaxNuts
 
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 
 _MODEL_CACHE: dict = {}
 _NUTPIE_CACHE: dict = {}
-_JAX_CACHE: dict = {}
 
 
 def cache_dir():
@@ -37,6 +37,7 @@ def _enable_jax_cache():
 
     # isort: on
 
+    jax.config.update("jax_enable_x64", True)  # as PyTensor's JAX backend does
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     # Cache every compile: PyMC's initial-point checks run ~70 small jitted functions
     # that together cost ~2 s per process when only large compiles are cached.
@@ -64,10 +65,11 @@ def cached_model(key, build, values):
 
 
 def run_nuts(
-    model,
     key,
+    build,
     values,
     *,
+    coords,
     sampler,
     chains,
     draws,
@@ -76,7 +78,20 @@ def run_nuts(
     target_accept,
     progressbar=False,
 ):
-    """Sample ``model`` with NUTS and return the posterior ``DataTree``.
+    """Sample the model with NUTS and return the posterior ``DataTree``.
+
+    Parameters
+    ----------
+    key : str
+        Identifies the model graph: equal keys share compiled code.
+    build : callable
+        Builds the PyMC model; numpyro calls it only when no compiled program is cached.
+    values : dict
+        ``pm.Data`` values for this fit.
+    coords : dict
+        Coordinates of the model's dimensions (group labels).
+    progressbar : bool
+        Shown by nutpie and PyMC; the compiled numpyro program runs without one.
 
     Raises
     ------
@@ -92,23 +107,24 @@ def run_nuts(
         raise SpecError(f"tune must be >= 0, got {tune}")
     if not 0 < target_accept < 1:
         raise SpecError(f"target_accept must be in (0, 1), got {target_accept}")
-    if sampler == "nutpie":
-        return _run_nutpie(
-            model, key, values, chains, draws, tune, random_seed, target_accept, progressbar
-        )
     if sampler == "numpyro":
         _enable_jax_cache()
-        nuts = _JAX_CACHE.get(key)
-        if nuts is None:
-            nuts = _JAX_CACHE[key] = JaxNuts(model, values)
-        return nuts.sample(
+        return jax_nuts.sample(
+            build,
             values,
+            key=key,
+            folder=cache_dir() / "nuts",
+            coords=coords,
             chains=chains,
             draws=draws,
             tune=tune,
             random_seed=random_seed,
             target_accept=target_accept,
-            progressbar=progressbar,
+        )
+    model = cached_model(key, build, values)
+    if sampler == "nutpie":
+        return _run_nutpie(
+            model, key, values, chains, draws, tune, random_seed, target_accept, progressbar
         )
     with model:
         return pm.sample(

@@ -163,3 +163,19 @@ def test_known_measurement_error_fit_round_trip(tmp_path):
     assert loaded.data.y_log_sd == "sd" and loaded.settings["y_log_sd"] == "sd"
     new = {"flops": [1e20, 1e21]}
     pd.testing.assert_frame_equal(loaded.predict(new), fit.predict(new))
+
+
+def test_compiled_program_is_read_back_from_disk(sim_sweep, short_fit, monkeypatch):
+    """A new process finds the exported NUTS program on disk: no PyMC model, no tracing."""
+    from bayescale import jax_nuts
+
+    def rebuild(*args, **kwargs):
+        raise AssertionError("the program was rebuilt although it is cached on disk")
+
+    monkeypatch.setattr(jax_nuts, "_PROGRAMS", {})
+    monkeypatch.setattr(jax_nuts.Program, "build", rebuild)
+    again = fit_sweep(sim_sweep)
+    np.testing.assert_array_equal(
+        again.posterior["posterior"]["alpha"].to_numpy(),
+        short_fit.posterior["posterior"]["alpha"].to_numpy(),
+    )

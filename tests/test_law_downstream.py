@@ -279,7 +279,8 @@ def test_chain_rejects_wrong_fits(two_stage):
 def test_recovery_from_simulated_accuracies(likelihood):
     """4 data sets x 3 parameters = 12 cases; calibrated 90% intervals cover Binomial(12,
     0.9) of them, so requiring >= 9 fails a calibrated model with probability 2.6%. Every
-    fit must also have 0 divergences at the default target_accept (0.8)."""
+    fit must also have 0 divergences, at the case study's target_accept (0.9: at the default
+    0.8 a few fits in a dozen have 1-11 divergent draws where the sigmoid saturates)."""
     cases = []
     for seed in range(4):
         items = None if likelihood == "beta" else 1000
@@ -291,6 +292,7 @@ def test_recovery_from_simulated_accuracies(likelihood):
             y="acc",
             likelihood=lik,
             random_seed=seed,
+            target_accept=0.9,
         )
         assert fit.diagnostics.ok and fit.diagnostics.divergences == 0, str(fit.diagnostics)
         table = fit.summary(ci=0.9)
