@@ -6,7 +6,6 @@ recompiling the model.
 """
 
 import numpy as np
-import pymc as pm
 
 from bayescale import pooling as pooling_mod
 from bayescale.likelihoods import in_quadrature
@@ -51,6 +50,8 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
     """
     values = data_values(law, likelihood, fitdata, log_ref, labels)
     dim = fitdata.group
+    import pymc as pm  # lazily: a fit from a cached program never builds a model
+
     with pm.Model(coords={dim: list(labels)} if dim else None) as model:
         data = {name: pm.Data(name, value) for name, value in values.items()}
         z = law.centre(

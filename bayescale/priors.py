@@ -10,7 +10,6 @@ distributions is supported; each is listed with its scipy twin so both sides agr
 from dataclasses import dataclass, field
 
 import numpy as np
-import pymc as pm
 from scipy import stats
 
 from bayescale.errors import SpecError
@@ -139,6 +138,8 @@ class Prior:
 
     def create(self, name, **kwargs):
         """Create the PyMC random variable ``name`` inside the current model context."""
+        import pymc as pm  # lazily: a fit from a cached program never builds a model
+
         return getattr(pm, self.dist)(name, **self.params, **kwargs)
 
     def to_dict(self):

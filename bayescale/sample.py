@@ -2,19 +2,18 @@
 
 Sampler choice, measured on the 240-point Chinchilla fit (4 chains x 1000 tune + 1000 draws,
 2 cores; ``benchmarks/fit_speed.py``): numpyro's kernel, compiled once per model as one JAX
-program (:mod:`bayescale.jax_nuts`), takes 13 s in a fresh process with empty caches, 6.7 s
-with warm ones and 1.4 s per refit; nutpie pays 13-40 s of Numba compilation per new graph
-and then refits in about 4 s. So ``"numpyro"`` is the default; ``"nutpie"`` and ``"pymc"``
+program (:mod:`bayescale.jax_nuts`), takes 14.9 s in a fresh process with empty caches,
+7.7 s with warm ones and 2.8 s per refit; nutpie pays 13-40 s of Numba compilation per new
+graph and then refits in about 3 s. So ``"numpyro"`` is the default; ``"nutpie"`` and ``"pymc"``
 (PyMC's own NUTS) stay selectable.
 """
 
 import os
 from pathlib import Path
 
-import pymc as pm
-
 from bayescale import jax_nuts
 from bayescale.errors import SpecError
+from bayescale.ops import import_jax
 
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 
@@ -29,15 +28,7 @@ def cache_dir():
 
 
 def _enable_jax_cache():
-    # pymc.sampling.jax must be imported before jax so its XLA_FLAGS (one host device
-    # per chain) take effect.
-    # isort: off
-    import pymc.sampling.jax  # noqa: F401
-    import jax
-
-    # isort: on
-
-    jax.config.update("jax_enable_x64", True)  # as PyTensor's JAX backend does
+    jax = import_jax()
     jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
     # Cache every compile: PyMC's initial-point checks run ~70 small jitted functions
     # that together cost ~2 s per process when only large compiles are cached.
@@ -60,6 +51,8 @@ def cached_model(key, build, values):
     if model is None:
         model = _MODEL_CACHE[key] = build()
     else:
+        import pymc as pm
+
         pm.set_data(values, model=model)
     return model
 
@@ -126,6 +119,8 @@ def run_nuts(
         return _run_nutpie(
             model, key, values, chains, draws, tune, random_seed, target_accept, progressbar
         )
+    import pymc as pm
+
     with model:
         return pm.sample(
             draws,

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -177,5 +180,24 @@ def test_compiled_program_is_read_back_from_disk(sim_sweep, short_fit, monkeypat
     again = fit_sweep(sim_sweep)
     np.testing.assert_array_equal(
         again.posterior["posterior"]["alpha"].to_numpy(),
+        short_fit.posterior["posterior"]["alpha"].to_numpy(),
+    )
+
+
+def test_fresh_process_fits_from_the_cached_program_without_pymc(sim_sweep, short_fit, tmp_path):
+    """A new process with a warm cache neither imports PyMC (~1.5 s) nor changes a draw."""
+    csv, saved = tmp_path / "sweep.csv", tmp_path / "fit.nc"
+    sim_sweep[["N", "D", "loss"]].to_csv(csv, index=False)
+    code = (
+        "import sys, bayescale\n"
+        f"fit = bayescale.fit({str(csv)!r}, law='chinchilla', y='loss', random_seed=1,"
+        " chains=4, draws=1000, tune=1000)\n"
+        f"fit.save({str(saved)!r})\n"
+        "print('pymc' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+    np.testing.assert_array_equal(
+        bayescale.load(saved).posterior["posterior"]["alpha"].to_numpy(),
         short_fit.posterior["posterior"]["alpha"].to_numpy(),
     )
