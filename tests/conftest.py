@@ -1,9 +1,12 @@
+import importlib
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CASE_STUDIES = Path(__file__).resolve().parents[1] / "case_studies"
 CHINCHILLA_CSV = SHARED_DATA / "epoch_analyzing_chinchilla" / "svg_extracted_data.csv"
 
 
@@ -13,6 +16,20 @@ def besiroglu_chinchilla():
         pytest.skip(f"real data not available: {CHINCHILLA_CSV} is missing (../shared/data)")
     df = pd.read_csv(CHINCHILLA_CSV)
     return df.sort_values("loss").iloc[:-5]
+
+
+def case_study(module, *data):
+    """Import ``case_studies/<module>.py``, or skip when a folder it reads is missing.
+
+    ``data`` are paths under ``../shared/data`` (the real data sets are never copied into
+    the repository, so a checkout without them skips these tests and says why).
+    """
+    for sub in data:
+        if not (SHARED_DATA / sub).exists():
+            pytest.skip(f"real data not available: {SHARED_DATA / sub} is missing")
+    if str(CASE_STUDIES) not in sys.path:
+        sys.path.insert(0, str(CASE_STUDIES))
+    return importlib.import_module(module)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,5 @@
 """Scores against closed forms; split rules; a small backtest with averaging and baseline."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,13 +133,11 @@ def test_compare_refuses_different_observation_scales(small_backtest):
 @pytest.mark.slow
 def test_backtests_case_study_acceptance():
     """Real sweeps: converged fits whose intervals beat the field's bootstrap baseline."""
-    from conftest import SHARED_DATA
+    from conftest import SHARED_DATA, case_study
 
-    if not SHARED_DATA.exists():
-        pytest.skip(f"real data not available: {SHARED_DATA} is missing (../shared/data)")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_studies"))
-    import backtests
-
+    backtests = case_study(
+        "backtests", "epoch_analyzing_chinchilla", "misfitting_li2025", "gemstones"
+    )
     tables, ok = backtests.run(data=SHARED_DATA)
     assert ok
     gemstones = tables["Gemstones"]

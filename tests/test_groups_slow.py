@@ -4,19 +4,15 @@ Simulated design: 6 groups of 10 runs (x from 1e7 to 1e10, 2% noise), the situat
 partial pooling is for: each group alone pins its exponent only to about +-0.08.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import case_study
 
 import bayescale
 from bayescale.simulate import from_law
 
 pytestmark = pytest.mark.slow
-CASE_STUDIES = Path(__file__).resolve().parents[1] / "case_studies"
 
 
 def thin_groups(alphas, runs=10, noise=0.02, seed=0):
@@ -82,15 +78,8 @@ def test_loo_prefers_group_exponents_when_they_differ():
     assert -table.loc["shared", "elpd_diff"] > 4 * table.loc["shared", "dse"]
 
 
-def _case_study(module, folder):
-    if not (SHARED_DATA / folder).exists():
-        pytest.skip(f"real data not available: {SHARED_DATA / folder} is missing")
-    sys.path.insert(0, str(CASE_STUDIES))
-    return __import__(module)
-
-
 def test_porian_case_study_acceptance():
-    study = _case_study("porian_optimal_size", "porian_resolving_discrepancies")
+    study = case_study("porian_optimal_size", "porian_resolving_discrepancies")
     fits, table, ok = study.run()
     assert ok and table["inside"].all()
     compare = bayescale.compare(fits)
@@ -98,7 +87,7 @@ def test_porian_case_study_acceptance():
 
 
 def test_pooled_exponents_case_study_acceptance():
-    study = _case_study("pooled_exponents", "open_athena_isoflops")
+    study = case_study("pooled_exponents", "open_athena_isoflops")
     fits, ok = study.run()
     assert ok
     assert bayescale.compare(fits).index[-1] == "shared"

@@ -8,13 +8,10 @@ fails a calibrated model with probability about 2%, while a biased or over-confi
 fails it reliably.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, finite_gradient, model_for
+from conftest import case_study, finite_gradient, model_for
 
 import bayescale
 from bayescale.data import prepare
@@ -25,7 +22,6 @@ from bayescale.simulate import from_law
 NAME = "broken_power_law"
 X = np.geomspace(2e3, 2e5, 25)
 LOG_REF = {"x": np.log(2e4)}
-CASE_STUDIES = Path(__file__).resolve().parents[1] / "case_studies"
 
 
 def hand_written(p, x, n_breaks):
@@ -167,11 +163,7 @@ def test_recovery_one_visible_break():
 
 @pytest.mark.slow
 def test_bnsl_case_study_acceptance():
-    for sub in ("bnsl", "revisiting_nsl_benchmark"):
-        if not (SHARED_DATA / sub).exists():
-            pytest.skip(f"real data not available: {SHARED_DATA / sub} is missing")
-    sys.path.insert(0, str(CASE_STUDIES))
-    study = __import__("bnsl_extrapolation")
+    study = case_study("bnsl_extrapolation", "bnsl", "revisiting_nsl_benchmark")
     fits, table, ok = study.run()
     assert ok
     assert fits["bnsl_1"].diagnostics.divergences < 20

@@ -12,12 +12,9 @@ probability about 1-2%, while a biased or over-confident one fails it reliably. 
 case study's acceptance checks on the real data (skipped without ``../shared/data``).
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, finite_gradient, model_for
+from conftest import SHARED_DATA, case_study, finite_gradient, model_for
 
 import bayescale
 from bayescale.data import prepare
@@ -196,11 +193,7 @@ def test_recovery_data_constrained():
 
 @pytest.mark.slow
 def test_datablations_case_study_acceptance():
-    if not DATABLATIONS.exists():
-        pytest.skip(f"real data not available: {DATABLATIONS} is missing (../shared/data)")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_studies"))
-    import datablations_repetition
-
+    datablations_repetition = case_study("datablations_repetition", "datablations")
     fits, ok = datablations_repetition.run(folder=DATABLATIONS)
     assert ok
     assert all(f.diagnostics.ok for f in fits.values())

@@ -6,13 +6,10 @@ fake posterior (no NUTS). The slow lane recovers known parameters from simulated
 accuracies and runs the Pythia case study's acceptance checks.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, finite_gradient, model_for
+from conftest import case_study, finite_gradient, model_for
 from scipy import special
 
 import bayescale
@@ -306,12 +303,7 @@ def test_pythia_case_study_acceptance():
     """The case study's acceptance checks pass (convergence, upstream loss coverage, loss
     uncertainty widening the accuracy intervals). Held-out accuracy coverage is a reported
     finding, not a check: see the case study's docstring."""
-    folder = SHARED_DATA / "pythia_evals"
-    if not folder.exists():
-        pytest.skip(f"real data not available: {folder} is missing")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_studies"))
-    import pythia_downstream
-
+    pythia_downstream = case_study("pythia_downstream", "pythia_evals")
     fits, table, ok = pythia_downstream.run()
     assert ok
     assert all(f.diagnostics.ok and f.diagnostics.divergences == 0 for f in fits.values())

@@ -5,13 +5,10 @@ calibrated 90% intervals the number of (parameter, data set) cases covering the 
 about Binomial(16, 0.9), so requiring >= 75% fails a calibrated model with probability ~1%.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, finite_gradient, model_for
+from conftest import case_study, finite_gradient, model_for
 from scipy import stats
 
 import bayescale
@@ -134,10 +131,7 @@ def test_recovery():
 
 @pytest.mark.slow
 def test_pythia_case_study_acceptance():
-    if not (SHARED_DATA / "pythia_evals").exists():
-        pytest.skip(f"real data not available: {SHARED_DATA / 'pythia_evals'} is missing")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_studies"))
-    from pythia_loss_to_loss import run
+    run = case_study("pythia_loss_to_loss", "pythia_evals").run
 
     with pytest.warns(UndefinedDrawsWarning):
         assert run()[-1]

@@ -9,14 +9,11 @@ still fails a calibrated model rarely (P(<= 8 of 12) = 2.6% for independent case
 a model that ignored the runs or mis-computed the areas misses most cases.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import finite_gradient, model_for
+from conftest import case_study, finite_gradient, model_for
 
 import bayescale
 from bayescale.data import prepare
@@ -26,7 +23,6 @@ from bayescale.models.lr_annealing import annealing_areas, annealing_table, lr_s
 from bayescale.ops import NUMPY, PYTENSOR
 from bayescale.result import ScalingFit
 
-CASE_STUDIES = Path(__file__).resolve().parents[1] / "case_studies"
 LAW = bayescale.get_law("lr_annealing")
 S1 = np.array([0.2, 0.5, 1.0, 2.0, 4.0, 6.0, 3.0, 3.3])
 S2 = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.12, 0.27])
@@ -297,8 +293,7 @@ def test_recovery_with_run_effect():
 
 @pytest.mark.slow
 def test_lr_schedule_transfer_case_study_acceptance():
-    sys.path.insert(0, str(CASE_STUDIES))
-    from lr_schedule_transfer import run
+    run = case_study("lr_schedule_transfer").run
 
     _, _, ok = run()
     assert ok

@@ -6,12 +6,9 @@ Binomial(k, 0.9) (k = 16-20), so requiring >= 75% fails a calibrated model with 
 about 1-2%, while a biased or over-confident one fails it reliably.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from conftest import CHINCHILLA_CSV
+from conftest import case_study
 
 import bayescale
 from bayescale.ops import NUMPY
@@ -76,17 +73,13 @@ def test_recovery_other_laws(name, free):
 
 
 def test_chinchilla_case_study_acceptance():
-    if not CHINCHILLA_CSV.exists():
-        pytest.skip(f"real data not available: {CHINCHILLA_CSV} is missing")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_studies"))
-    from chinchilla_replication import BESIROGLU_EXACT, acceptance, run
-
-    fits, base, ok = run()
+    study = case_study("chinchilla_replication", "epoch_analyzing_chinchilla")
+    fits, base, ok = study.run()
     for fit in fits.values():
-        failed = [text for text, passed in acceptance(fit) if not passed]
+        failed = [text for text, passed in study.acceptance(fit) if not passed]
         assert not failed, failed
     assert ok
-    for p, value in BESIROGLU_EXACT.items():  # ~3 significant figures
+    for p, value in study.BESIROGLU_EXACT.items():  # ~3 significant figures
         assert base.point[p] == pytest.approx(value, rel=2e-3), p
 
 
