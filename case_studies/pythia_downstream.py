@@ -166,11 +166,10 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
     """Fit, predict the held-out models, print; return (fits, table, ok)."""
     wide, items = load_data(folder)
     final = wide[wide["step"] == wide["step"].max()]
-    train_up = final[~final["size_label"].isin(HELD_OUT)]
+    train = final[~final["size_label"].isin(HELD_OUT)]
     test = final[final["size_label"].isin(HELD_OUT)].sort_values(["N", "deduped"])
-    train_down = train_up
     print(
-        f"{len(train_up)} final checkpoints (70M-2.8B) for the loss and accuracy laws; "
+        f"{len(train)} final checkpoints (70M-2.8B) for the loss and accuracy laws; "
         f"held out: {', '.join(test['model'])}"
     )
     print("item counts from acc and stderr:", items)
@@ -179,7 +178,7 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
 
     start = time.perf_counter()
     fits["loss"] = bayescale.fit(
-        train_up[["N", "L"]],
+        train[["N", "L"]],
         law="power_law",
         y="L",
         inputs={"x": "N"},
@@ -200,7 +199,7 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
         for lik_name, lik in (("beta", "beta"), ("binomial", Binomial(items[task]))):
             start = time.perf_counter()
             fits[f"{task}/{lik_name}"] = bayescale.fit(
-                train_down[["L", task]],
+                train[["L", task]],
                 law=law,
                 y=task,
                 likelihood=lik,
