@@ -32,8 +32,8 @@ Finding (printed as a FINDING, not an acceptance check). The loss law extrapolat
 (4/4 held-out losses inside their 90% intervals), but the accuracy law, asked for losses
 below every loss it was fitted on (1.35-1.49 vs >= 1.61 nats), under-predicts: chained 90%
 intervals cover 7 of 12 held-out accuracies (ARC-Easy 1/4, PIQA 4/4, SciQ 2/4), all 5
-misses below the observed value; the law alone at the *true* loss covers 6/12 (0/4, 4/4,
-2/4), and the mean absolute error is 0.036 chained vs 0.035 at the true loss. So the error
+misses below the observed value; the law alone at the *true* loss covers 7/12 (1/4, 4/4,
+2/4; 6/12 under the earlier numpyro ``MCMC`` driver at 0.8), and the mean absolute error is 0.036 chained vs 0.035 at the true loss. So the error
 is the accuracy law's extrapolation, not the loss uncertainty's. Causes, checked:
 
 - ARC-Easy's excess over chance grows faster than exponentially as the loss falls: the
