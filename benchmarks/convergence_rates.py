@@ -9,7 +9,7 @@ This script measures the rate: the one-break BNSL design of
 
 Usage::
 
-    python benchmarks/convergence_rates.py [--seeds 20]
+    python benchmarks/convergence_rates.py [--seeds 20] [--draws 1000] [--tune 1000]
 """
 
 import argparse
@@ -23,7 +23,7 @@ from bayescale.simulate import from_law
 FREE = {"y_ref": 1.5, "a_frac": 0.3, "c0": 0.2, "z1": 0.4, "c1": 1.5, "f1": 0.3}
 
 
-def one_break_fit(seed):
+def one_break_fit(seed, draws, tune):
     """The recovery test's data and fit for ``seed``; returns its diagnostics."""
     law = bayescale.get_law("broken_power_law")
     rng = np.random.default_rng(300 + seed)
@@ -31,14 +31,17 @@ def one_break_fit(seed):
     df = from_law(law, FREE, {"x": x}, noise=0.01, random_seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayescale.ConvergenceWarning)  # counted below
-        return bayescale.fit(df[["x", "loss"]], law=law, random_seed=seed).diagnostics
+        fit = bayescale.fit(df[["x", "loss"]], law=law, random_seed=seed, draws=draws, tune=tune)
+        return fit.diagnostics
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=1000)
     args = parser.parse_args()
-    rows = [one_break_fit(seed) for seed in range(args.seeds)]
+    rows = [one_break_fit(seed, args.draws, args.tune) for seed in range(args.seeds)]
     for seed, d in enumerate(rows):
         print(f"seed {seed:3d}: max r-hat {d.max_r_hat:.4f}, divergences {d.divergences}")
     failed = sum(not d.ok for d in rows)
