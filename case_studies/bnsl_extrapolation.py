@@ -16,8 +16,8 @@ is smooth to 0.09% (the posterior noise scale), so the 1-break posterior is a ri
 thousandths wide whose width scales with ``sigma`` (the parameter with the worst r-hat),
 curved in ``z1, c1, f1`` (correlations 0.94-0.99 on the unconstrained scale). At the
 default 0.8 the adapted step cannot follow it: over seeds 0-5 at 500 draws, 5-72
-divergent draws of 2,000 (1-47 with numpyro's ``MCMC`` driver of bayescale 0.1, so not a
-driver effect); at 0.95, 0-9, and 0-1 of 4,000 at 1,000 draws (r-hat <= 1.024).
+divergent draws of 2,000 (1-47 with the numpyro ``MCMC`` driver bayescale used before, so
+not a driver effect); at 0.95, 0-9, and 0-1 of 4,000 at 1,000 draws (r-hat <= 1.024).
 
 Part 2. ``../shared/data/revisiting_nsl_benchmark/benchmark.lang.csv`` (Alabdulmohsin et
 al. 2022): the 5 NMT and 5 LM learning curves, fitted on ``Training == 1`` and scored on
@@ -27,17 +27,17 @@ prediction (here the predictive median), printed beside the published M4 numbers
 ``../shared/docs/anchors.md``, with the 90% interval coverage of the held-out points.
 
 Acceptance: the 1-break fit of 4-digit addition samples (r-hat <= 1.05, < 1% divergent
-draws: its posterior is a thin curved ridge, see below); all three held-out points inside
+draws: its posterior is a thin curved ridge, see above); all three held-out points inside
 its 90% intervals; LOO prefers 1 break to ``power_law`` by more than 4 standard errors;
 every ``power_law`` benchmark fit samples (r-hat <= 1.03, < 1% divergent draws; with
-9-12 points some have r-hat 1.011 or a few divergences); BNSL's mean RMSLE per domain within 1.5x of
-published M4; BNSL covers at least 80% of the held-out benchmark points. Convergence of
-the BNSL benchmark fits is *reported, not required*: on curves with no visible break the
-break's location, slope change and width are not identified (a break beyond the data, or
-one with ``c1 ~ 0`` anywhere, fits equally well), and that L-shaped posterior gives NUTS
-divergences that no reparameterisation of the break removes; those intervals are
-approximate. Likewise for 2 breaks on 14 points (the extra break sits either left of the
-data or right of it: two modes).
+9-12 points some have r-hat 1.011 or a few divergences); BNSL's mean RMSLE per domain
+within 1.5x of published M4; BNSL covers at least 80% of the held-out benchmark points.
+Convergence of the BNSL benchmark fits is *reported, not required*: on curves with no
+visible break the break's location, slope change and width are not identified (a break
+beyond the data, or one with ``c1 ~ 0`` anywhere, fits equally well), and that L-shaped
+posterior gives NUTS divergences that no reparameterisation of the break removes; those
+intervals are approximate. Likewise for 2 breaks on 14 points (the extra break sits
+either left of the data or right of it: two modes).
 
 Settings: 4 chains x ``--draws`` (default 1000) after as many tuning steps; the 24 fits
 take about 2.5 minutes on 2 cores when their programs are compiled, 75 s when cached.
