@@ -13,25 +13,28 @@ Usage::
 """
 
 import argparse
+import sys
 import warnings
-
-import numpy as np
+from pathlib import Path
 
 import bayescale
-from bayescale.simulate import from_law
 
-FREE = {"y_ref": 1.5, "a_frac": 0.3, "c0": 0.2, "z1": 0.4, "c1": 1.5, "f1": 0.3}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from test_law_broken_power_law import one_break_curve  # the test's own design
 
 
 def one_break_fit(seed, draws, tune):
     """The recovery test's data and fit for ``seed``; returns its diagnostics."""
-    law = bayescale.get_law("broken_power_law")
-    rng = np.random.default_rng(300 + seed)
-    x = np.exp(rng.uniform(np.log(1e3), np.log(1e5), 40))
-    df = from_law(law, FREE, {"x": x}, noise=0.01, random_seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayescale.ConvergenceWarning)  # counted below
-        fit = bayescale.fit(df[["x", "loss"]], law=law, random_seed=seed, draws=draws, tune=tune)
+        fit = bayescale.fit(
+            one_break_curve(seed),
+            law="broken_power_law",
+            random_seed=seed,
+            draws=draws,
+            tune=tune,
+        )
         return fit.diagnostics
 
 

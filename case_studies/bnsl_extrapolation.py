@@ -78,8 +78,8 @@ LSQ_POWER_LAW = {"NMT": 0.0608, "LM": 0.0011}
 LAWS = {"bnsl_1": ("broken_power_law", {"n_breaks": 1}), "power_law": ("power_law", {})}
 
 
-def fit_curve(df, law, y, x, draws, chains, seed, target_accept=0.8):
-    """One single-input fit; returns (fit, seconds)."""
+def fit_curve(df, law, y, x, draws, chains, seed, **fit_options):
+    """One single-input fit (``fit_options`` go to ``bayescale.fit``); returns (fit, seconds)."""
     name, options = law
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -93,7 +93,7 @@ def fit_curve(df, law, y, x, draws, chains, seed, target_accept=0.8):
             tune=draws,
             chains=chains,
             random_seed=seed,
-            target_accept=target_accept,
+            **fit_options,
         )
     return fit, time.perf_counter() - start
 
@@ -119,7 +119,14 @@ def addition(draws, chains, seed, folder):
     fits, preds = {}, {}
     for key, law in laws.items():
         fits[key], seconds = fit_curve(
-            train, law, "test_cross_entropy", "train_dataset_size", draws, chains, seed, 0.95
+            train,
+            law,
+            "test_cross_entropy",
+            "train_dataset_size",
+            draws,
+            chains,
+            seed,
+            target_accept=0.95,  # see the module docstring
         )
         preds[key], rmsle, _ = held_out_scores(fits[key], test, "test_cross_entropy")
         print(f"\n--- {key} ({seconds:.1f} s) {fits[key].diagnostics}")

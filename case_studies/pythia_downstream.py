@@ -33,8 +33,9 @@ Finding (printed as a FINDING, not an acceptance check). The loss law extrapolat
 below every loss it was fitted on (1.35-1.49 vs >= 1.61 nats), under-predicts: chained 90%
 intervals cover 7 of 12 held-out accuracies (ARC-Easy 1/4, PIQA 4/4, SciQ 2/4), all 5
 misses below the observed value; the law alone at the *true* loss covers 7/12 (1/4, 4/4,
-2/4; 6/12 under the earlier numpyro ``MCMC`` driver at 0.8), and the mean absolute error is 0.036 chained vs 0.035 at the true loss. So the error
-is the accuracy law's extrapolation, not the loss uncertainty's. Causes, checked:
+2/4; 6/12 under the earlier numpyro ``MCMC`` driver at 0.8), and the mean absolute error
+is 0.036 chained vs 0.035 at the true loss. So the error is the accuracy law's
+extrapolation, not the loss uncertainty's. Causes, checked:
 
 - ARC-Easy's excess over chance grows faster than exponentially as the loss falls: the
   slope of ``log(acc - 0.25)`` per nat rises from about 0.3 (70M-410M) to 0.4-0.6

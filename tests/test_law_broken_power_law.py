@@ -150,22 +150,35 @@ def test_unknown_option_and_unknown_prior_name():
 # ---------------------------------------------------------------- slow lane
 
 
+ONE_BREAK = {"y_ref": 1.5, "a_frac": 0.3, "c0": 0.2, "z1": 0.4, "c1": 1.5, "f1": 0.3}
+"""True free parameters of the slow recovery design (see the module docstring)."""
+
+
+def one_break_curve(seed):
+    """The recovery design's data set ``seed``: 40 points, x log-uniform in [1e3, 1e5].
+
+    Also used by ``benchmarks/convergence_rates.py``, which measures how often its fits
+    fail the convergence checks.
+    """
+    rng = np.random.default_rng(300 + seed)
+    x = np.exp(rng.uniform(np.log(1e3), np.log(1e5), 40))
+    law = bayescale.get_law(NAME)
+    return from_law(law, ONE_BREAK, {"x": x}, noise=0.01, random_seed=seed)[["x", "loss"]]
+
+
 @pytest.mark.slow
 def test_recovery_one_visible_break():
     law = bayescale.get_law(NAME)
-    free = {"y_ref": 1.5, "a_frac": 0.3, "c0": 0.2, "z1": 0.4, "c1": 1.5, "f1": 0.3}
     cases, failed = [], []
     for seed in range(4):
-        rng = np.random.default_rng(300 + seed)
-        x = np.exp(rng.uniform(np.log(1e3), np.log(1e5), 40))
-        df = from_law(law, free, {"x": x}, noise=0.01, random_seed=seed)
+        df = one_break_curve(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bayescale.ConvergenceWarning)  # counted below
-            fit = bayescale.fit(df[["x", "loss"]], law=NAME, random_seed=seed, draws=2000)
+            fit = bayescale.fit(df, law=NAME, random_seed=seed, draws=2000)
         if not fit.diagnostics.ok:
             failed.append(f"seed {seed}: {fit.diagnostics}")
         log_ref = law.log_reference(df)
-        truth = {**free, **law.derived(NUMPY, free, log_ref)}
+        truth = {**ONE_BREAK, **law.derived(NUMPY, ONE_BREAK, log_ref)}
         table = fit.summary(ci=0.9)
         names = ["a", "b", "c0", "c1", "d1", "f1"]
         cases += [table.loc[k, "lower"] <= truth[k] <= table.loc[k, "upper"] for k in names]
