@@ -4,11 +4,13 @@ Alabdulmohsin, Neyshabur and Zhai (2022) released 92 learning curves (few-shot i
 classification error, translation and language-model losses, BIG-bench scores) with the
 points meant for fitting marked ``Training == 1`` and larger-x points held out (about 2x
 the largest fitted x). Per curve we fit the saturating power law and a one-break BNSL
-(NUTS, 4 x 500 draws), their stacking average, and the field's Huber/L-BFGS/bootstrap
-power law, then score the held-out points (:func:`bayescale.backtest`). The paper's metric
-is RMSLE of the point prediction per curve, averaged over a domain's curves; we use the
-predictive median. NSL-PFN's calibration metric MSCE is the mean over levels of (coverage
-- level)^2; we report coverage at 50/80/90/95% directly.
+(NUTS, 4 x 1000 draws at target_accept 0.95), their stacking average, and the field's
+Huber/L-BFGS/bootstrap power law, then score the held-out points
+(:func:`bayescale.backtest`). The paper's metric is RMSLE of the point prediction per
+curve, averaged over a domain's curves; we use the predictive median. NSL-PFN's
+calibration metric MSCE is the mean over levels of (coverage - level)^2; we report
+coverage at 50/80/90/95% directly. Where coverage falls short, :func:`diagnose` measures
+why (held-out noise, dependent residuals, a missed level) and the script prints it.
 
 Published numbers (``../shared/docs/anchors.md``): IC mean RMSLE M4 0.0415, BNSL 0.0406,
 MCMC over M4 0.0422, NSL-PFN 0.028; per-domain M4 as released IC/NMT/LM/BB 0.0415 /
@@ -16,7 +18,7 @@ MCMC over M4 0.0422, NSL-PFN 0.028; per-domain M4 as released IC/NMT/LM/BB 0.041
 0.0089.
 
 Run: ``python case_studies/revisiting_nsl_backtest.py [--domains LM NMT ...]`` (all 92
-curves: about 30 minutes on 2 cores; LM and NMT alone: 3 minutes).
+curves: about 7 minutes on 2 cores; LM and NMT alone: 30 seconds).
 """
 
 import time
@@ -37,6 +39,10 @@ LAWS = {
     "power_law": {"law": "power_law"},
     "bnsl": {"law": bayescale.get_law("broken_power_law", n_breaks=1)},
 }
+# The power law on these 9-71-point curves: at 4 x 500 draws and the default 0.8, 2 of the
+# 20 NMT/LM/BB fits passed the checks (ESS < 400, divergences on the 11-12-point curves); at
+# 4 x 1000 and 0.95, 10 of 20, and 81 of all 92 curves.
+TARGET_ACCEPT = 0.95
 SCORES = ["rmsle", "coverage_50", "coverage_90", "coverage_95", "interval_score_90", "lpd"]
 
 
@@ -48,7 +54,67 @@ def curves(data=DATA, domains=DOMAINS):
     return dict(list(df.groupby(["Domain", "Task", "Model"], sort=False)))
 
 
-def run(draws=500, chains=4, seed=0, data=DATA, domains=DOMAINS):
+def point_noise(df):
+    """Model-free noise scale of a curve's log values, from second differences.
+
+    For white noise of sd ``s`` the second difference of consecutive points has variance
+    ``6 s^2``, and a smooth trend adds almost nothing between neighbouring points, which
+    are close in ``log x``. The median of the squares over 0.4549 (the median of chi-square
+    with 1 degree of freedom) is robust to a few jumps. Comparing the fitted and the
+    held-out points this way tells, without fitting anything, whether the held-out points
+    are noisier than those the noise was learnt from. ``nan`` below 4 points or where most
+    values repeat (BIG-bench curves hold their score between evaluations).
+    """
+    y = np.log(df.sort_values("x")["loss"].to_numpy())
+    noise = np.sqrt(np.median(np.diff(y, 2) ** 2) / 0.4549 / 6) if len(y) >= 4 else 0.0
+    return float(noise) if noise > 0 else np.nan
+
+
+def diagnose(result, df):
+    """Why intervals miss on one curve, per Bayesian law (the causes the README reports).
+
+    ``noise_ratio``: :func:`point_noise` of the held-out over the fitted points; above 1,
+    the held-out points scatter more than any noise model learnt from the fit can know.
+    ``resid_acf1``: lag-1 autocorrelation of the fitted points' log residuals around the
+    median of the law's mean, in order of ``x``; the likelihood assumes independent noise
+    (about 0), and a positive value means neighbouring points share their errors, so the
+    posterior counts more independent information than the curve holds. ``level_missed``:
+    the held-out points' mean ``log y`` lies outside the 90% interval of the law's mean
+    (both averaged over the held-out range), so even noise-free points would be missed.
+    """
+    train, test = df[df["Training"] == 1].sort_values("x"), df[df["Training"] == 0]
+    out = {}
+    for label in LAWS:
+        fit = result.fits[label]
+        fitted = fit.predict(train, kind="mean")["median"].to_numpy()
+        resid = np.log(train["loss"].to_numpy() / fitted)
+        held = fit.predict(test, kind="mean")
+        level = np.log(test["loss"]).mean()
+        lower, upper = np.log(held["lower"]).mean(), np.log(held["upper"]).mean()
+        out[label] = {
+            "resid_acf1": np.corrcoef(resid[:-1], resid[1:])[0, 1],
+            "level_missed": not lower <= level <= upper,
+        }
+    noise_ratio = point_noise(test) / point_noise(train)
+    return pd.DataFrame(out).T.astype(float).assign(noise_ratio=noise_ratio)
+
+
+def print_diagnostics(per_curve):
+    """Quartiles of the noise ratio per domain; residual dependence and level misses per law."""
+    first = per_curve.drop_duplicates("curve")
+    ratio = first.groupby("domain", sort=False)["noise_ratio"].quantile([0.25, 0.5, 0.75])
+    print("\nheld-out / fitted point-to-point noise (point_noise), quartiles over curves:")
+    print(ratio.unstack().dropna().to_string(float_format=lambda v: f"{v:.2f}"))
+    laws = per_curve[per_curve["method"].isin(list(LAWS))]
+    causes = laws.groupby(["domain", "method"], sort=False).agg(
+        median_resid_acf1=("resid_acf1", "median"), level_missed=("level_missed", "mean")
+    )
+    print("\nfitted residuals' lag-1 autocorrelation (median over curves) and share of curves")
+    print("whose held-out level is outside the 90% interval of the law's mean:")
+    print(causes.to_string(float_format=lambda v: f"{v:.2f}"))
+
+
+def run(draws=1000, chains=4, seed=0, data=DATA, domains=DOMAINS):
     """Backtest every curve; print per-domain means beside the published numbers."""
     rows = []
     start = time.perf_counter()
@@ -62,10 +128,12 @@ def run(draws=500, chains=4, seed=0, data=DATA, domains=DOMAINS):
                 split="Training",
                 baseline=["power_law"],
                 n_bootstrap=100,
-                fit_options={"draws": draws, "chains": chains},
+                fit_options={"draws": draws, "chains": chains, "target_accept": TARGET_ACCEPT},
                 random_seed=seed,
             )
-        table = result.table.assign(domain=domain, curve=f"{task} / {model}")
+        table = result.table.join(diagnose(result, df)).assign(
+            domain=domain, curve=f"{task} / {model}"
+        )
         rows.append(table.rename_axis("method").reset_index())
     seconds = time.perf_counter() - start
     per_curve = pd.concat(rows, ignore_index=True)
@@ -74,6 +142,7 @@ def run(draws=500, chains=4, seed=0, data=DATA, domains=DOMAINS):
     means = means.assign(converged=conv, curves=per_curve.groupby(["domain", "method"]).size())
     print(f"{per_curve['curve'].nunique()} curves in {seconds / 60:.1f} min\n")
     print(means.to_string(float_format=lambda v: f"{v:.4f}"))
+    print_diagnostics(per_curve)
     print("\npublished mean RMSLE: M4", M4, "least-squares power law", LSQ_POWER_LAW)
     checks = []
     for domain in means.index.get_level_values(0).unique():
@@ -101,4 +170,4 @@ def run(draws=500, chains=4, seed=0, data=DATA, domains=DOMAINS):
 if __name__ == "__main__":
     np.seterr(all="ignore")
     domains = {"nargs": "+", "default": list(DOMAINS), "choices": DOMAINS}
-    raise SystemExit(main(__doc__, DATA, run, draws=500, domains=domains))
+    raise SystemExit(main(__doc__, DATA, run, draws=1000, domains=domains))
