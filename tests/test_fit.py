@@ -151,8 +151,18 @@ def test_known_measurement_error_fit_round_trip(tmp_path):
     c = np.geomspace(1e16, 1e19, 12)
     sd = rng.uniform(0.05, 0.3, c.size)
     df = pd.DataFrame({"flops": c, "n_star": 1e-3 * c**0.5 * np.exp(rng.normal(0, sd)), "sd": sd})
+    # The known errors explain all the scatter, so sigma keeps its prior and the width of
+    # the (y_ref, a) posterior changes with it: a funnel. At the default target_accept 0.8,
+    # 1-3 of 4,000 draws diverged on 5 of 8 seeds on one host (nutpie: 4-12 on all 8); at
+    # 0.95, none of 2,000 on any of the 8.
     fit = bayescale.fit(
-        df, law="pure_power_law", y="n_star", inputs={"x": "flops"}, y_log_sd="sd", draws=500
+        df,
+        law="pure_power_law",
+        y="n_star",
+        inputs={"x": "flops"},
+        y_log_sd="sd",
+        draws=500,
+        target_accept=0.95,
     )
     assert fit.summary().loc["a", "lower"] < 0.5 < fit.summary().loc["a", "upper"]
     draws = fit.draws(["y_ref", "a", "sigma"])
