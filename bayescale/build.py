@@ -24,7 +24,15 @@ def data_values(law, likelihood, fitdata, log_ref, labels=()):
         values["data_y_log_sd"] = fitdata.known_sd()
     if fitdata.group:
         values["data_group"] = fitdata.codes(labels)
+    links = fitted_links(law, likelihood, fitdata, log_ref, labels)
+    values.update({f"data_link_{k}": v for k, v in (links or {}).items()})
     return values
+
+
+def fitted_links(law, likelihood, fitdata, log_ref, labels=()):
+    """:meth:`~bayescale.likelihoods.Likelihood.links` of the fitted rows (curves = groups)."""
+    codes = fitdata.codes(labels) if fitdata.group else None
+    return likelihood.links(law, fitdata.frame, log_ref, codes)
 
 
 def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
@@ -69,7 +77,14 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
         lik = {name: priors[name].create(name) for name in likelihood.priors}
         observed = data["data_y"]
         known_sd = in_quadrature(data.get("data_y_log_sd"), law.input_log_sd(PYTENSOR, p, z))
+        links = {k[len("data_link_") :]: v for k, v in data.items() if k.startswith("data_link_")}
         likelihood.create(
-            OBSERVED, mu, lik, observed=observed, shape=observed.shape, known_sd=known_sd
+            OBSERVED,
+            mu,
+            lik,
+            observed=observed,
+            shape=observed.shape,
+            known_sd=known_sd,
+            links=links or None,
         )
     return model

@@ -12,6 +12,7 @@ def _sampling_args(parser, draws=1000, tune=1000, chains=4):
     parser.add_argument("--chains", type=int, default=chains)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sampler", default="numpyro", choices=["numpyro", "nutpie", "pymc"])
+    parser.add_argument("--target-accept", type=float, default=0.8)
 
 
 def demo(args):
@@ -36,6 +37,7 @@ def demo(args):
         tune=args.tune,
         chains=args.chains,
         sampler=args.sampler,
+        target_accept=args.target_accept,
     )
     table = fit.summary(ci=0.9)
     table.insert(0, "truth", pd.Series(CHINCHILLA_TRUTH))
@@ -81,6 +83,7 @@ def fit_command(args):
         tune=args.tune,
         chains=args.chains,
         sampler=args.sampler,
+        target_accept=args.target_accept,
     )
     with pd.option_context(
         "display.float_format", "{:.4g}".format, "display.width", 160, "display.max_columns", 20
@@ -123,7 +126,12 @@ def main(argv=None):
         metavar="NAME=COLUMN",
         help="map a law input to a column, e.g. --input 'N=Model Size'",
     )
-    p_fit.add_argument("--likelihood", default="normal", choices=["normal", "student_t"])
+    p_fit.add_argument(
+        "--likelihood",
+        default="normal",
+        choices=["normal", "student_t", "ou_normal"],
+        help="ou_normal: noise correlated along one curve's checkpoints (use --target-accept 0.95)",
+    )
     p_fit.add_argument("--ci", type=float, default=0.9)
     p_fit.add_argument("--save", help="write the fit to this netCDF file")
     _sampling_args(p_fit)

@@ -9,7 +9,7 @@ import xarray as xr
 from bayescale import data as data_mod
 from bayescale import diagnostics, sample
 from bayescale import pooling as pooling_mod
-from bayescale.build import OBSERVED, build_model, data_values
+from bayescale.build import OBSERVED, build_model, data_values, fitted_links
 from bayescale.errors import SpecError
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood, in_quadrature
@@ -214,7 +214,9 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
     lik = {k: post[k].to_numpy()[..., None] for k in likelihood.priors}
     observed = likelihood.observe(fitdata.y_values())
     known_sd = in_quadrature(fitdata.known_sd(), law.input_log_sd(NUMPY, rows, z))
-    loglik = likelihood.logpdf(observed, log_mu, lik, known_sd)
+    links = fitted_links(law, likelihood, fitdata, log_ref, labels)
+    context = likelihood.context(observed, log_mu, links)
+    loglik = likelihood.logpdf(observed, log_mu, lik, known_sd, context=context)
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()
     return xr.DataTree.from_dict(

@@ -140,6 +140,26 @@ class ScalingFit:
         z = {k: v[None, :] for k, v in self.law.z(frame, self.log_ref).items()}
         return self.row_parameters(frame, rng), z
 
+    def noise_context(self, frame, rng):
+        """Dependent noise at new rows, conditioned on the fitted rows; None if independent.
+
+        For ``ou_normal`` each new row continues its curve (its group's, or the single
+        curve) from the residual of the fitted point just before it. Each row gets its
+        marginal: draws at two new rows are not correlated with each other, and a row
+        between two fitted points ignores the later one (wider than the exact bridge).
+        """
+        codes = new = None
+        if group := self.settings.get("group"):
+            codes = self.data.codes(self.group_labels)
+            new = data_mod.FitData(frame, self.law.inputs, "", group).codes(self.group_labels)
+        links = self.likelihood.links(
+            self.law, self.data.frame, self.log_ref, codes, new=(frame, new)
+        )
+        if links is None:
+            return None
+        observed = self.likelihood.observe(self.data.y_values())
+        return self.likelihood.context(observed, self.log_mean_draws(self.data.frame, rng), links)
+
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=None):
         """Predict at new inputs, with posterior intervals, in original units.
 
@@ -157,7 +177,8 @@ class ScalingFit:
             ``"observed"``: a new run's observed value (adds the fitted noise; for a fit
             with ``y_log_sd``, that is the scatter beyond the known measurement errors,
             which new rows do not have; for a law with noisy inputs, it includes what
-            the noise of the new inputs adds).
+            the noise of the new inputs adds; with ``ou_normal``, the next checkpoints
+            of the fitted curve, see :meth:`noise_context`).
         random_seed : int, optional
             Seed for the noise draws of ``kind="observed"`` (default: the fit's seed).
 
@@ -204,7 +225,8 @@ class ScalingFit:
                 log_mu = self.law.log_mean(NUMPY, p, z)
                 if kind == "observed":
                     noise = self.law.input_log_sd(NUMPY, p, z)
-                    values = self.likelihood.draw(log_mu, lik, rng, known_sd=noise)
+                    context = self.noise_context(chunk, rng)
+                    values = self.likelihood.draw(log_mu, lik, rng, known_sd=noise, context=context)
                 else:
                     values = np.exp(log_mu)
             _warn_undefined(values, chunk.index)
@@ -236,7 +258,8 @@ class ScalingFit:
             log_mu = self.law.log_mean(NUMPY, p, z)
             noise = self.law.input_log_sd(NUMPY, p, z)
             observed = self.likelihood.observe(y)[None, :]
-            logpdf = self.likelihood.logpdf(observed, log_mu, lik, known_sd=noise)
+            context = self.noise_context(frame, rng)
+            logpdf = self.likelihood.logpdf(observed, log_mu, lik, known_sd=noise, context=context)
         defined = np.isfinite(log_mu)  # draws for which the law is undefined are left out
         logpdf = np.where(defined, logpdf, -np.inf)
         return special.logsumexp(logpdf, axis=0) - np.log(defined.sum(axis=0))

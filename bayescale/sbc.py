@@ -257,6 +257,11 @@ def sbc(
     """
     law = get_law(law)
     lik = get_likelihood(likelihood)
+    if lik.dependent:
+        raise SpecError(
+            f"sbc simulates independent noise per row; the {lik.name} likelihood's noise "
+            "is shared along a curve and is not supported here"
+        )
     all_priors = resolve_priors(law, lik, priors, resolve(law, None, None))
     names = [*law.parameters, *lik.priors]
     ranks, diags, errors = [], [], []
