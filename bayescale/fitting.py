@@ -215,8 +215,7 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
     observed = likelihood.observe(fitdata.y_values())
     known_sd = in_quadrature(fitdata.known_sd(), law.input_log_sd(NUMPY, rows, z))
     links = fitted_links(law, likelihood, fitdata, log_ref, labels)
-    context = likelihood.context(observed, log_mu, links)
-    loglik = likelihood.logpdf(observed, log_mu, lik, known_sd, context=context)
+    loglik = likelihood.loo_logpdf(observed, log_mu, lik, known_sd, links=links)
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()
     return xr.DataTree.from_dict(

@@ -93,12 +93,30 @@ class Likelihood:
         """
         raise NotImplementedError
 
+    def loo_logpdf(self, observed, mu, p, known_sd=None, links=None):
+        """Log density of each fitted row given all the others, what PSIS-LOO needs.
+
+        ``log p(y_i | y_-i, theta)`` per draw: PSIS-LOO reweights posterior draws by its
+        inverse to approximate leaving row ``i`` out. For independent noise it is
+        :meth:`logpdf`; models of dependent noise override it (``links`` as from
+        :meth:`links`).
+        """
+        return self.logpdf(observed, mu, p, known_sd)
+
     def draw(self, mu, p, rng, known_sd=None, context=None):
         """Draw new responses, in the response's own units, around log mean ``mu``.
 
         ``context`` conditions dependent noise on the fitted rows (None: a new curve).
         """
         raise NotImplementedError
+
+    def simulate(self, mu, p, rng, known_sd=None, links=None):
+        """Draw a whole data set from the joint density (``links`` as from :meth:`links`).
+
+        Unlike :meth:`draw`, rows of one curve are drawn together, each given the ones
+        before it; for independent noise the two are the same.
+        """
+        return self.draw(mu, p, rng, known_sd)
 
     def to_dict(self):
         """Serialisable spec."""
@@ -259,11 +277,17 @@ class OUNormal(Likelihood):
     density factorises along each curve sorted by ``z``: the first point is
     ``Normal(mu, sigma)`` and each next one, a gap ``g`` later, is
     ``Normal(mu_i + phi (log y_prev - mu_prev), sigma sqrt(1 - phi^2))`` with
-    ``phi = exp(-g / ell)``. Those conditionals are the pointwise log-likelihood (so
-    PSIS-LOO scores each point given its predecessor: an approximation of leave-future-out
-    for curves), and a prediction of ``kind="observed"`` continues the fitted curve: it is
-    conditioned on the residual of the fitted point just before it, which matters for a
-    few ``ell`` beyond the data and fades after.
+    ``phi = exp(-g / ell)``. A prediction of ``kind="observed"`` continues the fitted
+    curve: it is conditioned on the residual of the fitted point just before it, which
+    matters for a few ``ell`` beyond the data and fades after.
+
+    LOO. The joint density does not factorise into independent terms, so the pointwise
+    log-likelihood kept for PSIS-LOO is each point's density given every other point of
+    its curve (:meth:`loo_logpdf`), as Bürkner, Gabry and Vehtari (2021) do for
+    non-factorised normal models; summing the predecessor conditionals instead would
+    make PSIS-LOO estimate neither leave-one-out nor leave-future-out. Leaving one
+    checkpoint out of a curve asks how well the fit *interpolates* it from its
+    neighbours; how well a fit extrapolates is what :func:`bayescale.backtest` measures.
 
     Why. Checkpoints of one run share their errors (evaluation set, data order, learning-
     rate phase): on the Revisiting-NSL image-classification curves the residuals of BNSL
@@ -290,6 +314,12 @@ class OUNormal(Likelihood):
     along : str, optional
         The law input that orders a curve (default: the law's only input). Rows of one
         curve must have distinct values of it.
+
+    References
+    ----------
+    Bürkner, Gabry and Vehtari (2021), "Efficient leave-one-out cross-validation for
+    Bayesian non-factorized normal and Student-t models", Computational Statistics 36,
+    1243-1261, arXiv:1810.10559.
     """
 
     name = "ou_normal"
@@ -372,9 +402,50 @@ class OUNormal(Likelihood):
         mean, sd = self._moments(np.exp, mu, p, context)
         return stats.norm.logpdf(observed, mean, sd)
 
+    def loo_logpdf(self, observed, mu, p, known_sd=None, links=None):
+        """``log p(y_i | y_-i)``: the process is Markov, so only the two neighbours count.
+
+        Row ``i`` appears in its own conditional (gap ``g_a`` after its predecessor) and in
+        its successor's (gap ``g_b``); collecting the terms in ``e_i = log y_i - mu_i``
+        gives a normal with precision ``(1 / (1 - phi_a^2) + phi_b^2 / (1 - phi_b^2)) /
+        sigma^2`` and mean ``(phi_a e_prev / (1 - phi_a^2) + phi_b e_next / (1 - phi_b^2))
+        / (sigma^2 precision)``, where ``phi = exp(-g / ell)`` and a missing neighbour has
+        ``phi = 0``. These are the diagonal of the precision matrix and the conditional
+        mean of the multivariate normal given the other rows (Bürkner, Gabry and Vehtari 2021).
+        """
+        prev, has_prev = links["prev"], links["has_prev"]
+        successors = np.flatnonzero(has_prev)
+        nxt, has_next, gap_next = np.zeros_like(prev), np.zeros_like(has_prev), np.zeros(len(prev))
+        nxt[prev[successors]] = successors
+        has_next[prev[successors]] = 1.0
+        gap_next[prev[successors]] = links["gap"][successors]
+        phi_a = np.exp(-links["gap"] / p["ell"]) * has_prev
+        phi_b = np.exp(-gap_next / p["ell"]) * has_next
+        e = observed - mu
+        weight_a, weight_b = phi_a / (1.0 - phi_a**2), phi_b / (1.0 - phi_b**2)
+        precision = (1.0 / (1.0 - phi_a**2) + phi_b * weight_b) / p["sigma"] ** 2
+        pull = weight_a * e[..., prev] * has_prev + weight_b * e[..., nxt] * has_next
+        return stats.norm.logpdf(e, pull / (p["sigma"] ** 2 * precision), precision**-0.5)
+
     def draw(self, mu, p, rng, known_sd=None, context=None):  # noqa: D102
         mean, sd = self._moments(np.exp, mu, p, context)
         return np.exp(rng.normal(mean, sd))
+
+    def simulate(self, mu, p, rng, known_sd=None, links=None):
+        """One data set (``mu`` of shape (rows,)): each curve drawn point by point.
+
+        A standard normal per row is drawn up front; the first point of each curve takes
+        the stationary ``Normal(0, sigma)``, then rows whose predecessor is filled are
+        filled from their conditional, so a curve of ``n`` points takes ``n`` steps.
+        """
+        mu = np.asarray(mu, float)
+        innovation = rng.standard_normal(len(mu))
+        noise = np.where(links["has_prev"] == 0, p["sigma"] * innovation, np.nan)
+        for _ in range(len(mu)):
+            ready = np.isnan(noise) & ~np.isnan(noise[links["prev"]])
+            mean, sd = self._moments(np.exp, 0.0, p, {"residual": noise[links["prev"]], **links})
+            noise[ready] = (mean + sd * innovation)[ready]
+        return np.exp(mu + noise)
 
 
 LIKELIHOODS = {cls.name: cls for cls in (Normal, StudentT, Beta, Binomial, OUNormal)}

@@ -12,7 +12,10 @@ middle.
 Besides each sampled parameter, the rank of the data's total log-likelihood is recorded
 (``"log_lik"``): any function of parameters and data has uniform ranks under calibration,
 and this one reacts to errors in the likelihood that leave each parameter's marginal
-nearly right (Modrák et al. 2023, arXiv:2211.02383).
+nearly right (Modrák et al. 2023, arXiv:2211.02383). It is the sum of the pointwise terms
+the fit stores for LOO, so for noise correlated along a curve (``ou_normal``, simulated
+curve by curve with :meth:`~bayescale.likelihoods.Likelihood.simulate`) it is the sum of
+each point's density given the others: still a function of parameters and data.
 
 Simulations are never dropped: dropping those that diverged or failed to converge
 conditions on the data and biases the ranks. Their diagnostics are kept for the report.
@@ -203,17 +206,19 @@ def simulate(law, likelihood, inputs, priors, rng):
     frame : pandas.DataFrame
         ``inputs`` and the simulated response ``y``.
     log_lik : float
-        Log-likelihood of the simulated data at ``truth`` (in the fit's own terms).
+        Log-likelihood of the simulated data at ``truth``, summed over the pointwise terms
+        the fit stores (:meth:`~bayescale.likelihoods.Likelihood.loo_logpdf`).
     """
     truth = {k: float(priors[k].scipy().rvs(random_state=rng)) for k in priors}
     frame = pd.DataFrame({k: np.asarray(inputs[k], float) for k in law.inputs})
     z = law.z(frame, law.log_reference(frame))
     log_mu = law.log_mean(NUMPY, truth, z)
     known_sd = law.input_log_sd(NUMPY, truth, z)
-    frame["y"] = likelihood.draw(log_mu, truth, rng, known_sd)
+    links = likelihood.links(law, frame, law.log_reference(frame), None)
+    frame["y"] = likelihood.simulate(log_mu, truth, rng, known_sd, links=links)
     observed = likelihood.observe(frame["y"].to_numpy())
-    log_lik = float(np.sum(likelihood.logpdf(observed, log_mu, truth, known_sd)))
-    return truth, frame, log_lik
+    log_lik = likelihood.loo_logpdf(observed, log_mu, truth, known_sd, links=links)
+    return truth, frame, float(np.sum(log_lik))
 
 
 def sbc(
@@ -227,6 +232,7 @@ def sbc(
     chains=2,
     draws=300,
     tune=400,
+    target_accept=0.8,
     random_seed=0,
 ):
     """Simulation-based calibration of ``law`` with default (or given) priors.
@@ -246,8 +252,8 @@ def sbc(
     n_ranks : int
         ``L``: thinned posterior draws per fit; ranks lie in ``0..L``. Choose it so that
         ``chains * draws / L`` is a few times the autocorrelation time.
-    chains, draws, tune : int
-        NUTS settings of every fit.
+    chains, draws, tune, target_accept
+        NUTS settings of every fit (as for :func:`bayescale.fit`).
     random_seed : int
         Seeds simulation ``s`` (``numpy.random.default_rng([random_seed, s])``) and its fit.
 
@@ -257,11 +263,6 @@ def sbc(
     """
     law = get_law(law)
     lik = get_likelihood(likelihood)
-    if lik.dependent:
-        raise SpecError(
-            f"sbc simulates independent noise per row; the {lik.name} likelihood's noise "
-            "is shared along a curve and is not supported here"
-        )
     all_priors = resolve_priors(law, lik, priors, resolve(law, None, None))
     names = [*law.parameters, *lik.priors]
     ranks, diags, errors = [], [], []
@@ -281,6 +282,7 @@ def sbc(
                     chains=chains,
                     draws=draws,
                     tune=tune,
+                    target_accept=target_accept,
                     random_seed=random_seed * 100_003 + s,
                 )
         except (BayescaleError, FloatingPointError) as err:

@@ -20,7 +20,7 @@ MCMC over M4 0.0422, NSL-PFN 0.028; per-domain M4 as released IC/NMT/LM/BB 0.041
 0.0089.
 
 Run: ``python case_studies/revisiting_nsl_backtest.py [--domains LM NMT ...]`` (all 92
-curves: about 18 minutes on 2 cores, 11 of them for ``ou_normal``; LM and NMT alone: 1
+curves: 15-18 minutes on 2 cores, 11 of them for ``ou_normal``; LM and NMT alone: 1
 minute).
 """
 

@@ -13,7 +13,7 @@ log-likelihood is checked as well).
 Test. Ranks are pooled into 5 equal bins and tested with Pearson's chi-square, its p-value
 computed exactly (20 ranks in 5 bins is too few for the chi-square approximation). Each
 law passes if every quantity has p > 0.001 / k (Bonferroni over its k quantities), so a
-correct law fails with probability <= 0.001 and the ten laws together <= 1%. Everything is
+correct law fails with probability <= 0.001 and the eleven designs together <= 1.1%. Everything is
 seeded, so a run is reproducible.
 
 Power (exact, :func:`bayescale.sbc.rank_test_power`, checked in
@@ -41,7 +41,13 @@ engine cannot fit), reported rather than filtered.
 Scope. For ``loss_to_loss`` the data are simulated from the model as fitted (input noise
 entering as the effective variance), so SBC checks the implementation, not the accuracy
 of the errors-in-variables approximation. ``downstream`` is checked as used on 4-way
-benchmarks: ``floor=0.25`` with the beta likelihood.
+benchmarks: ``floor=0.25`` with the beta likelihood. The ``ou_normal`` likelihood (noise
+correlated along a curve) is checked with ``power_law`` on one 30-point curve: its data
+are simulated checkpoint by checkpoint, and its ``log_lik`` rank is that of the summed
+leave-one-out conditionals the fit stores. Run with 100 simulations instead of 20 (outside
+the lane, seed 2024), every p-value of this design was above 0.16; the plain power law
+with normal noise, on the same design, had p = 0.009 for ``E`` and 0.004 for ``a_ref``
+(ranks tilted by the fits stuck on the ridge noted above, 26 of 100 with divergences).
 """
 
 import numpy as np
@@ -107,21 +113,28 @@ DESIGNS = {
     "lr_annealing": ({}, "normal", _lr_annealing_design),
     "power_law": ({}, "normal", lambda: {"x": np.geomspace(1e7, 1e10, 30)}),
     "pure_power_law": ({}, "normal", lambda: {"x": np.geomspace(1e18, 1e22, 12)}),
+    # noise correlated along the curve: 30 checkpoints 0.24 apart in log x, so neighbours'
+    # noise correlates by 0.3 at the prior median ell (0.2) and by 0.76 at its 97.5% (0.87);
+    # fitted at target_accept 0.95, as the likelihood's docstring advises
+    "power_law, ou_normal": ({}, "ou_normal", lambda: {"x": np.geomspace(1e7, 1e10, 30)}),
 }
+TARGET_ACCEPT = {"power_law, ou_normal": 0.95}
 
 
 def design(name):
-    if name not in bayescale.laws():
-        pytest.skip(f"law {name!r} is not registered (its module in models/ is missing)")
+    """Law, inputs and likelihood of a design (keyed by law name, then any likelihood)."""
+    law = name.split(",")[0]
+    if law not in bayescale.laws():
+        pytest.skip(f"law {law!r} is not registered (its module in models/ is missing)")
     options, likelihood, inputs = DESIGNS[name]
-    return bayescale.get_law(name, **options), inputs(), likelihood
+    return bayescale.get_law(law, **options), inputs(), likelihood
 
 
 # ---------------------------------------------------------------- fast: the machinery
 
 
 def test_every_registered_law_has_an_sbc_design():
-    missing = set(bayescale.laws()) - set(DESIGNS)
+    missing = set(bayescale.laws()) - {name.split(",")[0] for name in DESIGNS}
     assert not missing, f"add an SBC design to tests/test_sbc.py for {sorted(missing)}"
 
 
@@ -256,6 +269,7 @@ def test_sbc_ranks_are_uniform(name):
         n_sims=N_SIMS,
         n_ranks=N_RANKS,
         random_seed=2024,
+        target_accept=TARGET_ACCEPT.get(name, 0.8),
         **SETTINGS,
     )
     report = result.report(BINS)
