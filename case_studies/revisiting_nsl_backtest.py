@@ -52,6 +52,7 @@ BNSL with it has parameters plus two)."""
 # 20 NMT/LM/BB fits passed the checks (ESS < 400, divergences on the 11-12-point curves); at
 # 4 x 1000 and 0.95, 10 of 20, and 81 of all 92 curves.
 TARGET_ACCEPT = 0.95
+STUCK_NATS = 10
 SCORES = ["rmsle", "coverage_50", "coverage_90", "coverage_95", "interval_score_90", "lpd"]
 
 
@@ -96,6 +97,9 @@ def diagnose(result, df):
     posterior counts more independent information than the curve holds. ``level_missed``:
     the held-out points' mean ``log y`` lies outside the 90% interval of the law's mean
     (both averaged over the held-out range), so even noise-free points would be missed.
+    ``chain_gap``: the spread between chains of the median summed pointwise log-likelihood
+    (the terms stored for LOO); tens of nats means a chain sat in a local mode of
+    negligible posterior mass, which no reparameterisation of the same posterior fixes.
     """
     train, test = df[df["Training"] == 1].sort_values("x"), df[df["Training"] == 0]
     out = {}
@@ -106,16 +110,18 @@ def diagnose(result, df):
         held = fit.predict(test, kind="mean")
         level = np.log(test["loss"]).mean()
         lower, upper = np.log(held["lower"]).mean(), np.log(held["upper"]).mean()
+        per_chain = np.median(fit.posterior["log_likelihood"]["y"].sum("obs"), axis=1)
         out[label] = {
             "resid_acf1": np.corrcoef(resid[:-1], resid[1:])[0, 1],
             "level_missed": not lower <= level <= upper,
+            "chain_gap": float(np.ptp(per_chain)),
         }
     noise_ratio = point_noise(test) / point_noise(train)
     return pd.DataFrame(out).T.astype(float).assign(noise_ratio=noise_ratio)
 
 
 def print_diagnostics(per_curve):
-    """Quartiles of the noise ratio per domain; residual dependence and level misses per law."""
+    """Noise ratio quartiles per domain; residual dependence, level misses, stuck chains per law."""
     first = per_curve.drop_duplicates("curve")
     ratio = first.groupby("domain", sort=False)["noise_ratio"].quantile([0.25, 0.5, 0.75])
     print("\nheld-out / fitted point-to-point noise (point_noise), quartiles over curves:")
@@ -127,6 +133,14 @@ def print_diagnostics(per_curve):
     print("\nfitted residuals' lag-1 autocorrelation (median over curves) and share of curves")
     print("whose held-out level is outside the 90% interval of the law's mean:")
     print(causes.to_string(float_format=lambda v: f"{v:.2f}"))
+    failed = laws.assign(
+        failed=~laws["converged"].astype(bool),
+        stuck=~laws["converged"].astype(bool) & (laws["chain_gap"] > STUCK_NATS),
+    )
+    counts = failed.groupby(["domain", "method"], sort=False)[["failed", "stuck"]].sum()
+    print(f"\nfits failing the checks; of those, fits with a chain stuck {STUCK_NATS}+ nats of")
+    print("log-likelihood below the best chain (chain_gap):")
+    print(counts.to_string())
 
 
 def run(draws=1000, chains=4, seed=0, data=DATA, domains=DOMAINS):
