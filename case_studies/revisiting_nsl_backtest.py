@@ -86,20 +86,43 @@ def laws_for(df):
     return {k: v for k, v in LAWS.items() if long or v.get("likelihood") != "ou_normal"}
 
 
-def diagnose(result, df):
-    """Why intervals miss on one curve, per Bayesian law (the causes the README reports).
+def _median_gap(df):
+    return np.median(np.diff(np.log(df["x"].to_numpy()))) if len(df) > 1 else np.nan
+
+
+def curve_noise(df):
+    """Model-free noise and spacing of one curve's fitted and held-out points.
 
     ``noise_ratio``: :func:`point_noise` of the held-out over the fitted points; above 1,
     the held-out points scatter more than any noise model learnt from the fit can know.
-    ``resid_acf1``: lag-1 autocorrelation of the fitted points' log residuals around the
-    median of the law's mean, in order of ``x``; the likelihood assumes independent noise
-    (about 0), and a positive value means neighbouring points share their errors, so the
-    posterior counts more independent information than the curve holds. ``level_missed``:
-    the held-out points' mean ``log y`` lies outside the 90% interval of the law's mean
-    (both averaged over the held-out range), so even noise-free points would be missed.
-    ``chain_gap``: the spread between chains of the median summed pointwise log-likelihood
-    (the terms stored for LOO); tens of nats means a chain sat in a local mode of
-    negligible posterior mass, which no reparameterisation of the same posterior fixes.
+    ``noise_trend``: the same of the fitted points' second half over their first half; a
+    value above 1 would be a trend that a noise model growing with ``x`` could carry
+    forward. ``spacing_ratio``: median gap in ``log x`` between held-out neighbours over
+    that between fitted ones. Noise correlated along the curve makes close neighbours
+    agree more, so extra scatter between held-out points that are closer together than
+    the fitted ones is jitter of each point, not drift.
+    """
+    train, test = (df[df["Training"] == k].sort_values("x") for k in (1, 0))
+    half = len(train) // 2
+    return {
+        "noise_ratio": point_noise(test) / point_noise(train),
+        "noise_trend": point_noise(train.iloc[half:]) / point_noise(train.iloc[:half]),
+        "spacing_ratio": _median_gap(test) / _median_gap(train),
+    }
+
+
+def diagnose(result, df):
+    """Why intervals miss on one curve, per Bayesian law (the causes the README reports).
+
+    Besides :func:`curve_noise`: ``resid_acf1``: lag-1 autocorrelation of the fitted
+    points' log residuals around the median of the law's mean, in order of ``x``; the
+    likelihood assumes independent noise (about 0), and a positive value means neighbouring
+    points share their errors, so the posterior counts more independent information than
+    the curve holds. ``level_missed``: the held-out points' mean ``log y`` lies outside the
+    90% interval of the law's mean (both averaged over the held-out range), so even
+    noise-free points would be missed. ``chain_gap``: the spread between chains of the
+    median summed pointwise log-likelihood (the terms stored for LOO); tens of nats means a
+    chain sat in a local mode of negligible posterior mass and never left it.
     """
     train, test = df[df["Training"] == 1].sort_values("x"), df[df["Training"] == 0]
     out = {}
@@ -116,16 +139,16 @@ def diagnose(result, df):
             "level_missed": not lower <= level <= upper,
             "chain_gap": float(np.ptp(per_chain)),
         }
-    noise_ratio = point_noise(test) / point_noise(train)
-    return pd.DataFrame(out).T.astype(float).assign(noise_ratio=noise_ratio)
+    return pd.DataFrame(out).T.astype(float).assign(**curve_noise(df))
 
 
 def print_diagnostics(per_curve):
-    """Noise ratio quartiles per domain; residual dependence, level misses, stuck chains per law."""
-    first = per_curve.drop_duplicates("curve")
-    ratio = first.groupby("domain", sort=False)["noise_ratio"].quantile([0.25, 0.5, 0.75])
-    print("\nheld-out / fitted point-to-point noise (point_noise), quartiles over curves:")
-    print(ratio.unstack().dropna().to_string(float_format=lambda v: f"{v:.2f}"))
+    """Noise and spacing quartiles per domain; residual dependence, level misses, stuck chains."""
+    first = per_curve.drop_duplicates("curve").groupby("domain", sort=False)
+    print("\nquartiles over curves of (curve_noise): held-out / fitted point-to-point noise")
+    print("(point_noise); fitted second half / first half; held-out / fitted spacing in log x:")
+    ratios = first[["noise_ratio", "noise_trend", "spacing_ratio"]].quantile([0.25, 0.5, 0.75])
+    print(ratios.unstack().dropna().to_string(float_format=lambda v: f"{v:.2f}"))
     laws = per_curve[per_curve["method"].isin(list(LAWS))]
     causes = laws.groupby(["domain", "method"], sort=False).agg(
         median_resid_acf1=("resid_acf1", "median"), level_missed=("level_missed", "mean")
