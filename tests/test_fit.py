@@ -4,6 +4,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from conftest import fit_sweep
 from scipy import stats
 
@@ -32,6 +33,24 @@ def test_diagnostics_fields(short_fit):
     assert d.divergences == 0 and d.max_r_hat < 1.05 and d.chains == 4 and d.draws == 1000
     assert d.min_ess_bulk > 0 and d.bfmi > 0.3
     assert "r_hat" in str(d) and "divergences" in str(d)
+
+
+def test_a_chain_stuck_in_a_minor_mode_is_named(short_fit):
+    """A chain whose log-likelihood trails the others by tens of nats fails the checks."""
+    from bayescale import stats
+    from bayescale.diagnostics import check
+
+    assert short_fit.diagnostics.chain_gap < 1.0  # converged chains agree within a nat
+    tree = short_fit.posterior.copy()
+    loglik = tree["log_likelihood"].to_dataset()
+    shift = xr.DataArray([0.0, -0.5, 0.0, -0.4], dims="chain")  # per row: -45 and -36 nats
+    tree["log_likelihood"] = xr.DataTree(loglik + shift)
+    table = stats.summary(tree, short_fit.sampled_names, 0.9)
+    stuck = check(tree, table)
+    assert not stuck.ok and stuck.chain_gap == pytest.approx(
+        0.5 * len(short_fit.data.frame), rel=0.05
+    )
+    assert "chain(s) [1, 3]: median log-likelihood" in str(stuck)
 
 
 def test_predict_mean_and_observed(short_fit):
