@@ -424,7 +424,7 @@ class OUNormal(Likelihood):
         e = observed - mu
         weight_a, weight_b = phi_a / (1.0 - phi_a**2), phi_b / (1.0 - phi_b**2)
         precision = (1.0 / (1.0 - phi_a**2) + phi_b * weight_b) / p["sigma"] ** 2
-        pull = weight_a * e[..., prev] * has_prev + weight_b * e[..., nxt] * has_next
+        pull = weight_a * e[..., prev] + weight_b * e[..., nxt]  # weight 0: no neighbour
         return stats.norm.logpdf(e, pull / (p["sigma"] ** 2 * precision), precision**-0.5)
 
     def draw(self, mu, p, rng, known_sd=None, context=None):  # noqa: D102

@@ -140,7 +140,12 @@ class ScalingFit:
         z = {k: v[None, :] for k, v in self.law.z(frame, self.log_ref).items()}
         return self.row_parameters(frame, rng), z
 
-    def noise_context(self, frame, rng):
+    @cached_property
+    def _fitted_log_mean(self):
+        """``log`` of the law's mean at the fitted rows, per draw (no new groups, no rng)."""
+        return self.log_mean_draws(self.data.frame)
+
+    def noise_context(self, frame):
         """Dependent noise at new rows, conditioned on the fitted rows; None if independent.
 
         For ``ou_normal`` each new row continues its curve (its group's, or the single
@@ -148,6 +153,8 @@ class ScalingFit:
         marginal: draws at two new rows are not correlated with each other, and a row
         between two fitted points ignores the later one (wider than the exact bridge).
         """
+        if not self.likelihood.dependent:
+            return None
         codes = new = None
         if group := self.settings.get("group"):
             codes = self.data.codes(self.group_labels)
@@ -155,10 +162,8 @@ class ScalingFit:
         links = self.likelihood.links(
             self.law, self.data.frame, self.log_ref, codes, new=(frame, new)
         )
-        if links is None:
-            return None
         observed = self.likelihood.observe(self.data.y_values())
-        return self.likelihood.context(observed, self.log_mean_draws(self.data.frame, rng), links)
+        return self.likelihood.context(observed, self._fitted_log_mean, links)
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=None):
         """Predict at new inputs, with posterior intervals, in original units.
@@ -225,7 +230,7 @@ class ScalingFit:
                 log_mu = self.law.log_mean(NUMPY, p, z)
                 if kind == "observed":
                     noise = self.law.input_log_sd(NUMPY, p, z)
-                    context = self.noise_context(chunk, rng)
+                    context = self.noise_context(chunk)
                     values = self.likelihood.draw(log_mu, lik, rng, known_sd=noise, context=context)
                 else:
                     values = np.exp(log_mu)
@@ -258,7 +263,7 @@ class ScalingFit:
             log_mu = self.law.log_mean(NUMPY, p, z)
             noise = self.law.input_log_sd(NUMPY, p, z)
             observed = self.likelihood.observe(y)[None, :]
-            context = self.noise_context(frame, rng)
+            context = self.noise_context(frame)
             logpdf = self.likelihood.logpdf(observed, log_mu, lik, known_sd=noise, context=context)
         defined = np.isfinite(log_mu)  # draws for which the law is undefined are left out
         logpdf = np.where(defined, logpdf, -np.inf)

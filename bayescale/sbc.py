@@ -211,10 +211,11 @@ def simulate(law, likelihood, inputs, priors, rng):
     """
     truth = {k: float(priors[k].scipy().rvs(random_state=rng)) for k in priors}
     frame = pd.DataFrame({k: np.asarray(inputs[k], float) for k in law.inputs})
-    z = law.z(frame, law.log_reference(frame))
+    log_ref = law.log_reference(frame)
+    z = law.z(frame, log_ref)
     log_mu = law.log_mean(NUMPY, truth, z)
     known_sd = law.input_log_sd(NUMPY, truth, z)
-    links = likelihood.links(law, frame, law.log_reference(frame), None)
+    links = likelihood.links(law, frame, log_ref, None)
     frame["y"] = likelihood.simulate(log_mu, truth, rng, known_sd, links=links)
     observed = likelihood.observe(frame["y"].to_numpy())
     log_lik = likelihood.loo_logpdf(observed, log_mu, truth, known_sd, links=links)
