@@ -377,6 +377,15 @@ class OUNormal(Likelihood):
                 at = np.searchsorted(z[fitted], zn[rows], side="right") - 1
                 prev[rows[at >= 0]] = fitted[at[at >= 0]]
         gap = np.where(prev >= 0, zn - z[np.maximum(prev, 0)], 0.0)
+        if new is not None and np.any((prev >= 0) & (gap == 0)):
+            i = int(np.flatnonzero((prev >= 0) & (gap == 0))[0])
+            raise SpecError(
+                f"ou_normal: new row {new_frame.index[i]!r} has {along} = "
+                f"{new_frame[along].iloc[i]:g}, a value fitted on its curve, where the "
+                "correlated noise is the fitted observation itself (zero spread); observed "
+                f"predictions and predictive densities need other values of {along} "
+                "(kind='mean' works anywhere)"
+            )
         return {"prev": np.maximum(prev, 0), "has_prev": (prev >= 0).astype(float), "gap": gap}
 
     def context(self, observed, log_mu, links):  # noqa: D102

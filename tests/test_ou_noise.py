@@ -147,6 +147,16 @@ def test_observed_predictions_continue_the_fitted_curve(ou_fit, tmp_path):
     )
 
 
+def test_new_rows_at_a_fitted_value_are_refused_not_nan(ou_fit):
+    """There the noise is the fitted observation: zero spread, so no density to score."""
+    at_fitted = ou_fit.data.frame.iloc[[3]]
+    with pytest.raises(bayescale.SpecError, match=r"new row 0 has x = .*a value fitted"):
+        ou_fit.log_predictive_density(at_fitted.reset_index(drop=True))
+    with pytest.raises(bayescale.SpecError, match="kind='mean' works anywhere"):
+        ou_fit.predict(at_fitted[["x"]], kind="observed")
+    assert np.isfinite(ou_fit.predict(at_fitted[["x"]])["median"]).all()
+
+
 def test_bad_specifications_are_refused_clearly():
     x = [1e6, 1e7, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8]
     df = pd.DataFrame({"x": x, "loss": np.linspace(3.0, 2.0, 8)})
