@@ -6,11 +6,12 @@ below 0.3 flags poor exploration of the energy distribution (Betancourt 2016).
 
 A chain whose median log-likelihood lies over 10 nats below the best chain's is named: its
 draws fit the data e^10 times worse, so unless its mode is vastly wider it holds negligible
-posterior mass, and the chain never left it, which r-hat reports only as "chains disagree". Between chains of a converged fit the
-medians differ by a fraction of a nat (the log-likelihood's posterior sd is about
-sqrt(parameters / 2)). Measured on one-break BNSL fits of the 72 Revisiting-NSL image
-classification curves (``case_studies/revisiting_nsl_backtest.py``): 0.06-0.63 nats on the
-41 converged fits; 9 of the 31 others had a chain 27-147 nats behind.
+posterior mass, and the chain never left it, which r-hat reports only as "chains disagree".
+Between chains of a converged fit the medians differ by a fraction of a nat (the log-
+likelihood's posterior sd is about sqrt(parameters / 2)). Measured on one-break BNSL fits
+of the 72 Revisiting-NSL image classification curves
+(``case_studies/revisiting_nsl_backtest.py``): 0.06-0.63 nats on the 41 converged fits; 9
+of the 31 others had a chain 27-147 nats behind.
 """
 
 import warnings

@@ -155,11 +155,10 @@ def print_diagnostics(per_curve):
     print("\nfitted residuals' lag-1 autocorrelation (median over curves) and share of curves")
     print("whose held-out level is outside the 90% interval of the law's mean:")
     print(causes.to_string(float_format=lambda v: f"{v:.2f}"))
-    failed = laws.assign(
-        failed=~laws["converged"].astype(bool),
-        stuck=~laws["converged"].astype(bool) & (laws["chain_gap"] > MAX_CHAIN_GAP),
-    )
-    counts = failed.groupby(["domain", "method"], sort=False)[["failed", "stuck"]].sum()
+    failed = ~laws["converged"].astype(bool)
+    stuck = failed & (laws["chain_gap"] > MAX_CHAIN_GAP)
+    counts = laws.assign(failed=failed, stuck=stuck).groupby(["domain", "method"], sort=False)
+    counts = counts[["failed", "stuck"]].sum()
     print(f"\nfits failing the checks; of those, with a chain stuck {MAX_CHAIN_GAP:g}+ nats of")
     print("log-likelihood below the best chain (chain_gap):")
     print(counts.to_string())
