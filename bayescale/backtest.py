@@ -19,6 +19,18 @@ from bayescale.data import read_table
 from bayescale.errors import DataError, SpecError
 from bayescale.fitting import fit as fit_law
 from bayescale.laws import get_law
+from bayescale.scores import bootstrap_interval
+
+UNCERTAIN_SCORES = (
+    "coverage_50",
+    "coverage_80",
+    "coverage_90",
+    "coverage_95",
+    "interval_score_90",
+    "crps",
+    "lpd",
+)
+"""Scores :meth:`Backtest.uncertainty` can bound: those the table averages by a mean."""
 
 
 @dataclass(frozen=True)
@@ -36,11 +48,86 @@ class Backtest:
         Held-out rows with ``y`` and, per method, the 90% interval and median.
     fits : dict
         The fitted objects by method name (``ScalingFit``, ``AveragedFit``, ``BaselineFit``).
+    pointwise : pandas.DataFrame
+        Every score per method and held-out row (:func:`bayescale.scores.pointwise`),
+        indexed by ``(method, row)`` with the rows labelled as in the data; ``table``'s
+        averages are taken over it.
     """
 
     table: pd.DataFrame
     predictions: pd.DataFrame
     fits: dict
+    pointwise: pd.DataFrame
+
+    def uncertainty(
+        self,
+        by=None,
+        scores=UNCERTAIN_SCORES,
+        relative_to=None,
+        prob=0.9,
+        n_resamples=4000,
+        random_seed=0,
+    ):
+        """Bootstrap intervals of ``table``'s average scores over the held-out rows.
+
+        Coverage of 23 held-out runs is one draw of many the same sweep could have given;
+        this says how far it could move, by resampling the held-out rows
+        (:func:`bayescale.scores.bootstrap_interval`). Two methods scored on the same rows
+        share much of their luck, so whether one beats the other is read from the interval
+        of their paired difference (``relative_to``), not from two overlapping intervals.
+
+        Parameters
+        ----------
+        by : str or array-like, optional
+            Column of the held-out rows, or one label per held-out row, marking dependent
+            rows (checkpoints of one run, runs of one isoFLOP budget); they are resampled
+            together. Default: every row on its own, which is too narrow when rows share
+            their errors.
+        scores : sequence of str
+            Scores averaged by a mean (coverage, interval score, CRPS, lpd).
+        relative_to : str, optional
+            A method of ``table``: bound each method's score minus that method's, row by
+            row (a paired bootstrap; an interval of an interval-score difference wholly
+            below 0 means the method is better on rows like these).
+        prob : float
+            Probability of each interval.
+        n_resamples : int
+        random_seed : int
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per method; columns ``"<score> lower"`` and ``"<score> upper"``.
+        """
+        unknown = set(scores) - set(UNCERTAIN_SCORES)
+        if unknown:
+            raise SpecError(
+                f"uncertainty of {sorted(unknown)} is not available: scores must be among "
+                f"{list(UNCERTAIN_SCORES)} (means over rows; a median or RMSLE is not)"
+            )
+        if isinstance(by, str):
+            if by not in self.predictions.columns:
+                raise DataError(
+                    f"by={by!r} is not a column of the held-out rows: "
+                    f"{list(self.predictions.columns)}"
+                )
+            by = self.predictions[by].to_numpy()
+        if relative_to is not None and relative_to not in self.table.index:
+            raise SpecError(
+                f"relative_to={relative_to!r} is not a method of this backtest: "
+                f"{list(self.table.index)}"
+            )
+        reference = 0.0 if relative_to is None else self.pointwise.loc[relative_to]
+        rows = {}
+        for method, points in self.pointwise.groupby(level="method", sort=False):
+            values = points.droplevel("method") - reference
+            rows[method] = {}
+            for score in scores:
+                lower, upper = bootstrap_interval(
+                    values[score].to_numpy(), by, prob, n_resamples, random_seed
+                )
+                rows[method].update({f"{score} lower": lower, f"{score} upper": upper})
+        return pd.DataFrame(rows).T
 
 
 def split_rows(df, split):
@@ -160,7 +247,7 @@ def backtest(
             n_bootstrap=n_bootstrap,
             random_seed=random_seed,
         )
-    rows, predictions = {}, test.copy()
+    rows, points, predictions = {}, {}, test.copy()
     for name, method in methods.items():
         if isinstance(method, baselines.BaselineFit):
             _, draws = method.predictive_draws(test)
@@ -173,14 +260,16 @@ def backtest(
             lpd = method.log_predictive_density(test)
             fits = method.fits.values() if hasattr(method, "fits") else [method]
             converged = all(f.diagnostics.ok for f in fits)
+        points[name] = scores.pointwise(log_draws, log_y, lpd).set_index(test.index)
         rows[name] = {
             "n_fit": int(mask.sum()),
             "n_test": len(test),
             "converged": converged,
-            **scores.score_table(log_draws, log_y, lpd),
+            **scores.summarise(points[name]),
         }
         lower, upper = scores.central_interval(draws, 0.9)
         predictions[f"{name}: median"] = np.nanmedian(draws, axis=0)
         predictions[f"{name}: lower"] = lower
         predictions[f"{name}: upper"] = upper
-    return Backtest(table=pd.DataFrame(rows).T, predictions=predictions, fits=methods)
+    pointwise = pd.concat(points, names=["method", "row"])
+    return Backtest(pd.DataFrame(rows).T, predictions, methods, pointwise)

@@ -10,6 +10,9 @@ Estimation", JASA 102:359 (interval score, CRPS); Winkler (1972).
 """
 
 import numpy as np
+import pandas as pd
+
+from bayescale.errors import DataError
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 """Central-interval probabilities whose empirical coverage backtests report."""
@@ -61,8 +64,8 @@ def abs_error_of_median(draws, y):
     return np.abs(np.nanmedian(draws, axis=0) - y)
 
 
-def score_table(log_draws, log_y, lpd=None, levels=LEVELS):
-    """All scores of one method on held-out rows, as a dict of averages.
+def pointwise(log_draws, log_y, lpd=None, levels=LEVELS):
+    """Every score of one method, per held-out row.
 
     Parameters
     ----------
@@ -76,20 +79,88 @@ def score_table(log_draws, log_y, lpd=None, levels=LEVELS):
 
     Returns
     -------
+    pandas.DataFrame
+        One row per held-out row: ``coverage_50 ... coverage_95`` (1.0 where the row lies
+        in that central interval, else 0.0), ``interval_score_90``, ``crps``,
+        ``abs_log_error`` (of the median) and ``lpd`` (NaN without a density). Kept per row
+        so that :func:`bootstrap_interval` can say how far a backtest's averages could
+        move with other held-out runs.
+    """
+    out = {
+        f"coverage_{round(100 * lv)}": covered(log_draws, log_y, lv).astype(float) for lv in levels
+    }
+    out.update(
+        interval_score_90=interval_score(log_draws, log_y, 0.9),
+        crps=crps(log_draws, log_y),
+        abs_log_error=abs_error_of_median(log_draws, log_y),
+        lpd=np.asarray(lpd, float) if lpd is not None else np.full(len(log_y), np.nan),
+    )
+    return pd.DataFrame(out)
+
+
+def score_table(log_draws, log_y, lpd=None, levels=LEVELS):
+    """All scores of one method on held-out rows, as a dict of averages over :func:`pointwise`.
+
+    Returns
+    -------
     dict
         ``coverage_50 ... coverage_95`` (fractions), ``interval_score_90``, ``crps``,
         ``median_abs_log_error``, ``rmsle`` (of the median) and ``lpd`` (mean, or NaN).
     """
-    out = {
-        f"coverage_{round(100 * lv)}": float(np.mean(covered(log_draws, log_y, lv)))
-        for lv in levels
-    }
-    errors = abs_error_of_median(log_draws, log_y)
+    return summarise(pointwise(log_draws, log_y, lpd, levels))
+
+
+def summarise(rows):
+    """The averages :func:`score_table` reports, from :func:`pointwise`'s rows."""
+    out = rows.drop(columns="abs_log_error").mean(skipna=False).astype(float).to_dict()
+    errors = rows["abs_log_error"].to_numpy()
     out.update(
-        interval_score_90=float(np.mean(interval_score(log_draws, log_y, 0.9))),
-        crps=float(np.mean(crps(log_draws, log_y))),
-        median_abs_log_error=float(np.median(errors)),
-        rmsle=float(np.sqrt(np.mean(errors**2))),
-        lpd=float(np.mean(lpd)) if lpd is not None else float("nan"),
+        median_abs_log_error=float(np.median(errors)), rmsle=float(np.sqrt(np.mean(errors**2)))
     )
     return out
+
+
+def bootstrap_interval(values, clusters=None, prob=0.9, n_resamples=4000, random_seed=0):
+    """Percentile bootstrap interval of the mean of ``values``, resampling whole clusters.
+
+    A backtest's coverage is an average over a handful of held-out runs, and neighbouring
+    runs share their errors (checkpoints of one curve, runs of one budget), so 81% from
+    65 curves and 65% from 23 runs are not equally sure. Resampling clusters with
+    replacement (the cluster bootstrap; Davison and Hinkley 1997, section 3.8) keeps the
+    dependence inside each cluster; each resample's mean is over all of its points, so
+    large clusters weigh as they do in the estimate.
+
+    Parameters
+    ----------
+    values : array-like of float
+        One score per point (e.g. 1.0/0.0 for covered or not).
+    clusters : array-like, optional
+        A label per point; points sharing a label are resampled together. Default: every
+        point is its own cluster (independent points).
+    prob : float
+        Probability of the interval.
+    n_resamples : int
+    random_seed : int
+
+    Returns
+    -------
+    (float, float)
+        The interval; NaN where any value is NaN. Below about ten clusters the interval
+        is too narrow (it can only take values the clusters' means allow: with every
+        point covered it is [1, 1]), so read it as a lower bound on the uncertainty.
+    """
+    values = np.asarray(values, float)
+    if values.ndim != 1 or len(values) < 2:
+        raise DataError(f"bootstrap_interval needs a 1-d array of 2+ values, got {values.shape}")
+    if np.isnan(values).any():
+        return np.nan, np.nan
+    labels = np.arange(len(values)) if clusters is None else np.asarray(clusters)
+    if labels.shape != values.shape:
+        raise DataError(f"clusters has shape {labels.shape}; values have {values.shape}")
+    codes = pd.factorize(labels)[0]
+    sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
+    rng = np.random.default_rng(random_seed)
+    picks = rng.multinomial(len(sums), np.full(len(sums), 1.0 / len(sums)), size=n_resamples)
+    means = (picks @ sums) / (picks @ counts)
+    tail = (1.0 - prob) / 2.0
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))

@@ -87,11 +87,15 @@ def gemstones(data):
 
 
 SWEEPS = {"Chinchilla": chinchilla, "(Mis)Fitting": misfitting, "Gemstones": gemstones}
+UNITS = {"Gemstones": "N"}
+"""Held-out rows resampled together by :meth:`bayescale.Backtest.uncertainty`: a Gemstones
+model's checkpoints share its errors (22 models); Chinchilla's and (Mis)Fitting's held-out
+runs are separate trainings, resampled one by one."""
 
 
 def run(draws=1000, chains=4, seed=0, data=DATA, sweeps=tuple(SWEEPS)):
     """Backtest the sweeps; print the tables; check the headline claims."""
-    tables, seconds = {}, {}
+    tables, seconds, gains = {}, {}, {}
     for label in sweeps:
         df, split = SWEEPS[label](data)
         start = time.perf_counter()
@@ -106,24 +110,29 @@ def run(draws=1000, chains=4, seed=0, data=DATA, sweeps=tuple(SWEEPS)):
                 random_seed=seed,
             )
         seconds[label] = time.perf_counter() - start
-        tables[label] = result.table[COLUMNS]
+        ci = result.uncertainty(by=UNITS.get(label), scores=["coverage_90", "interval_score_90"])
+        tables[label] = result.table[COLUMNS].join(ci)
         print(f"\n== {label}: split {split}, {seconds[label]:.0f} s")
         print(tables[label].to_string(float_format=lambda v: f"{v:.3f}"))
         print(residual_line(result))
+        gains[label] = paired_gain(result, UNITS.get(label))
     checks = []
     for label, table in tables.items():
         bayes = table.loc[[k for k in table.index if not k.startswith("baseline")]]
         base = table.loc[[k for k in table.index if k.startswith("baseline")]]
-        best = bayes["interval_score_90"].idxmin()
+        best, lower, upper = gains[label]
         miss_bayes = (bayes["coverage_90"] - 0.9).abs().min()
         miss_base = (base["coverage_90"] - 0.9).abs().min()
+        few = table["n_test"].iloc[0] < 10  # 2 held-out runs cannot show a difference is real
         checks += [
             (f"{label}: every NUTS fit converged", bool(bayes["converged"].all())),
             (
                 f"{label}: best Bayesian interval score ({best}, "
                 f"{bayes.loc[best, 'interval_score_90']:.3f}) beats every baseline's "
-                f"({base['interval_score_90'].min():.3f})",
-                bayes.loc[best, "interval_score_90"] < base["interval_score_90"].min(),
+                f"({base['interval_score_90'].min():.3f}; paired difference 90% interval "
+                f"[{lower:+.3f}, {upper:+.3f}]{', not required below 0: few runs' if few else ''})",
+                bayes.loc[best, "interval_score_90"] < base["interval_score_90"].min()
+                and (few or upper < 0),
             ),
             (
                 f"{label}: some Bayesian 90% coverage is closer to 90% than any baseline's "
@@ -131,13 +140,32 @@ def run(draws=1000, chains=4, seed=0, data=DATA, sweeps=tuple(SWEEPS)):
                 miss_bayes <= miss_base,
             ),
         ]
-        off = bayes.index[(bayes["coverage_90"] < 0.85) | (bayes["coverage_90"] > 0.95)]
+        off = bayes[(bayes["coverage_90"] < 0.85) | (bayes["coverage_90"] > 0.95)]
         if len(off) and table["n_test"].iloc[0] >= 10:  # 2 held-out runs say little
-            print(f"FINDING {label}: 90% coverage outside 85-95% for {', '.join(off)}")
+            ranges = [
+                f"{method} {row.coverage_90:.0%} [{row['coverage_90 lower']:.0%}, "
+                f"{row['coverage_90 upper']:.0%}]"
+                for method, row in off.iterrows()
+            ]
+            print(f"FINDING {label}: 90% coverage outside 85-95% for {'; '.join(ranges)}")
     print("\nREADME table:\n" + readme_table(tables) + "\n")
     ok = report(checks)
     verdict(ok)
     return tables, ok
+
+
+def paired_gain(result, by):
+    """The best Bayesian method by interval score, and its paired gain over the best baseline.
+
+    Returns ``(best, lower, upper)``: the 90% bootstrap interval of the best
+    Bayesian method's interval score minus the best baseline's, resampling held-out runs
+    (``by`` as in :data:`UNITS`); wholly below 0, the gain is more than the luck of the runs.
+    """
+    table = result.table["interval_score_90"]
+    is_base = table.index.str.startswith("baseline")
+    best, baseline = table[~is_base].idxmin(), table[is_base].idxmin()
+    paired = result.uncertainty(by=by, scores=["interval_score_90"], relative_to=baseline)
+    return best, *paired.loc[best]
 
 
 def residual_line(result, method="chinchilla"):
@@ -157,12 +185,18 @@ def residual_line(result, method="chinchilla"):
 
 def readme_table(tables):
     """The Markdown rows the README shows (90% coverage and interval score per method)."""
-    lines = ["| sweep | method | held out | 90% coverage | interval score | median abs log error |"]
+    lines = [
+        "| sweep | method | held out | 90% coverage [90% bootstrap interval] | interval score "
+        "| median abs log error |"
+    ]
     lines.append("|---|---|---|---|---|---|")
     for label, table in tables.items():
         for method, row in table.iterrows():
+            coverage = f"{row.coverage_90:.0%}"
+            if row.n_test >= 10:  # below that the bootstrap interval says little
+                coverage += f" [{row['coverage_90 lower']:.0%}, {row['coverage_90 upper']:.0%}]"
             lines.append(
-                f"| {label} | {method} | {row.n_test} | {row.coverage_90:.0%} | "
+                f"| {label} | {method} | {int(row.n_test)} | {coverage} | "
                 f"{row.interval_score_90:.3f} | {row.median_abs_log_error:.4f} |"
             )
     return "\n".join(lines)

@@ -38,6 +38,36 @@ def test_coverage_and_nan_draws_are_left_out():
     assert np.isfinite(scores.crps(draws[:, :1], y[:1])).all()
 
 
+def test_bootstrap_interval_matches_binomial_and_widens_for_clusters():
+    """400 independent hits at 90%: the normal-theory 90% interval is +-1.645 sqrt(pq/400).
+
+    The bootstrap variance of a mean is exactly pq/n; what moves the width is the
+    quantiles of 4,000 resamples and the 1/400 steps a mean can take, 2-5% over seeds
+    0-5, so 10% is a bound. Clusters: the first 80 hits, each repeated 5 times as if each
+    run's checkpoints shared one error, hold 80 independent values. Resampling the
+    clusters gives exactly the interval of those 80 values (same seed, same picks) and is
+    sqrt(5) wider than resampling the 400 points, which cannot see the dependence (within
+    3-12% over seeds 0-5, from the 1/80 steps; 20% is a bound).
+    """
+    hits = (np.random.default_rng(1).random(400) < 0.9).astype(float)
+    p = hits.mean()
+    lower, upper = scores.bootstrap_interval(hits)
+    assert lower < p < upper
+    assert upper - lower == pytest.approx(2 * 1.645 * np.sqrt(p * (1 - p) / 400), rel=0.1)
+    repeated, runs = np.repeat(hits[:80], 5), np.repeat(np.arange(80), 5)
+    clustered = scores.bootstrap_interval(repeated, runs)
+    assert clustered == scores.bootstrap_interval(hits[:80])
+    naive = scores.bootstrap_interval(repeated)
+    ratio = (clustered[1] - clustered[0]) / (naive[1] - naive[0])
+    assert ratio == pytest.approx(np.sqrt(5), rel=0.2)
+    assert scores.bootstrap_interval(np.ones(30)) == (1.0, 1.0)
+    assert np.isnan(scores.bootstrap_interval([0.0, np.nan, 1.0])).all()
+    with pytest.raises(bayescale.DataError, match="2\\+ values"):
+        scores.bootstrap_interval([1.0])
+    with pytest.raises(bayescale.DataError, match="clusters has shape"):
+        scores.bootstrap_interval([1.0, 0.0], clusters=[1, 2, 3])
+
+
 def test_split_rules_and_errors():
     df = pd.DataFrame({"C": [1.0, 2.0, 3.0], "fit": [True, True, False]})
     np.testing.assert_array_equal(split_rows(df, {"C": 2.0}), [True, True, False])
@@ -85,6 +115,45 @@ def test_backtest_scores_every_method_on_the_held_out_rows(small_backtest):
     for k, v in expected.items():
         assert bt.table.loc["power_law", k] == pytest.approx(v), k
     assert {"power_law: median", "baseline power_law: upper"} <= set(bt.predictions.columns)
+    points = bt.pointwise.loc["power_law"]
+    assert list(points.index) == list(df.index[df["x"] > 1e9])
+    assert points["coverage_90"].mean() == pytest.approx(bt.table.loc["power_law", "coverage_90"])
+
+
+def test_uncertainty_bounds_every_method_and_refuses_other_scores(small_backtest):
+    _, bt = small_backtest
+    ci = bt.uncertainty(scores=["coverage_90", "interval_score_90"])
+    assert list(ci.index) == list(bt.table.index)
+    for method, row in bt.table.iterrows():
+        for score in ("coverage_90", "interval_score_90"):
+            lower, upper = ci.loc[method, f"{score} lower"], ci.loc[method, f"{score} upper"]
+            assert lower <= row[score] <= upper, (method, score)
+    # one cluster per half-decade of x: 2-3 units whose rows share their errors, so wider
+    by_decade = bt.uncertainty(by=np.floor(2 * np.log10(bt.predictions["x"])))
+    width = ci["interval_score_90 upper"] - ci["interval_score_90 lower"]
+    wide = by_decade["interval_score_90 upper"] - by_decade["interval_score_90 lower"]
+    assert (wide > width).all()
+    with pytest.raises(bayescale.SpecError, match="rmsle"):
+        bt.uncertainty(scores=["rmsle"])
+    assert bt.uncertainty(by="x").equals(bt.uncertainty())  # distinct x: one row a cluster
+    paired = bt.uncertainty(scores=["interval_score_90"], relative_to="baseline power_law")
+    assert (paired.loc["baseline power_law"] == 0.0).all()
+    gain = bt.table["interval_score_90"] - bt.table.loc["baseline power_law", "interval_score_90"]
+    inside = (paired["interval_score_90 lower"] <= gain) & (
+        gain <= paired["interval_score_90 upper"]
+    )
+    assert inside.all()
+    # paired: both methods' scores grow with the distance a row is extrapolated, and that
+    # shared part cancels in the difference, so it is surer than for two independent samples
+    own = ci["interval_score_90 upper"] - ci["interval_score_90 lower"]
+    diff = paired["interval_score_90 upper"] - paired["interval_score_90 lower"]
+    assert diff["power_law"] < np.hypot(own["power_law"], own["baseline power_law"])
+    with pytest.raises(bayescale.SpecError, match="relative_to='kaplan'"):
+        bt.uncertainty(relative_to="kaplan")
+    with pytest.raises(bayescale.DataError, match="by='run'"):
+        bt.uncertainty(by="run")
+    with pytest.raises(bayescale.DataError, match="clusters has shape"):
+        bt.uncertainty(by=[1, 2])
 
 
 def test_average_weights_and_density_mix_the_components(small_backtest):
