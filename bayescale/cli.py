@@ -1,7 +1,8 @@
-"""Command line: ``bayescale demo``, ``bayescale fit``, ``bayescale laws``."""
+"""Command line: ``bayescale demo``, ``fit``, ``compare``, ``backtest``, ``laws``."""
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -13,6 +14,25 @@ def _sampling_args(parser, draws=1000, tune=1000, chains=4):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sampler", default="numpyro", choices=["numpyro", "nutpie", "pymc"])
     parser.add_argument("--target-accept", type=float, default=0.8)
+
+
+def _data_args(parser):
+    """Arguments every command that fits a CSV shares."""
+    parser.add_argument("--y", default="loss")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=COLUMN",
+        help="map a law input to a column, e.g. --input 'N=Model Size'",
+    )
+    parser.add_argument(
+        "--likelihood",
+        default="normal",
+        choices=["normal", "student_t", "ou_normal"],
+        help="ou_normal: noise correlated along one curve's checkpoints (use --target-accept 0.95)",
+    )
+    _sampling_args(parser)
 
 
 def demo(args):
@@ -62,38 +82,108 @@ def demo(args):
     return 0 if fit.diagnostics.ok else 1
 
 
+def _pairs(items, option, form):
+    """``{name: value}`` from ``NAME=VALUE`` strings, refusing anything else by name."""
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not name or not value:
+            raise SystemExit(f"{option} expects {form}, got {item!r}")
+        out[name] = value
+    return out
+
+
+def _show(table):
+    with pd.option_context(
+        "display.float_format", "{:.4g}".format, "display.width", 200, "display.max_columns", 30
+    ):
+        print(table)
+
+
+def _sampling(args):
+    """The :func:`bayescale.fit` keywords of :func:`_sampling_args`."""
+    return {
+        "random_seed": args.seed,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "sampler": args.sampler,
+        "target_accept": args.target_accept,
+    }
+
+
 def fit_command(args):
     """Fit a law to a CSV and print the posterior table and diagnostics."""
     import bayescale
 
-    inputs = {}
-    for item in args.input:
-        name, _, column = item.partition("=")
-        if not column:
-            raise SystemExit(f"--input expects NAME=COLUMN, got {item!r}")
-        inputs[name] = column
     fit = bayescale.fit(
         args.csv,
         law=args.law,
         y=args.y,
-        inputs=inputs,
+        inputs=_pairs(args.input, "--input", "NAME=COLUMN"),
         likelihood=args.likelihood,
-        random_seed=args.seed,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        sampler=args.sampler,
-        target_accept=args.target_accept,
+        **_sampling(args),
     )
-    with pd.option_context(
-        "display.float_format", "{:.4g}".format, "display.width", 160, "display.max_columns", 20
-    ):
-        print(fit.summary(ci=args.ci))
+    _show(fit.summary(ci=args.ci))
     print("\nDiagnostics:", fit.diagnostics)
     if args.save:
         fit.save(args.save)
         print(f"saved to {args.save}")
     return 0 if fit.diagnostics.ok else 1
+
+
+def compare_command(args):
+    """Compare saved fits of the same data by PSIS-LOO; print the table with stacking weights."""
+    import bayescale
+
+    fits = {Path(f).stem: f for f in args.fits}
+    if len(fits) < len(args.fits):
+        raise SystemExit(f"fits are labelled by file name, which must differ: {args.fits}")
+    _show(bayescale.compare({name: bayescale.load(f) for name, f in fits.items()}))
+    return 0
+
+
+def _split(items):
+    """``--split`` values: ``COLUMN=CUT`` (fit rows at or below the cut) or a boolean column."""
+    if len(items) == 1 and "=" not in items[0]:
+        return items[0]
+    cuts = _pairs(items, "--split", "COLUMN=CUT")
+    try:
+        return {column: float(cut) for column, cut in cuts.items()}
+    except ValueError as err:
+        raise SystemExit(f"--split expects COLUMN=NUMBER or one boolean column: {err}") from None
+
+
+def backtest_command(args):
+    """Fit laws below a cut, score them on the held-out rows beside the field's baseline."""
+    import bayescale
+
+    inputs = _pairs(args.input, "--input", "NAME=COLUMN")
+    laws = {law: {"law": law, "inputs": inputs, "likelihood": args.likelihood} for law in args.law}
+    result = bayescale.backtest(
+        args.csv,
+        laws,
+        y=args.y,
+        split=_split(args.split),
+        baseline=not args.no_baseline,
+        n_bootstrap=args.n_bootstrap,
+        fit_options=_sampling(args),
+        random_seed=args.seed,
+    )
+    table = result.table.join(result.uncertainty(by=args.by, scores=["coverage_90"]))
+    print(f"Held-out rows: {int(table['n_test'].iloc[0])} (fitted: {int(table['n_fit'].iloc[0])})")
+    _show(table)
+    if not args.no_baseline:
+        baseline = f"baseline {args.law[0]}"
+        paired = result.uncertainty(by=args.by, scores=["interval_score_90"], relative_to=baseline)
+        print(f"\n90% interval score minus that of {baseline}, paired over held-out rows")
+        print("(90% bootstrap interval; wholly below 0: better beyond the luck of these rows):")
+        _show(paired.drop(index=baseline))
+    if args.save_predictions:
+        result.predictions.to_csv(args.save_predictions, index=False)
+        print(f"predictions saved to {args.save_predictions}")
+    fits = [f for f in result.fits.values() if hasattr(f, "diagnostics")]
+    return 0 if all(f.diagnostics.ok for f in fits) else 1
 
 
 def laws_command(args):
@@ -118,27 +208,43 @@ def main(argv=None):
     p_fit = sub.add_parser("fit", help="fit a law to a CSV of training runs")
     p_fit.add_argument("csv")
     p_fit.add_argument("--law", default="chinchilla")
-    p_fit.add_argument("--y", default="loss")
-    p_fit.add_argument(
-        "--input",
-        action="append",
-        default=[],
-        metavar="NAME=COLUMN",
-        help="map a law input to a column, e.g. --input 'N=Model Size'",
-    )
-    p_fit.add_argument(
-        "--likelihood",
-        default="normal",
-        choices=["normal", "student_t", "ou_normal"],
-        help="ou_normal: noise correlated along one curve's checkpoints (use --target-accept 0.95)",
-    )
+    _data_args(p_fit)
     p_fit.add_argument("--ci", type=float, default=0.9)
     p_fit.add_argument("--save", help="write the fit to this netCDF file")
-    _sampling_args(p_fit)
     p_fit.set_defaults(func=fit_command)
+    p_cmp = sub.add_parser("compare", help="compare saved fits of the same data by PSIS-LOO")
+    p_cmp.add_argument("fits", nargs="+", metavar="FIT.nc", help="two or more `fit --save` files")
+    p_cmp.set_defaults(func=compare_command)
+    p_bt = sub.add_parser(
+        "backtest", help="fit below a cut, score held-out runs against the field's baseline"
+    )
+    p_bt.add_argument("csv")
+    p_bt.add_argument("--law", action="append", required=True, help="repeat for several laws")
+    p_bt.add_argument(
+        "--split",
+        action="append",
+        required=True,
+        metavar="COLUMN=CUT",
+        help="fit rows with COLUMN <= CUT (repeat: all must hold), or a boolean column's name",
+    )
+    p_bt.add_argument(
+        "--by",
+        help="column whose held-out rows share errors (a run's checkpoints), resampled together",
+    )
+    p_bt.add_argument("--no-baseline", action="store_true", help="skip the Huber/L-BFGS baseline")
+    p_bt.add_argument("--n-bootstrap", type=int, default=200, help="baseline bootstrap refits")
+    p_bt.add_argument("--save-predictions", help="write held-out rows and intervals to this CSV")
+    _data_args(p_bt)
+    p_bt.set_defaults(func=backtest_command)
     sub.add_parser("laws", help="list the scaling-law families").set_defaults(func=laws_command)
     args = parser.parse_args(argv)
-    return args.func(args)
+    from bayescale.errors import BayescaleError
+
+    try:
+        return args.func(args)
+    except BayescaleError as err:  # the message names the problem: no traceback needed
+        print(f"bayescale {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
