@@ -47,10 +47,14 @@ def resolve_priors(law, likelihood, priors, pooling):
 
 
 def spec_key(law, likelihood, priors, pooling, labels, known_sd):
-    """String identifying the model graph: equal keys can share a compiled model."""
+    """String identifying the model graph: equal keys can share a compiled model.
+
+    The law enters by name, options and :meth:`~bayescale.laws.ScalingLaw.fingerprint`, so
+    an edited user-defined law never reuses the program compiled for its old version.
+    """
     return json.dumps(
         {
-            "law": law.to_dict(),
+            "law": {**law.to_dict(), "fingerprint": law.fingerprint()},
             "likelihood": likelihood.to_dict(),
             "known_sd": known_sd,
             "priors": {k: p.to_dict() for k, p in priors.items()},

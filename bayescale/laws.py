@@ -174,6 +174,33 @@ class ScalingLaw:
         p = {k: np.asarray(v, float) for k, v in params.items()}
         return np.exp(self.log_mean(NUMPY, p, self.z(inputs, log_ref)))
 
+    def fingerprint(self):
+        """Digest of what this law computes, for the compiled-program caches' keys.
+
+        A fit compiles the law into a NUTS program cached on disk under the law's name and
+        options (and bayescale's own source). A law defined outside the catalogue, in a
+        notebook or a user's module, can change under the same name; keyed by name alone,
+        the edited law would silently reuse the old program and return the old posterior.
+        So the key also holds the law's values, not its source text (which a notebook may
+        not have, and which misses a changed global): ``log_mean``, ``input_log_sd`` and
+        ``derived`` at 16 prior draws and 7 pseudo-random centred inputs, bit for bit.
+        """
+        import hashlib
+
+        rng = np.random.default_rng(0)
+        p = {k: v[:, None] for k, v in self.sample_prior(16, random_seed=0).items()}
+        z = {k: rng.normal(size=(1, 7)) for k in self.inputs}
+        with np.errstate(all="ignore"):
+            values = [
+                self.log_mean(NUMPY, p, z),
+                self.input_log_sd(NUMPY, p, z),
+                *self.derived(NUMPY, p, {k: 1.0 for k in self.inputs}).values(),
+            ]
+        h = hashlib.sha256()
+        for v in values:
+            h.update(b"|" if v is None else np.ascontiguousarray(v, float).tobytes())
+        return h.hexdigest()[:16]
+
     def sample_prior(self, n=1000, random_seed=0, priors=None):
         """Draw the free parameters from their priors (numpy; no graph is compiled).
 
