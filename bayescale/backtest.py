@@ -19,13 +19,10 @@ from bayescale.data import read_table
 from bayescale.errors import DataError, SpecError
 from bayescale.fitting import fit as fit_law
 from bayescale.laws import get_law
-from bayescale.scores import bootstrap_interval
+from bayescale.scores import LEVELS, bootstrap_interval
 
 UNCERTAIN_SCORES = (
-    "coverage_50",
-    "coverage_80",
-    "coverage_90",
-    "coverage_95",
+    *(f"coverage_{round(100 * level)}" for level in LEVELS),
     "interval_score_90",
     "crps",
     "lpd",

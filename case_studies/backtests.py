@@ -55,6 +55,7 @@ import pandas as pd
 from case_common import main, report, verdict
 
 import bayescale
+from bayescale.backtest import UNCERTAIN_SCORES
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LAWS = {
@@ -62,19 +63,7 @@ LAWS = {
     "chinchilla student_t": {"law": "chinchilla", "likelihood": "student_t"},
     "kaplan": {"law": "kaplan"},
 }
-COLUMNS = [
-    "n_fit",
-    "n_test",
-    "converged",
-    "coverage_50",
-    "coverage_80",
-    "coverage_90",
-    "coverage_95",
-    "interval_score_90",
-    "crps",
-    "lpd",
-    "median_abs_log_error",
-]
+COLUMNS = ["n_fit", "n_test", "converged", *UNCERTAIN_SCORES, "median_abs_log_error"]
 
 
 def chinchilla(data):
