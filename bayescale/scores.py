@@ -157,7 +157,7 @@ def bootstrap_interval(values, clusters=None, prob=0.9, n_resamples=4000, random
     labels = np.arange(len(values)) if clusters is None else np.asarray(clusters)
     if labels.shape != values.shape:
         raise DataError(f"clusters has shape {labels.shape}; values have {values.shape}")
-    codes = pd.factorize(labels)[0]
+    codes = pd.factorize(labels, use_na_sentinel=False)[0]  # a missing label is one cluster
     sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
     rng = np.random.default_rng(random_seed)
     picks = rng.multinomial(len(sums), np.full(len(sums), 1.0 / len(sums)), size=n_resamples)

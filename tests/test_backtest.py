@@ -61,6 +61,8 @@ def test_bootstrap_interval_matches_binomial_and_widens_for_clusters():
     ratio = (clustered[1] - clustered[0]) / (naive[1] - naive[0])
     assert ratio == pytest.approx(np.sqrt(5), rel=0.2)
     assert scores.bootstrap_interval(np.ones(30)) == (1.0, 1.0)
+    unlabelled = scores.bootstrap_interval([1.0, 1.0, 0.0, 1.0], clusters=[np.nan, np.nan, 1, 2])
+    assert np.isfinite(unlabelled).all()  # rows without a label form one cluster, not a crash
     assert np.isnan(scores.bootstrap_interval([0.0, np.nan, 1.0])).all()
     with pytest.raises(bayescale.DataError, match="2\\+ values"):
         scores.bootstrap_interval([1.0])
