@@ -80,7 +80,7 @@ class Backtest:
             rows (checkpoints of one run, runs of one isoFLOP budget); they are resampled
             together. Default: every row on its own, which is too narrow when rows share
             their errors.
-        scores : sequence of str
+        scores : str or sequence of str
             Scores averaged by a mean (coverage, interval score, CRPS, lpd).
         relative_to : str, optional
             A method of ``table``: bound each method's score minus that method's, row by
@@ -96,6 +96,7 @@ class Backtest:
         pandas.DataFrame
             One row per method; columns ``"<score> lower"`` and ``"<score> upper"``.
         """
+        scores = [scores] if isinstance(scores, str) else list(scores)
         unknown = set(scores) - set(UNCERTAIN_SCORES)
         if unknown:
             raise SpecError(

@@ -25,6 +25,7 @@ Options. A family with variants (``broken_power_law`` with 1-3 breaks) takes key
 options in its constructor; ``to_dict``/``get_law`` carry them through saved fits.
 """
 
+import hashlib
 from typing import ClassVar
 
 import numpy as np
@@ -185,8 +186,6 @@ class ScalingLaw:
         not have, and which misses a changed global): ``log_mean``, ``input_log_sd`` and
         ``derived`` at 16 prior draws and 7 pseudo-random centred inputs, bit for bit.
         """
-        import hashlib
-
         rng = np.random.default_rng(0)
         p = {k: v[:, None] for k, v in self.sample_prior(16, random_seed=0).items()}
         z = {k: rng.normal(size=(1, 7)) for k in self.inputs}

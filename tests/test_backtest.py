@@ -135,6 +135,7 @@ def test_uncertainty_bounds_every_method_and_refuses_other_scores(small_backtest
     width = ci["interval_score_90 upper"] - ci["interval_score_90 lower"]
     wide = by_decade["interval_score_90 upper"] - by_decade["interval_score_90 lower"]
     assert (wide > width).all()
+    assert bt.uncertainty(scores="crps").columns.tolist() == ["crps lower", "crps upper"]
     with pytest.raises(bayescale.SpecError, match="rmsle"):
         bt.uncertainty(scores=["rmsle"])
     assert bt.uncertainty(by="x").equals(bt.uncertainty())  # distinct x: one row a cluster
