@@ -245,6 +245,11 @@ def test_an_edited_user_law_is_compiled_anew_not_served_from_the_cache(monkeypat
     """
     from bayescale.models.power_law import PowerLaw
 
+    laws_mod = sys.modules["bayescale.laws"]  # the module; bayescale.laws is the function
+
+    # registered in a copy of the registry, restored afterwards: other tests list every law
+    monkeypatch.setattr(laws_mod, "_REGISTRY", dict(laws_mod._REGISTRY))
+
     class UserLaw(PowerLaw):
         name = "test_user_law_edited_in_place"
 
