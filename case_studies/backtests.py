@@ -186,7 +186,7 @@ def nested_line(df, split, fit_options, seed, by=None, law="chinchilla"):
         )
     row = result.table.loc[law]
     lower, upper = result.uncertainty(by=by, scores=["coverage_90"]).loc[law]
-    checks = "" if row.converged else f" (fit NOT converged: {result.fits[law].diagnostics})"
+    checks = "" if row.converged else f"; fit {result.fits[law].diagnostics}"
     return (
         f"nested, fit {column} <= {inner_cut:.3g} and predict {row.n_test} runs up to "
         f"{cut:.3g}: {law} 90% coverage {row.coverage_90:.0%} [{lower:.0%}, {upper:.0%}]"
