@@ -107,8 +107,8 @@ def check(posterior, table):
     if bfmi < MIN_BFMI:
         messages.append(f"E-BFMI {bfmi:.2f} < {MIN_BFMI}: poor energy exploration")
     gaps = chain_gaps(posterior)
-    if (gaps > MAX_CHAIN_GAP).any():
-        stuck = np.flatnonzero(gaps > MAX_CHAIN_GAP)
+    stuck = np.flatnonzero(gaps > MAX_CHAIN_GAP)
+    if stuck.size:
         messages.append(
             f"chain(s) {stuck.tolist()}: median log-likelihood "
             f"{', '.join(f'{g:.0f}' for g in gaps[stuck])} nats below the best chain's, stuck "

@@ -377,8 +377,8 @@ class OUNormal(Likelihood):
                 at = np.searchsorted(z[fitted], zn[rows], side="right") - 1
                 prev[rows[at >= 0]] = fitted[at[at >= 0]]
         gap = np.where(prev >= 0, zn - z[np.maximum(prev, 0)], 0.0)
-        if new is not None and np.any((prev >= 0) & (gap == 0)):
-            i = int(np.flatnonzero((prev >= 0) & (gap == 0))[0])
+        if new is not None and (at_fitted := np.flatnonzero((prev >= 0) & (gap == 0))).size:
+            i = int(at_fitted[0])
             raise SpecError(
                 f"ou_normal: new row {new_frame.index[i]!r} has {along} = "
                 f"{new_frame[along].iloc[i]:g}, a value fitted on its curve, where the "

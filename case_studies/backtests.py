@@ -64,6 +64,7 @@ from case_common import main, report, verdict
 
 import bayescale
 from bayescale.backtest import UNCERTAIN_SCORES
+from bayescale.data import prediction_inputs
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LAWS = {
@@ -219,14 +220,15 @@ def residual_line(result, method="chinchilla"):
     """
     pred = result.predictions
     resid = np.log(pred["loss"] / pred[f"{method}: median"]).to_numpy()
-    sigma = result.fits[method].summary().loc["sigma", "median"]
+    fit = result.fits[method]
+    sigma = fit.summary().loc["sigma", "median"]
     line = (
         f"{method}: held-out log residuals of the median: mean {resid.mean():+.4f}, "
         f"sd {resid.std():.4f}; fitted noise sigma {sigma:.4f}"
     )
     if len(pred) >= 10:
-        tokens = pred["D"] if "D" in pred else pred["C"] / (6 * pred["N"])
-        tilt = np.log(tokens / pred["N"]).to_numpy()
+        inputs = prediction_inputs(pred, fit.law, fit.settings)  # D from C as the fit did
+        tilt = np.log(inputs["D"] / inputs["N"]).to_numpy()
         left = resid - np.polyval(np.polyfit(tilt, resid, 1), tilt)
         line += (
             f"; correlation with log(D/N) {np.corrcoef(tilt, resid)[0, 1]:+.2f}, "
