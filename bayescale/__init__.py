@@ -13,7 +13,7 @@ from bayescale.backtest import Backtest, backtest
 from bayescale.chain import predict_chained
 from bayescale.compare import ParetoKWarning, compare
 from bayescale.diagnostics import ConvergenceWarning, Diagnostics
-from bayescale.errors import BayescaleError, DataError, FitFileError, SpecError
+from bayescale.errors import BayescaleError, DataError, FitFileError, SamplingError, SpecError
 from bayescale.fitting import fit
 from bayescale.io import load
 from bayescale.laws import ScalingLaw, get_law, laws
@@ -30,6 +30,7 @@ __all__ = [
     "FitFileError",
     "ParetoKWarning",
     "Prior",
+    "SamplingError",
     "ScalingFit",
     "ScalingLaw",
     "SpecError",

@@ -12,9 +12,10 @@ import pandas as pd
 from scipy import special
 
 from bayescale import stats
-from bayescale.compare import compare
+from bayescale.compare import check_same_data, compare
 from bayescale.data import read_table
 from bayescale.errors import SpecError
+from bayescale.result import _check_ci
 
 
 class AveragedFit:
@@ -33,10 +34,18 @@ class AveragedFit:
 
     def __init__(self, fits, weights):
         self.fits = dict(fits)
-        self.weights = pd.Series(weights, dtype=float).reindex(list(self.fits))
-        if self.weights.isna().any() or (self.weights < 0).any():
-            raise SpecError(f"weights must be >= 0 for every fit, got {dict(self.weights)}")
-        self.weights /= self.weights.sum()
+        if not self.fits:
+            raise SpecError("an average needs at least one fit")
+        check_same_data(self.fits)
+        given = pd.Series(weights)
+        values = pd.to_numeric(given, errors="coerce").reindex(list(self.fits))
+        ok = np.isfinite(values.to_numpy(float)).all() and (values >= 0).all()
+        if not ok or values.sum() <= 0 or not given.index.isin(list(self.fits)).all():
+            raise SpecError(
+                f"weights must be >= 0 and finite numbers, one for each fit {list(self.fits)} "
+                f"and with a positive sum; got {given.to_dict()}"
+            )
+        self.weights = values / values.sum()
 
     def predictive_draws(self, new_data, kind="observed", random_seed=0):
         """Draws from the mixture: ``(frame, draws)`` as :meth:`ScalingFit.predictive_draws`.
@@ -57,6 +66,7 @@ class AveragedFit:
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=0):
         """``median``, ``lower``, ``upper`` of the mixture at new inputs (see ``ScalingFit``)."""
+        _check_ci(ci)
         frame, draws = self.predictive_draws(new_data, kind, random_seed)
         med, lo, hi = stats.quantiles(draws, ci, axis=0)
         return frame.assign(median=med, lower=lo, upper=hi)
@@ -80,9 +90,11 @@ def average(fits, weights=None, method="stacking"):
     Parameters
     ----------
     fits : dict of str to ScalingFit
-        At least two fits of the same observations (as for :func:`bayescale.compare`).
+        Fits of the same observations (as for :func:`bayescale.compare`): at least two, or
+        one with fixed ``weights``.
     weights : dict or Series, optional
-        Fixed weights by fit name; default: :func:`bayescale.compare`'s ``method`` weights.
+        Fixed weights by fit name (finite, >= 0, with a positive sum; normalised to 1);
+        default: :func:`bayescale.compare`'s ``method`` weights.
     method : {"stacking", "bb-pseudo-bma", "pseudo-bma"}
 
     Returns
@@ -91,6 +103,4 @@ def average(fits, weights=None, method="stacking"):
     """
     if weights is None:
         weights = compare(fits, method=method)["weight"]
-    elif len(fits) < 1:
-        raise SpecError("average needs at least one fit")
     return AveragedFit(fits, weights)

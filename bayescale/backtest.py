@@ -7,6 +7,7 @@ bootstrap baseline for each law) is scored on the same held-out rows with the pr
 scores of :mod:`bayescale.scores`, all on ``log y``.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,10 +16,10 @@ from scipy import stats as sps
 
 from bayescale import baselines, scores
 from bayescale.average import average as average_fits
-from bayescale.data import read_table
+from bayescale.data import _rows, numeric_column, read_table
 from bayescale.errors import DataError, SpecError
 from bayescale.fitting import fit as fit_law
-from bayescale.laws import get_law
+from bayescale.laws import ScalingLaw, get_law
 from bayescale.scores import LEVELS, bootstrap_interval
 
 UNCERTAIN_SCORES = (
@@ -78,8 +79,8 @@ class Backtest:
         by : str or array-like, optional
             Column of the held-out rows, or one label per held-out row, marking dependent
             rows (checkpoints of one run, runs of one isoFLOP budget); they are resampled
-            together. Default: every row on its own, which is too narrow when rows share
-            their errors.
+            together; two or more clusters are needed. Default: every row on its own,
+            which is too narrow when rows share their errors.
         scores : str or sequence of str
             Scores averaged by a mean (coverage, interval score, CRPS, lpd).
         relative_to : str, optional
@@ -87,8 +88,9 @@ class Backtest:
             row (a paired bootstrap; an interval of an interval-score difference wholly
             below 0 means the method is better on rows like these).
         prob : float
-            Probability of each interval.
+            Probability of each interval, in (0, 1).
         n_resamples : int
+            At least ``2 / (1 - prob)`` (20 at 90%), so that each tail holds a resample.
         random_seed : int
 
         Returns
@@ -131,7 +133,8 @@ class Backtest:
 def split_rows(df, split):
     """Boolean mask of the rows to fit, from a column name, a ``{column: cut}`` or a mask.
 
-    ``{"C": 1e21}`` fits rows with ``C <= 1e21`` (several keys: all must hold); a string
+    ``{"C": 1e21}`` fits rows with ``C <= 1e21`` (several keys: all must hold; a row
+    without a number there is an error, not a held-out row); a string
     names a boolean column (True = fit); an array is used as is.
     """
     if isinstance(split, str):
@@ -146,7 +149,17 @@ def split_rows(df, split):
         for column, cut in split.items():
             if column not in df.columns:
                 raise DataError(f"split on {column!r}, which is not a column: {list(df.columns)}")
-            mask &= (pd.to_numeric(df[column], errors="coerce") <= cut).to_numpy()
+            if isinstance(cut, bool) or not isinstance(cut, numbers.Real) or np.isnan(cut):
+                raise SpecError(f"split cut for {column!r} must be a number, got {cut!r}")
+            values = pd.to_numeric(df[column], errors="coerce")
+            missing = values.isna().to_numpy()
+            if missing.any():  # NaN <= cut is False: such rows would be held out unseen
+                raise DataError(
+                    f"split column {column!r} has missing or non-numeric values at "
+                    f"{_rows(df.index, missing)}: every row needs a number to fall on one side "
+                    "of the cut; drop or fill those rows first"
+                )
+            mask &= (values <= cut).to_numpy()
     else:
         mask = np.asarray(split, bool)
         if mask.shape != (len(df),):
@@ -160,13 +173,43 @@ def split_rows(df, split):
 
 
 def _specs(laws):
-    """``{label: fit keyword arguments}`` from a list of laws or a dict of them."""
+    """``{label: fit keyword arguments}`` from one law, a list of laws or a dict of them.
+
+    Every law is resolved here, so a misspelt name or a spec without ``"law"`` fails
+    before the first fit rather than after it.
+    """
+    if isinstance(laws, str | ScalingLaw):
+        laws = [laws]
+    if isinstance(laws, list | tuple):
+        laws = {get_law(law).name: {"law": law} for law in laws}
     if not isinstance(laws, dict):
-        laws = {get_law(law).name: law for law in laws}
-    out = {k: dict(v) if isinstance(v, dict) else {"law": v} for k, v in laws.items()}
+        raise SpecError(
+            f"laws must be a law, a list of laws or a dict of them, not {type(laws).__name__}"
+        )
+    out = {}
+    for label, spec in laws.items():
+        spec = dict(spec) if isinstance(spec, dict) else {"law": spec}
+        if "law" not in spec:
+            raise SpecError(
+                f"law spec {label!r} has no 'law' key (it has {sorted(spec)}): give "
+                "{'law': name, 'inputs': ..., 'likelihood': ...}"
+            )
+        out[label] = {**spec, "law": get_law(spec["law"])}
     if not out:
         raise SpecError("backtest needs at least one law")
     return out
+
+
+def _check_n_bootstrap(n_bootstrap):
+    """A baseline's intervals are percentiles of its refits: two or more are needed."""
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral):
+        raise SpecError(f"n_bootstrap must be an integer, got {n_bootstrap!r}")
+    if n_bootstrap < 2:
+        raise SpecError(
+            f"n_bootstrap={n_bootstrap}: a baseline's predictive interval is a percentile "
+            "interval of its bootstrap refits, so it needs at least 2 (hundreds for a stable "
+            "one); pass baseline=False to score no baseline"
+        )
 
 
 def _bootstrap_lpd(log_draws, log_y):
@@ -195,8 +238,8 @@ def backtest(
     Parameters
     ----------
     data : DataFrame or CSV path
-    laws : list or dict
-        Laws to fit (names or instances), or ``{label: law}``, or
+    laws : str, ScalingLaw, list or dict
+        A law or a list of laws to fit (names or instances), or ``{label: law}``, or
         ``{label: {"law": ..., "inputs": ..., "likelihood": ...}}`` for per-law fit
         arguments (e.g. ``inputs={"x": "N"}`` for a one-input law).
     y : str
@@ -210,8 +253,8 @@ def backtest(
         the laws labelled in the list (its start grid grows as 4^parameters, so laws with
         many parameters can be left out).
     n_bootstrap : int
-        Bootstrap refits of each baseline (their percentile intervals are the baseline's
-        predictive intervals).
+        Bootstrap refits of each baseline, at least 2 (their percentile intervals are the
+        baseline's predictive intervals).
     fit_options : dict, optional
         Passed to every :func:`bayescale.fit` (``draws``, ``chains``, ``likelihood``...).
     random_seed : int
@@ -221,15 +264,19 @@ def backtest(
     Backtest
     """
     df = read_table(data)
-    mask = split_rows(df, split)
-    train, test = df[mask], df[~mask]
-    log_y = np.log(test[y].to_numpy(float))
-    methods = {}
     specs = _specs(laws)
     chosen = list(specs) if baseline is True else list(baseline or [])
     unknown = set(chosen) - set(specs)
     if unknown:
         raise SpecError(f"baseline= names {sorted(unknown)}, not among the laws {list(specs)}")
+    if chosen:
+        _check_n_bootstrap(n_bootstrap)
+    if y not in df.columns:
+        raise DataError(f"response column {y!r} is missing; the table has {list(df.columns)}")
+    mask = split_rows(df, split)
+    train, test = df[mask], df[~mask]
+    log_y = np.log(numeric_column(test, y, "held-out response"))
+    methods = {}
     for label, spec in specs.items():
         options = {"random_seed": random_seed, **(fit_options or {}), **spec}
         methods[label] = fit_law(train, y=y, **options)

@@ -81,11 +81,15 @@ def demo(args):
 
 def _pairs(items, option, form):
     """``{name: value}`` from ``NAME=VALUE`` strings, refusing anything else by name."""
+    from bayescale.errors import SpecError
+
     out = {}
     for item in items:
         name, _, value = item.partition("=")
         if not name or not value:
-            raise SystemExit(f"{option} expects {form}, got {item!r}")
+            raise SpecError(f"{option} expects {form}, got {item!r}")
+        if name in out:
+            raise SpecError(f"{option} gives {name!r} twice ({out[name]!r} and {value!r})")
         out[name] = value
     return out
 
@@ -112,7 +116,12 @@ def _sampling(args):
 def fit_command(args):
     """Fit a law to a CSV and print the posterior table and diagnostics."""
     import bayescale
+    from bayescale.io import writable
+    from bayescale.result import _check_ci
 
+    _check_ci(args.ci)  # checked before fitting, like the output path
+    if args.save:
+        writable(args.save, "the fit")
     fit = bayescale.fit(
         args.csv,
         law=args.law,
@@ -135,7 +144,7 @@ def compare_command(args):
 
     fits = {Path(f).stem: f for f in args.fits}
     if len(fits) < len(args.fits):
-        raise SystemExit(f"fits are labelled by file name, which must differ: {args.fits}")
+        raise bayescale.SpecError(f"fits are labelled by file name, which must differ: {args.fits}")
     _show(bayescale.compare({name: bayescale.load(f) for name, f in fits.items()}))
     return 0
 
@@ -144,24 +153,34 @@ def _split(items):
     """``--split`` values: ``COLUMN=CUT`` (fit rows at or below the cut) or a boolean column."""
     if len(items) == 1 and "=" not in items[0]:
         return items[0]
+    from bayescale.errors import SpecError
+
     cuts = _pairs(items, "--split", "COLUMN=CUT")
     try:
         return {column: float(cut) for column, cut in cuts.items()}
     except ValueError as err:
-        raise SystemExit(f"--split expects COLUMN=NUMBER or one boolean column: {err}") from None
+        raise SpecError(f"--split expects COLUMN=NUMBER or one boolean column: {err}") from None
 
 
 def backtest_command(args):
     """Fit laws below a cut, score them on the held-out rows beside the field's baseline."""
     import bayescale
+    from bayescale.data import read_table
+    from bayescale.io import writable
 
     inputs = _pairs(args.input, "--input", "NAME=COLUMN")
+    split = _split(args.split)
+    df = read_table(args.csv)
+    if args.by is not None and args.by not in df.columns:  # checked before fitting
+        raise bayescale.DataError(f"--by {args.by!r}: no such column in {list(df.columns)}")
+    if args.save_predictions:
+        writable(args.save_predictions, "the predictions")
     laws = {law: {"law": law, "inputs": inputs, "likelihood": args.likelihood} for law in args.law}
     result = bayescale.backtest(
-        args.csv,
+        df,
         laws,
         y=args.y,
-        split=_split(args.split),
+        split=split,
         baseline=not args.no_baseline,
         n_bootstrap=args.n_bootstrap,
         fit_options=_sampling(args),

@@ -1,9 +1,10 @@
 """Model comparison by PSIS-LOO (Vehtari, Gelman and Gabry 2017), through ArviZ.
 
 Comparing elpd only makes sense between fits of the same observations on the same
-response scale: the check below (same rows, same response column, same values, and
-likelihoods that are densities of the same thing: ``log y`` for losses, ``y`` for Beta,
-counts for Binomial) is what makes the comparison valid.
+response scale: the check below (same rows, same response column, same values, the same
+values of the law inputs the fits share, and likelihoods that are densities of the same
+thing: ``log y`` for losses, ``y`` for Beta, counts for Binomial) is what makes the
+comparison valid.
 """
 
 import warnings
@@ -13,13 +14,22 @@ import pandas as pd
 
 from bayescale import stats
 from bayescale.errors import SpecError
+from bayescale.result import ScalingFit
+
+METHODS = ("stacking", "bb-pseudo-bma", "pseudo-bma")
+"""ArviZ's ways of weighting fits."""
 
 
 class ParetoKWarning(UserWarning):
     """Some observations have Pareto k above ArviZ's threshold: LOO may be unreliable."""
 
 
-def _check_same_data(fits):
+def check_same_data(fits):
+    """Refuse fits whose elpd values (or mixture) would not be of the same observations.
+
+    Same likelihood scale, same response column and values, and equal values in every
+    law input the fits share (a fit of ``N`` reversed has the same losses, other runs).
+    """
     names = list(fits)
     ref = fits[names[0]].data
     for name in names[1:]:
@@ -43,6 +53,12 @@ def _check_same_data(fits):
                 f"cannot compare {names[0]!r} ({len(ref.frame)} rows) with {name!r} "
                 f"({len(other.frame)} rows): they were fitted on different data"
             )
+        for column in [c for c in ref.inputs if c in other.inputs]:
+            if not np.array_equal(ref.frame[column].to_numpy(), other.frame[column].to_numpy()):
+                raise SpecError(
+                    f"cannot compare {names[0]!r} with {name!r}: their input {column!r} differs "
+                    "row by row, so they were fitted on different runs"
+                )
 
 
 def compare(fits, method="stacking"):
@@ -62,9 +78,13 @@ def compare(fits, method="stacking"):
         ``n_high_pareto_k`` (observations whose Pareto k exceeds ArviZ's ``good_k``).
         Warns with :class:`ParetoKWarning` when any fit has such observations.
     """
-    if len(fits) < 2:
+    if not isinstance(fits, dict) or len(fits) < 2:
         raise SpecError("compare needs at least two fits, as a dict of name -> fit")
-    _check_same_data(fits)
+    if wrong := [k for k, f in fits.items() if not isinstance(f, ScalingFit)]:
+        raise SpecError(f"compare takes bayescale fits; {wrong} are not")
+    if method not in METHODS:
+        raise SpecError(f"method must be one of {METHODS}, got {method!r}")
+    check_same_data(fits)
     table = stats.compare({k: f.posterior for k, f in fits.items()}, method=method)
     high = {}
     for name, fit in fits.items():

@@ -75,12 +75,30 @@ SUPPORTS = {
 """Allowed ranges of a column: a test and what to tell the user when it fails."""
 
 
+def _non_number_kind(raw):
+    """What a column holds if its dtype converts to numbers that would not mean numbers.
+
+    ``pd.to_numeric`` turns True/False into 1/0 and dates into nanoseconds since 1970, so a
+    boolean flag or a date mapped to an input would be fitted without complaint.
+    """
+    if pd.api.types.is_bool_dtype(raw):
+        return "True/False values"
+    if pd.api.types.is_datetime64_any_dtype(raw) or pd.api.types.is_timedelta64_dtype(raw):
+        return f"dates or durations ({raw.dtype})"
+    if pd.api.types.is_complex_dtype(raw):
+        return "complex numbers"
+    return None
+
+
 def numeric_column(df, column, role, support="positive"):
     """Column as float64, with one clear error for non-numeric, NaN/inf and out-of-range values.
 
     ``support`` names an entry of :data:`SUPPORTS`.
     """
     raw = df[column]
+    kind = _non_number_kind(raw)
+    if kind:
+        raise DataError(f"column {column!r} ({role}) holds {kind}: expected numbers")
     values = pd.to_numeric(raw, errors="coerce")
     non_numeric = values.isna() & raw.notna()
     if non_numeric.any():
@@ -107,15 +125,30 @@ def numeric_column(df, column, role, support="positive"):
 
 
 def read_table(data):
-    """Accept a DataFrame or a CSV path; anything else is a clear ``TypeError``."""
+    """Accept a DataFrame, a dict of equal-length columns or a CSV path.
+
+    Anything else is a clear ``TypeError``; a file pandas cannot parse, or a dict it cannot
+    make a table of, is a :class:`DataError` with pandas' reason.
+    """
     if isinstance(data, pd.DataFrame):
         return data
+    if isinstance(data, dict):
+        try:
+            return pd.DataFrame(data)
+        except ValueError as err:
+            raise DataError(f"data given as a dict must hold equal-length columns: {err}") from err
     if isinstance(data, str | Path):
         path = Path(data)
         if not path.exists():
             raise DataError(f"data file {str(path)!r} does not exist")
-        return pd.read_csv(path)
-    raise TypeError(f"data must be a pandas DataFrame or a CSV path, not {type(data).__name__}")
+        try:
+            return pd.read_csv(path)
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            raise DataError(f"data file {str(path)!r} is not a readable CSV table: {err}") from err
+    raise TypeError(
+        f"data must be a pandas DataFrame, a dict of columns or a CSV path, "
+        f"not {type(data).__name__}"
+    )
 
 
 def _group_column(df, group, fitting):
@@ -129,6 +162,13 @@ def _group_column(df, group, fitting):
             "every row needs a group"
         )
     labels = raw.astype(str)
+    distinct = pd.Series(raw.unique())
+    if (same_text := distinct.astype(str).duplicated(keep=False)).any():
+        clash = distinct[same_text][:2]  # labels are kept as strings, e.g. in saved fits
+        raise DataError(
+            f"group column {group!r} has distinct labels that read the same as text "
+            f"({', '.join(map(repr, clash))}): make the labels one type"
+        )
     if fitting and labels.nunique() < 2:
         raise DataError(
             f"group column {group!r} has a single label ({labels.iloc[0]!r}): groups need at "
@@ -177,6 +217,12 @@ def prepare(
         Naming the column and rows, for every problem listed in the module docstring.
     """
     df = read_table(data)
+    if df.empty:
+        raise DataError(f"the table has no rows (columns: {list(df.columns)})")
+    if inputs is not None and not isinstance(inputs, dict):
+        raise DataError(
+            f"inputs= must map law inputs to columns, e.g. {{'N': 'params'}}; got {inputs!r}"
+        )
     mapping = dict(inputs or {})
     unknown = set(mapping) - set(law.inputs) - {"C"}
     if unknown:
@@ -191,6 +237,12 @@ def prepare(
         needed.append(cols["C"])
     if y_log_sd is not None and y_log_sd in (y, *needed):
         raise DataError(f"y_log_sd={y_log_sd!r} is also the response or an input column")
+    roles = [c for c in [*needed, y] if c is not None]
+    if twice := sorted({c for c in roles if roles.count(c) > 1}):
+        raise DataError(
+            f"column(s) {twice} are mapped to more than one of law {law.name!r}'s inputs "
+            f"{list(law.inputs)} and the response y={y!r}: each needs its own column"
+        )
     extra = [y, y_log_sd] if y is not None else []
     missing = [c for c in [*needed, *extra] if c is not None and c not in df.columns]
     if missing:
@@ -199,12 +251,14 @@ def prepare(
             f"missing column(s) {missing} for law {law.name!r} with y={y!r}; "
             f"the table has {list(df.columns)}{hint}"
         )
+    used = [c for c in [*needed, *extra, group] if c is not None]
+    if repeated := sorted({c for c in used if (df.columns == c).sum() > 1}):
+        raise DataError(f"column(s) {repeated} appear more than once in the table: rename them")
     out = {}
     for k in law.inputs:
         if k == "D" and derive_d:
             continue
-        support = "nonnegative" if k in law.linear_inputs else "positive"
-        out[k] = numeric_column(df, cols[k], f"input {k}", support)
+        out[k] = numeric_column(df, cols[k], f"input {k}", law.input_support(k))
     if derive_d:
         if not np.isfinite(flops_per_token) or flops_per_token <= 0:
             raise DataError(f"flops_per_token must be a positive number, got {flops_per_token}")
@@ -216,6 +270,8 @@ def prepare(
         frame = pd.DataFrame(out, index=df.index)
         return FitData(frame=frame, inputs=tuple(law.inputs), y="", group=group)
     out[y] = numeric_column(df, y, "response", y_support)
+    if np.ptp(out[y]) == 0:
+        raise DataError(f"response {y!r} is {out[y][0]:g} in every row: there is no trend to fit")
     if y_log_sd is not None:
         out[y_log_sd] = numeric_column(df, y_log_sd, "known sd of log y", "nonnegative")
     frame = pd.DataFrame(out, index=df.index)
@@ -240,8 +296,6 @@ def prediction_inputs(new_data, law, settings):
     ``settings`` holds ``inputs``, ``flops_per_token`` and (for grouped fits) ``group``;
     a dict of arrays is accepted as well as a DataFrame or CSV path.
     """
-    if isinstance(new_data, dict):
-        new_data = pd.DataFrame(new_data)
     return prepare(
         new_data,
         law,

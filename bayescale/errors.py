@@ -15,3 +15,7 @@ class SpecError(BayescaleError, ValueError):
 
 class FitFileError(BayescaleError, OSError):
     """A saved fit is missing, corrupt, or was not written by bayescale."""
+
+
+class SamplingError(BayescaleError, FloatingPointError):
+    """The sampler cannot start: no finite log density where it looked for a starting point."""

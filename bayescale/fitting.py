@@ -31,9 +31,15 @@ def versions():
     return out
 
 
+_SUPPORT_HINTS = {"positive": "LogNormal, HalfNormal, Gamma or Exponential", "unit": "Beta"}
+"""Distributions to suggest for a parameter whose user prior leaves its range."""
+
+
 def resolve_priors(law, likelihood, priors, pooling):
     """Default priors of law, group scales and likelihood, overridden by ``priors``."""
     merged = {**law.priors, **pooling_mod.hyper_priors(pooling), **likelihood.priors}
+    if priors is not None and not isinstance(priors, dict):
+        raise SpecError(f"priors must be a dict of parameter name to Prior, not {priors!r}")
     for name, prior in (priors or {}).items():
         if name not in merged:
             raise SpecError(
@@ -42,6 +48,14 @@ def resolve_priors(law, likelihood, priors, pooling):
             )
         if not isinstance(prior, Prior):
             raise SpecError(f"priors[{name!r}] must be a bayescale.Prior, got {prior!r}")
+        (lo, hi), (new_lo, new_hi) = merged[name].bounds, prior.bounds
+        if new_lo < lo or new_hi > hi:
+            hint = _SUPPORT_HINTS.get(merged[name].support, f"one within ({lo:g}, {hi:g})")
+            raise SpecError(
+                f"priors[{name!r}] = {prior!r} allows values outside ({lo:g}, {hi:g}), the "
+                f"range {name} is written for (its default prior is {merged[name]!r}): "
+                f"use {hint}"
+            )
         merged[name] = prior
     return merged
 
@@ -137,6 +151,8 @@ def fit(
     """
     law = get_law(law)
     lik = get_likelihood(likelihood)
+    if not isinstance(y, str):
+        raise SpecError(f"y must name the response column, got {y!r}")
     if (y_log_sd is not None or law.noisy_inputs) and not lik.known_sd:
         raise SpecError(
             f"a {lik.name} likelihood cannot take known errors of log y (y_log_sd, or the "

@@ -37,8 +37,25 @@ def _digest(spec_json, tree):
     return h.hexdigest()
 
 
+def writable(path, what):
+    """``path`` as a Path, if a file can be written there; else a :class:`FitFileError`.
+
+    Checked before the work whose result is written, so a mistyped folder does not cost
+    a fit.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise FitFileError(f"cannot write {what} to {str(path)!r}: it is a folder")
+    if not path.parent.is_dir():
+        raise FitFileError(
+            f"cannot write {what} to {str(path)!r}: folder {str(path.parent)!r} does not exist"
+        )
+    return path
+
+
 def save(fit, path):
     """Write ``fit`` to ``path`` (netCDF4 via h5netcdf)."""
+    path = writable(path, "the fit")
     frame = fit.data.frame
     group = fit.data.group
     fit_data = xr.Dataset(
@@ -61,7 +78,7 @@ def save(fit, path):
     }
     spec_json = json.dumps(spec, sort_keys=True)
     tree.attrs = {_SPEC: spec_json, _HASH: _digest(spec_json, tree)}
-    tree.to_netcdf(Path(path), engine="h5netcdf")
+    tree.to_netcdf(path, engine="h5netcdf")
 
 
 def load(path):

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from bayescale.errors import SamplingError
+
 _STATS = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size")
 _VERSIONED = ("jax", "jaxlib", "numpyro", "pymc", "pytensor")
 _PROGRAMS: dict = {}
@@ -300,7 +302,7 @@ def initial_points(program, chains, data, rng, retries=10):
 
     Raises
     ------
-    FloatingPointError
+    SamplingError
         If a chain finds no finite log density in ``retries`` tries.
     """
     centre = {n: np.asarray(v) for n, v in program.meta["init"].items()}
@@ -313,7 +315,7 @@ def initial_points(program, chains, data, rng, retries=10):
         pending &= ~np.isfinite(program.log_density(points, data))
         if not pending.any():
             return points
-    raise FloatingPointError(
+    raise SamplingError(
         f"chain {int(np.flatnonzero(pending)[0])}: no finite log density at {retries} jittered "
         "starting points; check priors and data scale"
     )

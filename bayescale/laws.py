@@ -93,6 +93,13 @@ class ScalingLaw:
         """Serialisable spec: the name and the constructor options."""
         return {"name": self.name, "options": dict(self.options)}
 
+    def input_support(self, name):
+        """Allowed values of input ``name`` (a key of :data:`bayescale.data.SUPPORTS`).
+
+        Log-scale inputs must be positive; linear inputs may be zero.
+        """
+        return "nonnegative" if name in self.linear_inputs else "positive"
+
     def log_reference(self, inputs):
         """Log reference scale of each input, from the fitted values (see module docstring).
 
@@ -255,8 +262,15 @@ def get_law(law, **options):
             raise SpecError("pass options with a law's name, not with a law instance")
         return law
     if isinstance(law, dict):
+        if "name" not in law:
+            raise SpecError(f"a law given as a dict needs its 'name', got {law!r}")
         law, options = law["name"], {**law.get("options", {}), **options}
     names = laws()
+    if not isinstance(law, str):
+        raise SpecError(
+            f"law must be a name ({', '.join(names)}), a spec dict or a ScalingLaw, "
+            f"not {type(law).__name__}"
+        )
     if law not in _REGISTRY:
         raise SpecError(f"unknown scaling law {law!r}; known laws: {', '.join(names)}")
     try:

@@ -470,9 +470,11 @@ def get_likelihood(likelihood):
         return likelihood
     options = {}
     if isinstance(likelihood, dict):
+        if "name" not in likelihood:
+            raise SpecError(f"a likelihood given as a dict needs its 'name', got {likelihood!r}")
         options = {k: v for k, v in likelihood.items() if k != "name"}
         likelihood = likelihood["name"]
-    if likelihood not in LIKELIHOODS:
+    if not isinstance(likelihood, str) or likelihood not in LIKELIHOODS:
         raise SpecError(
             f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}"
         )

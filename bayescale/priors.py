@@ -105,6 +105,15 @@ class Prior:
         """``"real"``, ``"positive"``, ``"unit"`` (0, 1) or ``"interval"`` (lower, upper)."""
         return _DISTRIBUTIONS[self.dist][2]
 
+    @property
+    def bounds(self):
+        """Lowest and highest value the prior allows, ``(-inf, inf)`` on the real line."""
+        if self.support == "interval":
+            return self.params["lower"], self.params["upper"]
+        return {"real": (-np.inf, np.inf), "positive": (0.0, np.inf), "unit": (0.0, 1.0)}[
+            self.support
+        ]
+
     def scipy(self):
         """The frozen scipy distribution with the same density."""
         return _DISTRIBUTIONS[self.dist][3](**self.params)

@@ -6,6 +6,7 @@ of a saved fit predicts exactly as the original. Nothing mutates it: ``predict``
 new tables.
 """
 
+import numbers
 import warnings
 from functools import cached_property
 
@@ -17,7 +18,7 @@ from bayescale import data as data_mod
 from bayescale import diagnostics as diag_mod
 from bayescale import pooling as pooling_mod
 from bayescale import stats
-from bayescale.errors import SpecError
+from bayescale.errors import DataError, SpecError
 from bayescale.ops import NUMPY
 
 _ROW_CHUNK = 2048
@@ -218,7 +219,7 @@ class ScalingFit:
     def _predictive_chunks(self, new_data, kind, random_seed):
         """``(frame, draws)`` per chunk of rows, so dense grids never hold every draw at once."""
         if kind not in ("mean", "observed"):
-            raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
+            raise SpecError(f"kind must be 'mean' or 'observed', got {kind!r}")
         frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
         seed = self.settings["random_seed"] if random_seed is None else random_seed
         rng = np.random.default_rng(seed)
@@ -255,6 +256,11 @@ class ScalingFit:
         """
         df = data_mod.read_table(data)
         frame = data_mod.prediction_inputs(df, self.law, self.settings)
+        if self.data.y not in df.columns:
+            raise DataError(
+                f"column {self.data.y!r} (the fitted response) is missing; a predictive "
+                f"density needs the observed values; the table has {list(df.columns)}"
+            )
         y = data_mod.numeric_column(df, self.data.y, "response", self.likelihood.support)
         rng = np.random.default_rng(self.settings["random_seed"])
         p, z = self._row_inputs(frame, rng)
@@ -359,5 +365,5 @@ class UndefinedDrawsWarning(UserWarning):
 
 
 def _check_ci(ci):
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be a probability in (0, 1), got {ci!r}")
+    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < ci < 1:
+        raise SpecError(f"ci must be a probability in (0, 1), got {ci!r}")

@@ -8,6 +8,7 @@ graph and then refits in 1.4 s. So ``"numpyro"`` is the default; ``"nutpie"`` an
 ``"pymc"`` (PyMC's own NUTS) stay selectable.
 """
 
+import numbers
 import os
 from pathlib import Path
 
@@ -57,6 +58,14 @@ def cached_model(key, build, values):
     return model
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def run_nuts(
     key,
     build,
@@ -93,13 +102,11 @@ def run_nuts(
     """
     if sampler not in SAMPLERS:
         raise SpecError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    for label, value in (("chains", chains), ("draws", draws)):
-        if int(value) < 1:
-            raise SpecError(f"{label} must be >= 1, got {value}")
-    if int(tune) < 0:
-        raise SpecError(f"tune must be >= 0, got {tune}")
-    if not 0 < target_accept < 1:
-        raise SpecError(f"target_accept must be in (0, 1), got {target_accept}")
+    for label, value, least in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
+        if not _is_int(value) or value < least:
+            raise SpecError(f"{label} must be an integer >= {least}, got {value!r}")
+    if not _is_real(target_accept) or not 0 < target_accept < 1:
+        raise SpecError(f"target_accept must be a number in (0, 1), got {target_accept!r}")
     if sampler == "numpyro":
         _enable_jax_cache()
         return jax_nuts.sample(

@@ -286,7 +286,7 @@ def sbc(
                     target_accept=target_accept,
                     random_seed=random_seed * 100_003 + s,
                 )
-        except (BayescaleError, FloatingPointError) as err:
+        except BayescaleError as err:
             errors.append(f"simulation {s} ({truth}): {type(err).__name__}: {err}")
             continue
         post = result.posterior["posterior"]

@@ -9,10 +9,13 @@ References: Gneiting and Raftery (2007), "Strictly Proper Scoring Rules, Predict
 Estimation", JASA 102:359 (interval score, CRPS); Winkler (1972).
 """
 
+import math
+import numbers
+
 import numpy as np
 import pandas as pd
 
-from bayescale.errors import DataError
+from bayescale.errors import DataError, SpecError
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 """Central-interval probabilities whose empirical coverage backtests report."""
@@ -140,6 +143,7 @@ def bootstrap_interval(values, clusters=None, prob=0.9, n_resamples=4000, random
     prob : float
         Probability of the interval.
     n_resamples : int
+        At least ``2 / (1 - prob)`` (20 at 90%), so that each tail holds a resample.
     random_seed : int
 
     Returns
@@ -148,19 +152,51 @@ def bootstrap_interval(values, clusters=None, prob=0.9, n_resamples=4000, random
         The interval; NaN where any value is NaN. Below about ten clusters the interval
         is too narrow (it can only take values the clusters' means allow: with every
         point covered it is [1, 1]), so read it as a lower bound on the uncertainty.
+
+    Raises
+    ------
+    SpecError
+        For ``prob`` outside (0, 1) or too few ``n_resamples``.
+    DataError
+        For fewer than 2 clusters (or points), or ``clusters`` of another shape.
     """
+    _check_resampling(prob, n_resamples)
     values = np.asarray(values, float)
-    if values.ndim != 1 or len(values) < 2:
-        raise DataError(f"bootstrap_interval needs a 1-d array of 2+ values, got {values.shape}")
-    if np.isnan(values).any():
-        return np.nan, np.nan
+    if values.ndim != 1:
+        raise DataError(f"bootstrap_interval needs a 1-d array of values, got shape {values.shape}")
     labels = np.arange(len(values)) if clusters is None else np.asarray(clusters)
     if labels.shape != values.shape:
         raise DataError(f"clusters has shape {labels.shape}; values have {values.shape}")
     codes = pd.factorize(labels, use_na_sentinel=False)[0]  # a missing label is one cluster
+    n_clusters = codes.max(initial=-1) + 1
+    if n_clusters < 2:  # every resample would be the one cluster: a zero-width interval
+        raise DataError(
+            "an interval needs at least 2 held-out rows/clusters to resample; got "
+            f"{len(values)} row(s) in {n_clusters} cluster(s) of the labels (clusters= or by=)"
+        )
+    if np.isnan(values).any():
+        return np.nan, np.nan
     sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
     rng = np.random.default_rng(random_seed)
     picks = rng.multinomial(len(sums), np.full(len(sums), 1.0 / len(sums)), size=n_resamples)
     means = (picks @ sums) / (picks @ counts)
     tail = (1.0 - prob) / 2.0
     return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+
+
+def _check_resampling(prob, n_resamples):
+    """``prob`` in (0, 1) and enough resamples to put one beyond each end of the interval.
+
+    With fewer than ``2 / (1 - prob)`` resamples (20 at 90%) a tail holds no resample, and
+    the interval's ends are the extreme resamples: narrower than asked, silently.
+    """
+    if isinstance(prob, bool) or not isinstance(prob, numbers.Real) or not 0 < prob < 1:
+        raise SpecError(f"prob must be a probability in (0, 1), got {prob!r}")
+    fewest = math.ceil(2 / (1 - prob) - 1e-9)  # 2 / (1 - 0.9) is 20.000000000000004
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral):
+        raise SpecError(f"n_resamples must be an integer, got {n_resamples!r}")
+    if n_resamples < fewest:
+        raise SpecError(
+            f"n_resamples={n_resamples} is too few for a {prob:g} interval: at least {fewest} "
+            "put one resample beyond each end (thousands give a stable interval)"
+        )

@@ -3,6 +3,9 @@
 import numpy as np
 import pandas as pd
 
+from bayescale.data import numeric_column
+from bayescale.errors import SpecError
+from bayescale.laws import get_law
 from bayescale.models.chinchilla import Chinchilla
 
 CHINCHILLA_TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
@@ -52,8 +55,13 @@ def chinchilla_sweep(
         Columns ``N, D, C, loss`` and ``true_loss``.
     """
     rng = np.random.default_rng(random_seed)
-    params = dict(CHINCHILLA_TRUTH if params is None else params)
+    params = _checked_params(CHINCHILLA_TRUTH if params is None else params, CHINCHILLA_TRUTH)
     budgets = np.geomspace(6e18, 3e21, 9) if budgets is None else np.asarray(budgets, float)
+    if budgets.ndim != 1 or not len(budgets) or not np.all(np.isfinite(budgets) & (budgets > 0)):
+        raise SpecError(f"budgets must be positive FLOP counts, got {budgets!r}")
+    if not (np.isfinite(flops_per_token) and flops_per_token > 0):
+        raise SpecError(f"flops_per_token must be a positive number, got {flops_per_token!r}")
+    _check_noise(noise)
     n_opt, _ = Chinchilla.compute_optimal(params, budgets, flops_per_token)
     offsets = np.linspace(-np.log(8), np.log(8), sizes_per_budget)
     rows = []
@@ -86,9 +94,38 @@ def from_law(law, params, inputs, noise=0.01, random_seed=0):
     pandas.DataFrame
         Inputs, ``true_loss`` and ``loss``.
     """
+    law = get_law(law)
+    params = _checked_params(params, law.parameters)
+    if missing := [k for k in law.inputs if k not in inputs]:
+        raise SpecError(f"inputs lack {missing} of law {law.name!r} (inputs {list(law.inputs)})")
+    _check_noise(noise)
     rng = np.random.default_rng(random_seed)
     df = pd.DataFrame({k: np.asarray(v, float) for k, v in inputs.items()})
+    for k in law.inputs:
+        numeric_column(df, k, f"input {k}", law.input_support(k))
     log_ref = law.log_reference(df)
-    df["true_loss"] = law.mean(params, {k: df[k].to_numpy() for k in law.inputs}, log_ref)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df["true_loss"] = law.mean(params, {k: df[k].to_numpy() for k in law.inputs}, log_ref)
+    if not np.all(np.isfinite(df["true_loss"]) & (df["true_loss"] > 0)):
+        raise SpecError(
+            f"law {law.name!r} at {params} gives no finite positive loss at some inputs: "
+            "check the parameters against the law's parameter ranges (its priors)"
+        )
     df["loss"] = df["true_loss"] * np.exp(rng.normal(0.0, noise, len(df)))
     return df
+
+
+def _checked_params(params, names):
+    """``params`` as a dict with exactly the keys ``names`` (a clear error else)."""
+    params = dict(params)
+    missing, extra = [k for k in names if k not in params], [k for k in params if k not in names]
+    if missing or extra:
+        raise SpecError(
+            f"params must give exactly {list(names)}; missing {missing}, unknown {extra}"
+        )
+    return params
+
+
+def _check_noise(noise):
+    if not (np.isfinite(noise) and noise >= 0):
+        raise SpecError(f"noise (sd of log loss) must be a number >= 0, got {noise!r}")

@@ -75,6 +75,10 @@ class LossToLoss(ScalingLaw):
     }
     citation = "Brandfonbrener et al. 2024, arXiv:2411.12925"
 
+    def input_support(self, name):
+        """``Lx`` is a loss, and its reference is the log of the smallest: it must be > 0."""
+        return "positive"
+
     def log_reference(self, inputs):
         """The smallest ``Lx`` (exact, not rounded): ``E_x`` is a fraction of it."""
         return {"Lx": float(np.log(np.min(np.asarray(inputs["Lx"], float))))}

@@ -1,5 +1,7 @@
 """Scores against closed forms; split rules; a small backtest with averaging and baseline."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,10 +66,27 @@ def test_bootstrap_interval_matches_binomial_and_widens_for_clusters():
     unlabelled = scores.bootstrap_interval([1.0, 1.0, 0.0, 1.0], clusters=[np.nan, np.nan, 1, 2])
     assert np.isfinite(unlabelled).all()  # rows without a label form one cluster, not a crash
     assert np.isnan(scores.bootstrap_interval([0.0, np.nan, 1.0])).all()
-    with pytest.raises(bayescale.DataError, match="2\\+ values"):
+    with pytest.raises(bayescale.DataError, match="at least 2 held-out rows/clusters"):
         scores.bootstrap_interval([1.0])
     with pytest.raises(bayescale.DataError, match="clusters has shape"):
         scores.bootstrap_interval([1.0, 0.0], clusters=[1, 2, 3])
+
+
+def test_bootstrap_interval_refuses_settings_that_give_a_meaningless_interval():
+    """A zero-width interval from one cluster or one resample would be silently wrong."""
+    values = [1.0, 0.0, 1.0, 1.0]
+    for prob in (0, 1, 2, -0.5, "0.9"):
+        with pytest.raises(bayescale.SpecError, match="prob must be a probability in"):
+            scores.bootstrap_interval(values, prob=prob)
+    for n in (0, -5, 19):  # a 90% interval needs 20 resamples to put one beyond each end
+        with pytest.raises(bayescale.SpecError, match=f"n_resamples={n} is too few.*at least 20"):
+            scores.bootstrap_interval(values, n_resamples=n)
+    with pytest.raises(bayescale.SpecError, match="n_resamples must be an integer"):
+        scores.bootstrap_interval(values, n_resamples=100.5)
+    assert scores.bootstrap_interval(values, n_resamples=20)[0] < 1.0
+    for labels in ([1, 1, 1, 1], [np.nan] * 4):
+        with pytest.raises(bayescale.DataError, match=r"got 4 row\(s\) in 1 cluster"):
+            scores.bootstrap_interval(values, clusters=labels)
 
 
 def test_split_rules_and_errors():
@@ -80,6 +99,49 @@ def test_split_rules_and_errors():
         split_rows(df, "cut")
     with pytest.raises(bayescale.DataError, match="shape"):
         split_rows(df, [True])
+
+
+def test_split_refuses_rows_without_a_number_and_cuts_that_are_not_numbers():
+    """NaN <= cut is False: such rows used to be held out without a word."""
+    for bad in (np.nan, "big"):
+        df = pd.DataFrame({"C": [1.0, bad, 3.0, 4.0]})
+        with pytest.raises(bayescale.DataError, match=r"split column 'C' .* 1 row \(1\)"):
+            split_rows(df, {"C": 2.0})
+    df = pd.DataFrame({"C": [1.0, 2.0, 3.0]})
+    for cut in ("1e21", None, np.nan):
+        with pytest.raises(bayescale.SpecError, match="split cut for 'C' must be a number"):
+            split_rows(df, {"C": cut})
+
+
+def _table():
+    return pd.DataFrame({"x": np.geomspace(1e7, 1e10, 12), "loss": np.linspace(3.0, 2.0, 12)})
+
+
+def test_backtest_refuses_bad_arguments_before_fitting():
+    """Every failure below used to come after the (slow) fits, or as a raw KeyError."""
+    df, split = _table(), {"x": 1e9}
+    with pytest.raises(bayescale.DataError, match=r"response column 'Loss' is missing.*'x'"):
+        bayescale.backtest(df, ["power_law"], y="Loss", split=split)
+    for n in (0, 1):
+        with pytest.raises(bayescale.SpecError, match=f"n_bootstrap={n}: .*at least 2"):
+            bayescale.backtest(df, ["power_law"], split=split, n_bootstrap=n)
+    with pytest.raises(bayescale.SpecError, match="n_bootstrap must be an integer"):
+        bayescale.backtest(df, ["power_law"], split=split, n_bootstrap=None)
+    with pytest.raises(bayescale.SpecError, match="law spec 'mine' has no 'law' key"):
+        bayescale.backtest(df, {"mine": {"inputs": {"x": "x"}}}, split=split)
+    with pytest.raises(bayescale.SpecError, match="unknown scaling law 'powr'"):
+        bayescale.backtest(df, {"ok": "power_law", "typo": {"law": "powr"}}, split=split)
+    with pytest.raises(bayescale.SpecError, match="laws must be a law, a list"):
+        bayescale.backtest(df, None, split=split)
+    held_out = df.assign(loss=df["loss"].where(df["x"] <= 1e9, -1.0))
+    with pytest.raises(bayescale.DataError, match="'loss' \\(held-out response\\)"):
+        bayescale.backtest(held_out, ["power_law"], split=split)
+
+
+def test_backtest_takes_one_law_name_as_one_law():
+    """``laws="power_law"`` used to be read letter by letter ("unknown law 'p'")."""
+    with pytest.raises(bayescale.SpecError, match="n_bootstrap=0"):  # got past the laws
+        bayescale.backtest(_table(), "power_law", split={"x": 1e9}, n_bootstrap=0)
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +221,18 @@ def test_uncertainty_bounds_every_method_and_refuses_other_scores(small_backtest
         bt.uncertainty(by=[1, 2])
 
 
+def test_uncertainty_refuses_one_cluster_and_bad_settings(small_backtest):
+    _, bt = small_backtest
+    n_test = len(bt.predictions)
+    for by in ([1] * n_test, [np.nan] * n_test):
+        with pytest.raises(bayescale.DataError, match=f"got {n_test} row\\(s\\) in 1 cluster"):
+            bt.uncertainty(by=by)
+    with pytest.raises(bayescale.SpecError, match="prob must be a probability"):
+        bt.uncertainty(prob=0)
+    with pytest.raises(bayescale.SpecError, match="n_resamples=0 is too few"):
+        bt.uncertainty(n_resamples=0)
+
+
 def test_average_weights_and_density_mix_the_components(small_backtest):
     df, bt = small_backtest
     avg = bt.fits["stacked average"]
@@ -173,6 +247,29 @@ def test_average_weights_and_density_mix_the_components(small_backtest):
         bayescale.AveragedFit(avg.fits, {"power_law": 1.0})
 
 
+def test_average_refuses_weights_that_are_not_a_distribution(small_backtest):
+    """All-zero or infinite weights used to give NaN predictions; a string, a pandas error."""
+    _, bt = small_backtest
+    fits = bt.fits["stacked average"].fits
+    bad = (
+        {"power_law": 0, "exponential": 0},
+        {"power_law": np.inf, "exponential": 1},
+        {"power_law": "half", "exponential": 1},
+        {"power_law": 1, "exponential": 1, "kaplan": 1},
+    )
+    for weights in bad:
+        with pytest.raises(bayescale.SpecError, match="weights must be >= 0 and finite"):
+            bayescale.average(fits, weights=weights)
+
+
+def test_averaged_predict_checks_ci_like_a_fit(small_backtest):
+    df, bt = small_backtest
+    avg = bt.fits["stacked average"]
+    for ci in (-0.5, 0, 1, 5):
+        with pytest.raises(ValueError, match="ci must be a probability"):
+            avg.predict(df[["x"]].head(2), ci=ci)
+
+
 def test_log_predictive_density_matches_a_direct_computation(small_backtest):
     df, bt = small_backtest
     fit = bt.fits["power_law"]
@@ -185,21 +282,44 @@ def test_log_predictive_density_matches_a_direct_computation(small_backtest):
     )
 
 
-def test_compare_refuses_different_observation_scales(small_backtest):
-    _, bt = small_backtest
-    fit = bt.fits["power_law"]
-    other = bayescale.ScalingFit(
+def _variant(fit, likelihood=None, data=None):
+    """``fit`` with another likelihood or other data, to test checks without refitting."""
+    return bayescale.ScalingFit(
         fit.posterior,
         fit.law,
         fit.priors,
-        get_likelihood("beta"),
-        fit.data,
+        likelihood or fit.likelihood,
+        data or fit.data,
         fit.log_ref,
         fit.settings,
         fit.versions,
     )
+
+
+def test_compare_refuses_different_observation_scales(small_backtest):
+    _, bt = small_backtest
+    fit = bt.fits["power_law"]
+    other = _variant(fit, likelihood=get_likelihood("beta"))
     with pytest.raises(bayescale.SpecError, match="densities of different things"):
         bayescale.compare({"normal": fit, "beta": other})
+
+
+def test_compare_and_average_refuse_fits_of_other_runs_or_responses(small_backtest):
+    """Same losses, inputs reversed: other runs; used to be compared and mixed."""
+    _, bt = small_backtest
+    fit = bt.fits["power_law"]
+    frame = fit.data.frame
+    reversed_x = _variant(
+        fit, data=replace(fit.data, frame=frame.assign(x=frame["x"].to_numpy()[::-1]))
+    )
+    for check in (bayescale.compare, lambda f: bayescale.average(f, weights={"a": 1, "b": 1})):
+        with pytest.raises(bayescale.SpecError, match="input 'x' differs"):
+            check({"a": fit, "b": reversed_x})
+    err = _variant(
+        fit, data=replace(fit.data, frame=frame.rename(columns={"loss": "err"}), y="err")
+    )
+    with pytest.raises(bayescale.SpecError, match="response 'loss'.*response 'err'"):
+        bayescale.average({"a": fit, "b": err}, weights={"a": 1, "b": 1})
 
 
 @pytest.mark.slow

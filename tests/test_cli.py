@@ -22,9 +22,36 @@ def test_fit_command_saves_a_loadable_fit(sim_sweep, tmp_path, capsys):
     assert bayescale.load(path).law.name == "chinchilla"
 
 
-def test_fit_command_rejects_bad_mapping(tmp_path):
-    with pytest.raises(SystemExit, match="NAME=COLUMN"):
-        main(["fit", str(tmp_path / "x.csv"), "--input", "N"])
+def cli_error(capsys, argv):
+    """The one-line error ``main`` prints for ``argv``, which must exit with status 2."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"bayescale {argv[0]}: error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--input", "N"], "--input expects NAME=COLUMN, got 'N'"),
+        (["--input", "=X"], "--input expects NAME=COLUMN"),
+        (["--input", "N=a", "--input", "N=b"], "--input gives 'N' twice ('a' and 'b')"),
+        (["--ci", "1.5"], "ci must be a probability in (0, 1), got 1.5"),
+        (["--save", "no_such_folder/fit.nc"], "folder 'no_such_folder' does not exist"),
+    ],
+)
+def test_fit_command_refuses_bad_options_before_fitting(tmp_path, capsys, option, expected):
+    """Each is refused in one line before the CSV is read (it does not exist), so before a fit."""
+    assert expected in cli_error(capsys, ["fit", str(tmp_path / "x.csv"), *option])
+
+
+def test_unreadable_csv_is_one_line_error(tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert "is not a readable CSV table" in cli_error(capsys, ["fit", str(empty)])
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("N,D,loss\n")
+    assert "the table has no rows" in cli_error(capsys, ["fit", str(header_only)])
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +83,12 @@ def test_backtest_command_scores_laws_and_baseline(curve_csv, tmp_path, capsys):
 
 def test_backtest_command_refuses_bad_splits_by_name(curve_csv, capsys):
     args = ["backtest", str(curve_csv), "--law", "power_law", "--input", "x=examples"]
-    with pytest.raises(SystemExit, match="COLUMN=NUMBER"):
-        main([*args, "--split", "examples=big"])
-    assert main([*args, "--split", "held_out"]) == 2
-    assert "split column 'held_out' is missing" in capsys.readouterr().err
+    assert "COLUMN=NUMBER" in cli_error(capsys, [*args, "--split", "examples=big"])
+    assert "split column 'held_out' is missing" in cli_error(capsys, [*args, "--split", "held_out"])
+    split = ["--split", "examples=1e9"]
+    assert "--by 'run': no such column" in cli_error(capsys, [*args, *split, "--by", "run"])
+    out = ["--save-predictions", "no_such_folder/p.csv"]
+    assert "folder 'no_such_folder' does not exist" in cli_error(capsys, [*args, *split, *out])
 
 
 def test_compare_command_ranks_saved_fits(curve_csv, tmp_path, capsys):
@@ -72,5 +101,4 @@ def test_compare_command_ranks_saved_fits(curve_csv, tmp_path, capsys):
     assert main(["compare", *paths]) == 0
     out = capsys.readouterr().out
     assert "power_law" in out and "exponential" in out and "weight" in out
-    with pytest.raises(SystemExit, match="must differ"):
-        main(["compare", paths[0], paths[0]])
+    assert "must differ" in cli_error(capsys, ["compare", paths[0], paths[0]])

@@ -41,7 +41,7 @@ def test_csv_path(tmp_path):
     assert len(prepare(str(path), LAW, "loss").frame) == 12
     with pytest.raises(bayescale.DataError, match="does not exist"):
         prepare(tmp_path / "nope.csv", LAW, "loss")
-    with pytest.raises(TypeError, match="DataFrame or a CSV path"):
+    with pytest.raises(TypeError, match="DataFrame, a dict of columns or a CSV path"):
         prepare([1, 2, 3], LAW, "loss")
 
 
@@ -130,3 +130,81 @@ def test_known_sd_column_validated():
         prepare(frame(), LAW, "loss", y_log_sd="err")
     with pytest.raises(bayescale.DataError, match="also the response"):
         prepare(frame(), LAW, "loss", y_log_sd="loss")
+
+
+def test_unreadable_tables_are_data_errors(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(bayescale.DataError, match="'.*empty.csv' is not a readable CSV table"):
+        prepare(empty, LAW, "loss")
+    with pytest.raises(bayescale.DataError, match="is not a readable CSV table"):
+        prepare(tmp_path, LAW, "loss")  # a folder
+    with pytest.raises(bayescale.DataError, match="the table has no rows"):
+        prepare(frame().iloc[:0], LAW, "loss")
+    with pytest.raises(bayescale.DataError, match="equal-length columns"):
+        prepare({"N": [1e9, 2e9], "D": [1e11], "loss": [2.0, 2.1]}, LAW, "loss")
+    assert len(prepare(frame().to_dict("list"), LAW, "loss").frame) == 12
+
+
+def test_a_column_is_one_thing():
+    with pytest.raises(bayescale.DataError, match=r"\['D'\] are mapped to more than one"):
+        prepare(frame(), LAW, "loss", inputs={"N": "D"})
+    with pytest.raises(bayescale.DataError, match=r"\['loss'\] are mapped to more than one"):
+        prepare(frame(), LAW, "loss", inputs={"N": "loss"})
+    twice = pd.concat([frame(), frame()[["N"]]], axis=1)
+    with pytest.raises(bayescale.DataError, match=r"\['N'\] appear more than once"):
+        prepare(twice, LAW, "loss")
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "expected"),
+    [
+        ("loss", lambda df: df["loss"] > 2.5, "'loss' \\(response\\) holds True/False values"),
+        ("N", lambda df: pd.to_datetime(df["N"]), "'N' \\(input N\\) holds dates or durations"),
+        ("N", lambda df: df["N"] + 0j, "'N' \\(input N\\) holds complex numbers"),
+        ("loss", lambda df: 2.0, "response 'loss' is 2 in every row"),
+    ],
+)
+def test_values_that_convert_to_numbers_but_are_not_data(column, values, expected):
+    """``pd.to_numeric`` would turn each of these into numbers a law could be fitted to."""
+    df = frame()
+    with pytest.raises(bayescale.DataError, match=expected):
+        prepare(df.assign(**{column: values(df)}), LAW, "loss")
+
+
+def test_loss_input_must_be_positive():
+    """``Lx`` of loss_to_loss is a loss, unlike other linear inputs that may be zero."""
+    law = bayescale.get_law("loss_to_loss")
+    df = pd.DataFrame({"Lx": np.linspace(2, 4, 12), "loss": np.linspace(1.5, 3, 12)})
+    with pytest.raises(bayescale.DataError, match=r"'Lx' \(input Lx\).*1 row \(0\).*> 0"):
+        prepare(df.assign(Lx=[0.0, *df["Lx"][1:]]), law, "loss")
+    downstream = bayescale.get_law("downstream")
+    assert "L" in downstream.linear_inputs and downstream.input_support("L") == "nonnegative"
+
+
+def test_simulators_refuse_what_would_give_nan():
+    from bayescale.simulate import chinchilla_sweep, from_law
+
+    with pytest.raises(bayescale.SpecError, match="budgets must be positive"):
+        chinchilla_sweep(budgets=[-1e20, 1e21])
+    with pytest.raises(bayescale.SpecError, match="budgets must be positive"):
+        chinchilla_sweep(budgets=[])
+    with pytest.raises(bayescale.SpecError, match="flops_per_token must be a positive"):
+        chinchilla_sweep(flops_per_token=0)
+    with pytest.raises(bayescale.SpecError, match="noise .* must be a number >= 0"):
+        chinchilla_sweep(noise=-0.1)
+    law, x = bayescale.get_law("power_law"), {"x": np.geomspace(1e7, 1e9, 5)}
+    with pytest.raises(bayescale.SpecError, match=r"missing \['alpha'\], unknown \['a'\]"):
+        from_law(law, {"E": 1.8, "a_ref": 0.6, "a": 0.3}, x)
+    with pytest.raises(bayescale.SpecError, match=r"inputs lack \['x'\]"):
+        from_law("power_law", {"E": 1.8, "a_ref": 0.6, "alpha": 0.3}, {"N": x["x"]})
+    with pytest.raises(bayescale.DataError, match="'x' \\(input x\\) has out-of-range"):
+        from_law(law, {"E": 1.8, "a_ref": 0.6, "alpha": 0.3}, {"x": [-1.0, 1e8]})
+    with pytest.raises(bayescale.SpecError, match="no finite positive loss"):
+        from_law(law, {"E": -1.8, "a_ref": 0.6, "alpha": 0.3}, x)
+
+
+def test_group_labels_that_read_the_same_are_refused():
+    df = frame().assign(corpus=[1, "1", 2] * 4)
+    with pytest.raises(bayescale.DataError, match=r"read the same as text \(1, '1'\)"):
+        prepare(df, LAW, "loss", group="corpus")

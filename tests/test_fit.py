@@ -139,7 +139,8 @@ def test_non_convergence_is_loud(sim_sweep):
 
 
 def test_spec_errors():
-    df = pd.DataFrame({"N": [1e8, 1e9, 1e10] * 4, "D": [1e10, 1e11, 1e12] * 4, "loss": 3.0})
+    df = pd.DataFrame({"N": [1e8, 1e9, 1e10] * 4, "D": [1e10, 1e11, 1e12] * 4})
+    df["loss"] = np.linspace(2.5, 3.5, 12)
     with pytest.raises(bayescale.SpecError, match="not a parameter.*alpha"):
         bayescale.fit(df, priors={"gamma": bayescale.Prior("Normal", mu=0, sigma=1)})
     with pytest.raises(bayescale.SpecError, match="must be a bayescale.Prior"):
@@ -162,6 +163,12 @@ def test_compare_prefers_the_true_law_and_refuses_other_data(sim_sweep, short_fi
         bayescale.compare({"a": short_fit, "b": other})
     with pytest.raises(bayescale.SpecError, match="at least two"):
         bayescale.compare({"a": short_fit})
+    with pytest.raises(bayescale.SpecError, match="at least two fits, as a dict"):
+        bayescale.compare([short_fit, kaplan])
+    with pytest.raises(bayescale.SpecError, match=r"\['b'\] are not"):
+        bayescale.compare({"a": short_fit, "b": "kaplan.nc"})
+    with pytest.raises(bayescale.SpecError, match="method must be one of"):
+        bayescale.compare({"chinchilla": short_fit, "kaplan": kaplan}, method="bma")
 
 
 def test_known_measurement_error_fit_round_trip(tmp_path):
@@ -271,3 +278,49 @@ def test_an_edited_user_law_is_compiled_anew_not_served_from_the_cache(monkeypat
     assert bayescale.get_law("broken_power_law", n_breaks=2).fingerprint() != (
         bayescale.get_law("broken_power_law").fingerprint()
     )
+
+
+def test_a_prior_outside_the_parameters_range_is_refused_before_sampling(sim_sweep):
+    """A Normal prior on the positive ``E`` used to crash the sampler's initialisation."""
+    bad = {"E": bayescale.Prior("Normal", mu=-5, sigma=0.1)}
+    with pytest.raises(bayescale.SpecError, match=r"priors\['E'\].*outside \(0, inf\).*LogNormal"):
+        bayescale.fit(sim_sweep, priors=bad)
+    wide = {"a_frac": bayescale.Prior("Uniform", lower=-0.5, upper=1)}
+    with pytest.raises(bayescale.SpecError, match=r"outside \(0, 1\).*use Beta"):
+        bayescale.fit(sim_sweep, law="broken_power_law", inputs={"x": "N"}, priors=wide)
+
+
+def test_predictive_density_needs_the_response(short_fit):
+    with pytest.raises(bayescale.DataError, match="'loss' \\(the fitted response\\) is missing"):
+        short_fit.log_predictive_density(pd.DataFrame({"N": [1e11], "D": [1e13]}))
+    with pytest.raises(bayescale.DataError, match="the table has no rows"):
+        short_fit.predict(pd.DataFrame({"N": [], "D": []}))
+    with pytest.raises(bayescale.SpecError, match="ci must be a probability"):
+        short_fit.predict({"N": [1e9], "D": [1e11]}, ci="0.9")
+
+
+def test_save_refuses_a_missing_folder_before_writing(short_fit, tmp_path):
+    with pytest.raises(bayescale.FitFileError, match="folder .*nowhere' does not exist"):
+        short_fit.save(tmp_path / "nowhere" / "fit.nc")
+    with pytest.raises(bayescale.FitFileError, match="it is a folder"):
+        short_fit.save(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"law": ["chinchilla"]}, "law must be a name .*not list"),
+        ({"law": {"options": {}}}, "a law given as a dict needs its 'name'"),
+        ({"likelihood": {"along": "N"}}, "a likelihood given as a dict needs its 'name'"),
+        ({"likelihood": ["normal"]}, "unknown likelihood \\['normal'\\]"),
+        ({"priors": [bayescale.Prior("Normal", mu=0, sigma=1)]}, "priors must be a dict"),
+        ({"inputs": ["N"]}, "inputs= must map law inputs to columns"),
+        ({"y": None}, "y must name the response column"),
+        ({"draws": 2.5}, "draws must be an integer >= 1, got 2.5"),
+        ({"tune": "100"}, "tune must be an integer >= 0, got '100'"),
+        ({"target_accept": "0.9"}, "target_accept must be a number in \\(0, 1\\)"),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_named(sim_sweep, kwargs, expected):
+    with pytest.raises(bayescale.BayescaleError, match=expected):
+        bayescale.fit(sim_sweep, **kwargs)
