@@ -9,7 +9,7 @@ The five lines users need::
 """
 
 from bayescale.average import AveragedFit, average
-from bayescale.backtest import Backtest, backtest
+from bayescale.backtest import Backtest, backtest, reach_split
 from bayescale.chain import predict_chained
 from bayescale.compare import ParetoKWarning, compare
 from bayescale.diagnostics import ConvergenceWarning, Diagnostics
@@ -43,4 +43,5 @@ __all__ = [
     "laws",
     "load",
     "predict_chained",
+    "reach_split",
 ]

@@ -162,6 +162,21 @@ def _split(items):
         raise SpecError(f"--split expects COLUMN=NUMBER or one boolean column: {err}") from None
 
 
+def _reach(df, item):
+    """``--reach COLUMN=FACTOR``: the split of :func:`bayescale.reach_split`."""
+    from bayescale.backtest import reach_split
+    from bayescale.errors import SpecError
+
+    ((column, factor),) = _pairs([item], "--reach", "COLUMN=FACTOR").items()
+    try:
+        factor = float(factor)
+    except ValueError:
+        raise SpecError(f"--reach expects COLUMN=FACTOR with a number, got {item!r}") from None
+    split = reach_split(df, column, factor)
+    print(f"Reach split: fit {column} <= {split[column]:.3g}, {factor:g}x below the largest")
+    return split
+
+
 def backtest_command(args):
     """Fit laws below a cut, score them on the held-out rows beside the field's baseline."""
     import bayescale
@@ -169,8 +184,8 @@ def backtest_command(args):
     from bayescale.io import writable
 
     inputs = _pairs(args.input, "--input", "NAME=COLUMN")
-    split = _split(args.split)
     df = read_table(args.csv)
+    split = _split(args.split) if args.split else _reach(df, args.reach)
     if args.by is not None and args.by not in df.columns:  # checked before fitting
         raise bayescale.DataError(f"--by {args.by!r}: no such column in {list(df.columns)}")
     if args.save_predictions:
@@ -235,12 +250,18 @@ def main(argv=None):
     )
     p_bt.add_argument("csv")
     p_bt.add_argument("--law", action="append", required=True, help="repeat for several laws")
-    p_bt.add_argument(
+    where = p_bt.add_mutually_exclusive_group(required=True)
+    where.add_argument(
         "--split",
         action="append",
-        required=True,
         metavar="COLUMN=CUT",
         help="fit rows with COLUMN <= CUT (repeat: all must hold), or a boolean column's name",
+    )
+    where.add_argument(
+        "--reach",
+        metavar="COLUMN=FACTOR",
+        help="fit rows with COLUMN <= its largest value / FACTOR: backtest inside your runs "
+        "the extrapolation you are about to make (e.g. --reach C=13)",
     )
     p_bt.add_argument(
         "--by",

@@ -85,7 +85,8 @@ class Prior:
         clean = {}
         for key in names:
             value = params[key]
-            if not isinstance(value, int | float | np.number) or not np.isfinite(value):
+            number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            if not number or not np.isfinite(value):
                 raise SpecError(f"Prior({dist!r}): {key}={value!r} must be a finite number")
             if key in positive and value <= 0:
                 raise SpecError(f"Prior({dist!r}): {key}={value!r} must be > 0")

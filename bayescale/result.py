@@ -107,6 +107,8 @@ class ScalingFit:
         """Posterior draws flattened over chains: arrays of shape (draws[, groups])."""
         post = self.posterior["posterior"]
         names = names or self.parameter_names
+        if unknown := [k for k in names if k not in post]:
+            raise SpecError(f"no draws of {unknown}; this fit has {list(post.data_vars)}")
         return {k: (v := post[k].to_numpy()).reshape(-1, *v.shape[2:]) for k in names}
 
     def row_parameters(self, frame, rng):

@@ -352,3 +352,16 @@ def test_revisiting_nsl_case_study_acceptance():
     _, means, ok = study.run(domains=("BB",))
     assert ok
     assert means.loc[("BB", "power_law"), "coverage_90"] >= 0.7
+
+
+def test_reach_split_holds_out_the_top_factor():
+    df = pd.DataFrame({"C": [1e18, 1e19, 1e20, 1e21], "loss": [3.0, 2.8, 2.6, 2.4]})
+    assert bayescale.reach_split(df, "C", 10) == {"C": pytest.approx(1e20)}
+    np.testing.assert_array_equal(split_rows(df, bayescale.reach_split(df, "C", 10)), [1, 1, 1, 0])
+    for reach in (1, 0.5, "13", True):
+        with pytest.raises(bayescale.SpecError, match="reach must be a factor above 1"):
+            bayescale.reach_split(df, "C", reach)
+    with pytest.raises(bayescale.DataError, match="reach on 'N', which is not a column"):
+        bayescale.reach_split(df, "N", 10)
+    with pytest.raises(bayescale.DataError, match="'C' \\(scale of the reach split\\) has NaN"):
+        bayescale.reach_split(df.assign(C=[1e18, np.nan, 1e20, 1e21]), "C", 10)

@@ -91,6 +91,16 @@ def test_backtest_command_refuses_bad_splits_by_name(curve_csv, capsys):
     assert "folder 'no_such_folder' does not exist" in cli_error(capsys, [*args, *split, *out])
 
 
+def test_backtest_command_reach_split(curve_csv, capsys):
+    """``--reach examples=10`` fits up to the largest / 10 = 1e9, as ``--split examples=1e9``."""
+    args = ["backtest", str(curve_csv), "--law", "power_law", "--input", "x=examples"]
+    assert main([*args, "--no-baseline", "--reach", "examples=10"]) == 0
+    out = capsys.readouterr().out
+    assert "Reach split: fit examples <= 1e+09" in out and "Held-out rows: 10 (fitted: 20)" in out
+    assert "reach must be a factor above 1" in cli_error(capsys, [*args, "--reach", "examples=1"])
+    assert "--reach expects COLUMN=FACTOR" in cli_error(capsys, [*args, "--reach", "examples=x"])
+
+
 def test_compare_command_ranks_saved_fits(curve_csv, tmp_path, capsys):
     paths = []
     for law in ("power_law", "exponential"):

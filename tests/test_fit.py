@@ -290,6 +290,11 @@ def test_a_prior_outside_the_parameters_range_is_refused_before_sampling(sim_swe
         bayescale.fit(sim_sweep, law="broken_power_law", inputs={"x": "N"}, priors=wide)
 
 
+def test_draws_of_unknown_parameters_are_named(short_fit):
+    with pytest.raises(bayescale.SpecError, match=r"no draws of \['gamma'\].*'alpha'"):
+        short_fit.draws(["gamma"])
+
+
 def test_predictive_density_needs_the_response(short_fit):
     with pytest.raises(bayescale.DataError, match="'loss' \\(the fitted response\\) is missing"):
         short_fit.log_predictive_density(pd.DataFrame({"N": [1e11], "D": [1e13]}))

@@ -128,6 +128,8 @@ def test_prior_validation_and_round_trip():
         bayescale.Prior("Normal", mu=0, sigma=-1)
     with pytest.raises(bayescale.SpecError, match="finite"):
         bayescale.Prior("Normal", mu=np.nan, sigma=1)
+    with pytest.raises(bayescale.SpecError, match="sigma=True must be a finite number"):
+        bayescale.Prior("Normal", mu=0, sigma=True)
 
 
 def test_reference_scale_is_rounded_geometric_centre():
