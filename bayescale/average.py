@@ -16,6 +16,7 @@ from bayescale.compare import check_same_data, compare
 from bayescale.data import read_table
 from bayescale.errors import SpecError
 from bayescale.result import _check_ci
+from bayescale.seeds import seeded
 
 
 class AveragedFit:
@@ -53,7 +54,7 @@ class AveragedFit:
         Each posterior draw of the mixture comes from fit ``k`` with probability
         ``weights[k]`` (multinomial counts, then draws taken without replacement).
         """
-        rng = np.random.default_rng(random_seed)
+        rng = seeded(random_seed)
         parts = {k: f.predictive_draws(new_data, kind, random_seed) for k, f in self.fits.items()}
         size = min(d.shape[0] for _, d in parts.values())
         counts = rng.multinomial(size, self.weights.to_numpy())
@@ -101,6 +102,8 @@ def average(fits, weights=None, method="stacking"):
     -------
     AveragedFit
     """
+    if not isinstance(fits, dict):
+        raise SpecError(f"average takes a dict of name -> fit, not {type(fits).__name__}")
     if weights is None:
         weights = compare(fits, method=method)["weight"]
     return AveragedFit(fits, weights)

@@ -7,6 +7,7 @@ bootstrap baseline for each law) is scored on the same held-out rows with the pr
 scores of :mod:`bayescale.scores`, all on ``log y``.
 """
 
+import inspect
 import numbers
 from dataclasses import dataclass
 
@@ -100,9 +101,9 @@ class Backtest:
         """
         scores = [scores] if isinstance(scores, str) else list(scores)
         unknown = set(scores) - set(UNCERTAIN_SCORES)
-        if unknown:
+        if unknown or not scores:
             raise SpecError(
-                f"uncertainty of {sorted(unknown)} is not available: scores must be among "
+                f"scores={scores!r}: intervals are available for one or more of "
                 f"{list(UNCERTAIN_SCORES)} (means over rows; a median or RMSLE is not)"
             )
         if isinstance(by, str):
@@ -232,6 +233,23 @@ def _specs(laws):
     return out
 
 
+def _check_fit_options(fit_options):
+    """``fit_options`` must be keywords of :func:`bayescale.fit` that backtest leaves open."""
+    if fit_options is None:
+        return
+    if not isinstance(fit_options, dict):
+        raise SpecError(
+            f"fit_options must be a dict of bayescale.fit keywords, got {fit_options!r}"
+        )
+    taken = {"data", "law", "y"}  # the held-in rows, each law, backtest's own y=
+    allowed = set(inspect.signature(fit_law).parameters) - taken
+    if wrong := sorted(set(fit_options) - allowed):
+        raise SpecError(
+            f"fit_options {wrong} are not bayescale.fit keywords that backtest leaves open; "
+            f"choose among {sorted(allowed)} (y= and the laws are backtest's own arguments)"
+        )
+
+
 def _check_n_bootstrap(n_bootstrap):
     """A baseline's intervals are percentiles of its refits: two or more are needed."""
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral):
@@ -303,6 +321,7 @@ def backtest(
         raise SpecError(f"baseline= names {sorted(unknown)}, not among the laws {list(specs)}")
     if chosen:
         _check_n_bootstrap(n_bootstrap)
+    _check_fit_options(fit_options)
     if y not in df.columns:
         raise DataError(f"response column {y!r} is missing; the table has {list(df.columns)}")
     mask = split_rows(df, split)

@@ -21,6 +21,7 @@ from bayescale import data as data_mod
 from bayescale import stats
 from bayescale.laws import get_law
 from bayescale.ops import NUMPY, jax_namespace
+from bayescale.seeds import seeded
 
 GRID_QUANTILES = (0.1, 0.35, 0.65, 0.9)
 
@@ -194,7 +195,7 @@ def huber_fit(
         p = objective.params(theta)
         return {**p, **{k: float(v) for k, v in law.derived(NUMPY, p, log_ref).items()}}
 
-    rng = np.random.default_rng(random_seed)
+    rng = seeded(random_seed)
     n = len(fitdata.frame)
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap).astype(float)
     boots = [natural(objective.minimise(best.x, weights=w, tight=True).x) for w in counts]

@@ -12,19 +12,19 @@ then sample the product of the two posteriors.
 """
 
 import numpy as np
-import pandas as pd
 
 from bayescale import data as data_mod
 from bayescale import stats
 from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
 from bayescale.result import ScalingFit, _check_ci
+from bayescale.seeds import seeded
 
 
 def _check_fits(upstream_fit, downstream_fit):
     for name, fit in (("upstream_fit", upstream_fit), ("downstream_fit", downstream_fit)):
         if not isinstance(fit, ScalingFit):
-            raise TypeError(f"{name} must be a bayescale.ScalingFit, not {type(fit).__name__}")
+            raise SpecError(f"{name} must be a bayescale.ScalingFit, not {type(fit).__name__}")
     down = downstream_fit.law
     if len(down.inputs) != 1 or down.inputs[0] not in down.linear_inputs:
         raise SpecError(
@@ -77,12 +77,9 @@ def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_se
     """
     _check_fits(upstream_fit, downstream_fit)
     if kind not in ("mean", "observed"):
-        raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
-    if isinstance(new_data, dict):
-        new_data = pd.DataFrame(new_data)
+        raise SpecError(f"kind must be 'mean' or 'observed', got {kind!r}")
     frame = data_mod.prediction_inputs(new_data, upstream_fit.law, upstream_fit.settings)
-    seed = upstream_fit.settings["random_seed"] if random_seed is None else random_seed
-    rng = np.random.default_rng(seed)
+    rng = seeded(upstream_fit.settings["random_seed"] if random_seed is None else random_seed)
 
     log_loss = upstream_fit.log_mean_draws(frame, rng)
     up_noise = upstream_fit.draws(list(upstream_fit.likelihood.priors))

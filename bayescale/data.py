@@ -6,6 +6,7 @@ Columns are matched to a law's inputs by name (``N``, ``D``, ``x``...). ``inputs
 usual forward+backward estimate).
 """
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,8 +128,8 @@ def numeric_column(df, column, role, support="positive"):
 def read_table(data):
     """Accept a DataFrame, a dict of equal-length columns or a CSV path.
 
-    Anything else is a clear ``TypeError``; a file pandas cannot parse, or a dict it cannot
-    make a table of, is a :class:`DataError` with pandas' reason.
+    Anything else, a file pandas cannot parse, or a dict it cannot make a table of, is a
+    :class:`DataError` with the reason.
     """
     if isinstance(data, pd.DataFrame):
         return data
@@ -142,10 +143,15 @@ def read_table(data):
         if not path.exists():
             raise DataError(f"data file {str(path)!r} does not exist")
         try:
-            return pd.read_csv(path)
+            header = pd.read_csv(path, header=None, nrows=1).iloc[0]
+            table = pd.read_csv(path)
         except (OSError, ValueError, UnicodeDecodeError) as err:
             raise DataError(f"data file {str(path)!r} is not a readable CSV table: {err}") from err
-    raise TypeError(
+        if repeated := sorted(set(header[header.duplicated()].astype(str))):
+            # pandas would rename the second 'N' to 'N.1' and the fit would ignore it
+            raise DataError(f"data file {str(path)!r} names column(s) {repeated} twice")
+        return table
+    raise DataError(
         f"data must be a pandas DataFrame, a dict of columns or a CSV path, "
         f"not {type(data).__name__}"
     )
@@ -260,7 +266,8 @@ def prepare(
             continue
         out[k] = numeric_column(df, cols[k], f"input {k}", law.input_support(k))
     if derive_d:
-        if not np.isfinite(flops_per_token) or flops_per_token <= 0:
+        real = isinstance(flops_per_token, numbers.Real) and not isinstance(flops_per_token, bool)
+        if not real or not np.isfinite(flops_per_token) or flops_per_token <= 0:
             raise DataError(f"flops_per_token must be a positive number, got {flops_per_token}")
         compute = numeric_column(df, cols["C"], "compute C")
         out["D"] = compute / (flops_per_token * out["N"])

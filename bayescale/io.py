@@ -91,6 +91,8 @@ def load(path):
     """
     from bayescale.result import ScalingFit
 
+    if not isinstance(path, str | Path):
+        raise FitFileError(f"load takes a file path, not {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise FitFileError(f"no saved fit at {str(path)!r}")

@@ -20,6 +20,7 @@ from bayescale import pooling as pooling_mod
 from bayescale import stats
 from bayescale.errors import DataError, SpecError
 from bayescale.ops import NUMPY
+from bayescale.seeds import seeded
 
 _ROW_CHUNK = 2048
 
@@ -223,8 +224,7 @@ class ScalingFit:
         if kind not in ("mean", "observed"):
             raise SpecError(f"kind must be 'mean' or 'observed', got {kind!r}")
         frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
-        seed = self.settings["random_seed"] if random_seed is None else random_seed
-        rng = np.random.default_rng(seed)
+        rng = seeded(self.settings["random_seed"] if random_seed is None else random_seed)
         lik = {k: v[:, None] for k, v in self.draws(list(self.likelihood.priors)).items()}
         for start in range(0, len(frame), _ROW_CHUNK):
             chunk = frame.iloc[start : start + _ROW_CHUNK]
@@ -314,7 +314,7 @@ class ScalingFit:
         if not group:
             raise SpecError("prob_lower needs a fit with group=")
         inputs = data_mod.prediction_inputs(
-            pd.DataFrame(new_data).assign(**{group: a}), self.law, self.settings
+            data_mod.read_table(new_data).assign(**{group: a}), self.law, self.settings
         )
         rng = np.random.default_rng(self.settings["random_seed"])
         log_mu = {

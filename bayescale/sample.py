@@ -15,6 +15,7 @@ from pathlib import Path
 from bayescale import jax_nuts
 from bayescale.errors import SpecError
 from bayescale.ops import import_jax
+from bayescale.seeds import check_seed
 
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 
@@ -107,6 +108,7 @@ def run_nuts(
             raise SpecError(f"{label} must be an integer >= {least}, got {value!r}")
     if not _is_real(target_accept) or not 0 < target_accept < 1:
         raise SpecError(f"target_accept must be a number in (0, 1), got {target_accept!r}")
+    check_seed(random_seed)
     if sampler == "numpyro":
         _enable_jax_cache()
         return jax_nuts.sample(

@@ -106,7 +106,7 @@ def binned(ranks, n_ranks, bins):
         the chi-square test's expected counts wrong).
     """
     if (n_ranks + 1) % bins:
-        raise ValueError(f"bins={bins} must divide the {n_ranks + 1} possible ranks 0..{n_ranks}")
+        raise SpecError(f"bins={bins} must divide the {n_ranks + 1} possible ranks 0..{n_ranks}")
     return np.asarray(ranks, int) // ((n_ranks + 1) // bins)
 
 
@@ -169,7 +169,7 @@ def rank_test_power(n_sims, bins, level, bin_probs):
         Probability of a rank landing in each bin under the alternative.
     """
     if not _exact(n_sims, bins):
-        raise ValueError(f"{n_sims} simulations in {bins} bins are too many to enumerate")
+        raise SpecError(f"{n_sims} simulations in {bins} bins are too many to enumerate")
     tables = _tables(n_sims, bins)
     null = np.exp(_log_multinomial(tables, np.full(bins, 1.0 / bins)))
     spread = ((tables - n_sims / bins) ** 2).sum(axis=1)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.errors import DataError, SpecError
+from bayescale.seeds import seeded
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 """Central-interval probabilities whose empirical coverage backtests report."""
@@ -177,7 +178,7 @@ def bootstrap_interval(values, clusters=None, prob=0.9, n_resamples=4000, random
     if np.isnan(values).any():
         return np.nan, np.nan
     sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
-    rng = np.random.default_rng(random_seed)
+    rng = seeded(random_seed)
     picks = rng.multinomial(len(sums), np.full(len(sums), 1.0 / len(sums)), size=n_resamples)
     means = (picks @ sums) / (picks @ counts)
     tail = (1.0 - prob) / 2.0

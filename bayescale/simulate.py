@@ -1,5 +1,7 @@
 """Simulated scaling sweeps with known truth, for the demo, tests and calibration checks."""
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -7,6 +9,7 @@ from bayescale.data import numeric_column
 from bayescale.errors import SpecError
 from bayescale.laws import get_law
 from bayescale.models.chinchilla import Chinchilla
+from bayescale.seeds import seeded
 
 CHINCHILLA_TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
 """Besiroglu et al. (2024)'s replication of Chinchilla, rounded: a realistic truth."""
@@ -54,13 +57,18 @@ def chinchilla_sweep(
     pandas.DataFrame
         Columns ``N, D, C, loss`` and ``true_loss``.
     """
-    rng = np.random.default_rng(random_seed)
+    rng = seeded(random_seed)
     params = _checked_params(CHINCHILLA_TRUTH if params is None else params, CHINCHILLA_TRUTH)
     budgets = np.geomspace(6e18, 3e21, 9) if budgets is None else np.asarray(budgets, float)
     if budgets.ndim != 1 or not len(budgets) or not np.all(np.isfinite(budgets) & (budgets > 0)):
         raise SpecError(f"budgets must be positive FLOP counts, got {budgets!r}")
     if not (np.isfinite(flops_per_token) and flops_per_token > 0):
         raise SpecError(f"flops_per_token must be a positive number, got {flops_per_token!r}")
+    count = isinstance(sizes_per_budget, numbers.Integral) and not isinstance(
+        sizes_per_budget, bool
+    )
+    if not count or sizes_per_budget < 1:
+        raise SpecError(f"sizes_per_budget must be an integer >= 1, got {sizes_per_budget!r}")
     _check_noise(noise)
     n_opt, _ = Chinchilla.compute_optimal(params, budgets, flops_per_token)
     offsets = np.linspace(-np.log(8), np.log(8), sizes_per_budget)
@@ -70,7 +78,9 @@ def chinchilla_sweep(
         N = n_star * np.exp(offsets + jitter)
         rows.append(pd.DataFrame({"N": N, "D": C / (flops_per_token * N), "C": C}))
     df = pd.concat(rows, ignore_index=True)
-    df["true_loss"] = chinchilla_loss(params, df["N"], df["D"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df["true_loss"] = chinchilla_loss(params, df["N"], df["D"])
+    _check_loss(df["true_loss"], "chinchilla", params)
     df["loss"] = df["true_loss"] * np.exp(rng.normal(0.0, noise, len(df)))
     return df
 
@@ -99,18 +109,14 @@ def from_law(law, params, inputs, noise=0.01, random_seed=0):
     if missing := [k for k in law.inputs if k not in inputs]:
         raise SpecError(f"inputs lack {missing} of law {law.name!r} (inputs {list(law.inputs)})")
     _check_noise(noise)
-    rng = np.random.default_rng(random_seed)
+    rng = seeded(random_seed)
     df = pd.DataFrame({k: np.asarray(v, float) for k, v in inputs.items()})
     for k in law.inputs:
         numeric_column(df, k, f"input {k}", law.input_support(k))
     log_ref = law.log_reference(df)
     with np.errstate(invalid="ignore", divide="ignore"):
         df["true_loss"] = law.mean(params, {k: df[k].to_numpy() for k in law.inputs}, log_ref)
-    if not np.all(np.isfinite(df["true_loss"]) & (df["true_loss"] > 0)):
-        raise SpecError(
-            f"law {law.name!r} at {params} gives no finite positive loss at some inputs: "
-            "check the parameters against the law's parameter ranges (its priors)"
-        )
+    _check_loss(df["true_loss"], law.name, params)
     df["loss"] = df["true_loss"] * np.exp(rng.normal(0.0, noise, len(df)))
     return df
 
@@ -124,6 +130,14 @@ def _checked_params(params, names):
             f"params must give exactly {list(names)}; missing {missing}, unknown {extra}"
         )
     return params
+
+
+def _check_loss(loss, name, params):
+    if not np.all(np.isfinite(loss) & (loss > 0)):
+        raise SpecError(
+            f"law {name!r} at {params} gives no finite positive loss at some inputs: "
+            "check the parameters against the law's parameter ranges (its priors)"
+        )
 
 
 def _check_noise(noise):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
-from bayescale.errors import DataError
+from bayescale.errors import DataError, SpecError
 from bayescale.laws import ScalingLaw, reference_scale
 from bayescale.priors import Prior
 
@@ -147,7 +147,7 @@ def lr_schedule(kind, steps, warmup, peak):
         return np.where(s <= warmup, flat, peak * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac))))
     if kind == "wsd":
         return np.where(s <= 0.8 * steps, flat, peak * (steps - s) / (0.2 * steps))
-    raise ValueError(f"unknown schedule {kind!r}; expected constant, cosine or wsd")
+    raise SpecError(f"unknown schedule {kind!r}; expected constant, cosine or wsd")
 
 
 def annealing_areas(lr, steps=None, decay=0.999, warmup=0):

@@ -133,6 +133,10 @@ def test_backtest_refuses_bad_arguments_before_fitting():
         bayescale.backtest(df, {"ok": "power_law", "typo": {"law": "powr"}}, split=split)
     with pytest.raises(bayescale.SpecError, match="laws must be a law, a list"):
         bayescale.backtest(df, None, split=split)
+    with pytest.raises(bayescale.SpecError, match=r"fit_options \['draw', 'y'\] are not"):
+        bayescale.backtest(df, ["power_law"], split=split, fit_options={"y": "loss", "draw": 9})
+    with pytest.raises(bayescale.SpecError, match="fit_options must be a dict"):
+        bayescale.backtest(df, ["power_law"], split=split, fit_options=[1])
     held_out = df.assign(loss=df["loss"].where(df["x"] <= 1e9, -1.0))
     with pytest.raises(bayescale.DataError, match="'loss' \\(held-out response\\)"):
         bayescale.backtest(held_out, ["power_law"], split=split)
@@ -231,6 +235,8 @@ def test_uncertainty_refuses_one_cluster_and_bad_settings(small_backtest):
         bt.uncertainty(prob=0)
     with pytest.raises(bayescale.SpecError, match="n_resamples=0 is too few"):
         bt.uncertainty(n_resamples=0)
+    with pytest.raises(bayescale.SpecError, match="scores=\\[\\]: intervals are available"):
+        bt.uncertainty(scores=[])
 
 
 def test_average_weights_and_density_mix_the_components(small_backtest):
@@ -260,6 +266,8 @@ def test_average_refuses_weights_that_are_not_a_distribution(small_backtest):
     for weights in bad:
         with pytest.raises(bayescale.SpecError, match="weights must be >= 0 and finite"):
             bayescale.average(fits, weights=weights)
+    with pytest.raises(bayescale.SpecError, match="average takes a dict of name -> fit, not list"):
+        bayescale.average(list(fits.values()))
 
 
 def test_averaged_predict_checks_ci_like_a_fit(small_backtest):

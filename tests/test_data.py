@@ -41,7 +41,7 @@ def test_csv_path(tmp_path):
     assert len(prepare(str(path), LAW, "loss").frame) == 12
     with pytest.raises(bayescale.DataError, match="does not exist"):
         prepare(tmp_path / "nope.csv", LAW, "loss")
-    with pytest.raises(TypeError, match="DataFrame, a dict of columns or a CSV path"):
+    with pytest.raises(bayescale.DataError, match="DataFrame, a dict of columns or a CSV path"):
         prepare([1, 2, 3], LAW, "loss")
 
 
@@ -141,6 +141,12 @@ def test_unreadable_tables_are_data_errors(tmp_path):
         prepare(tmp_path, LAW, "loss")  # a folder
     with pytest.raises(bayescale.DataError, match="the table has no rows"):
         prepare(frame().iloc[:0], LAW, "loss")
+    twice = tmp_path / "twice.csv"
+    twice.write_text("N,N,loss\n1e9,2e9,2.5\n")  # pandas would read the second N as N.1
+    with pytest.raises(bayescale.DataError, match=r"names column\(s\) \['N'\] twice"):
+        prepare(twice, LAW, "loss")
+    with pytest.raises(bayescale.DataError, match="flops_per_token must be a positive number"):
+        prepare(frame().assign(C=1e20).drop(columns="D"), LAW, "loss", flops_per_token="6")
     with pytest.raises(bayescale.DataError, match="equal-length columns"):
         prepare({"N": [1e9, 2e9], "D": [1e11], "loss": [2.0, 2.1]}, LAW, "loss")
     assert len(prepare(frame().to_dict("list"), LAW, "loss").frame) == 12
@@ -183,7 +189,7 @@ def test_loss_input_must_be_positive():
 
 
 def test_simulators_refuse_what_would_give_nan():
-    from bayescale.simulate import chinchilla_sweep, from_law
+    from bayescale.simulate import CHINCHILLA_TRUTH, chinchilla_sweep, from_law
 
     with pytest.raises(bayescale.SpecError, match="budgets must be positive"):
         chinchilla_sweep(budgets=[-1e20, 1e21])
@@ -193,6 +199,12 @@ def test_simulators_refuse_what_would_give_nan():
         chinchilla_sweep(flops_per_token=0)
     with pytest.raises(bayescale.SpecError, match="noise .* must be a number >= 0"):
         chinchilla_sweep(noise=-0.1)
+    with pytest.raises(bayescale.SpecError, match="sizes_per_budget must be an integer >= 1"):
+        chinchilla_sweep(sizes_per_budget=0)
+    with pytest.raises(bayescale.SpecError, match="no finite positive loss"):
+        chinchilla_sweep(params={**CHINCHILLA_TRUTH, "E": -3.0})
+    with pytest.raises(bayescale.SpecError, match="random_seed must be an integer >= 0, got -1"):
+        chinchilla_sweep(random_seed=-1)
     law, x = bayescale.get_law("power_law"), {"x": np.geomspace(1e7, 1e9, 5)}
     with pytest.raises(bayescale.SpecError, match=r"missing \['alpha'\], unknown \['a'\]"):
         from_law(law, {"E": 1.8, "a_ref": 0.6, "a": 0.3}, x)

@@ -298,6 +298,12 @@ def test_a_prior_outside_the_parameters_range_is_refused_before_sampling(sim_swe
 def test_draws_of_unknown_parameters_are_named(short_fit):
     with pytest.raises(bayescale.SpecError, match=r"no draws of \['gamma'\].*'alpha'"):
         short_fit.draws(["gamma"])
+    new = {"N": [1e9], "D": [1e11]}
+    for seed in ("a", -1, 1.5):
+        with pytest.raises(bayescale.SpecError, match="random_seed must be an integer >= 0"):
+            short_fit.predict(new, kind="observed", random_seed=seed)
+    with pytest.raises(bayescale.FitFileError, match="load takes a file path, not NoneType"):
+        bayescale.load(None)
 
 
 def test_predictive_density_needs_the_response(short_fit):
@@ -329,6 +335,7 @@ def test_save_refuses_a_missing_folder_before_writing(short_fit, tmp_path):
         ({"draws": 2.5}, "draws must be an integer >= 1, got 2.5"),
         ({"tune": "100"}, "tune must be an integer >= 0, got '100'"),
         ({"target_accept": "0.9"}, "target_accept must be a number in \\(0, 1\\)"),
+        ({"random_seed": "a"}, "random_seed must be an integer >= 0, got 'a'"),
     ],
 )
 def test_arguments_of_the_wrong_kind_are_named(sim_sweep, kwargs, expected):

@@ -258,11 +258,11 @@ def test_chain_rejects_wrong_fits(two_stage):
         bayescale.predict_chained(upstream, upstream, {"x": [1e10]})
     with pytest.raises(bayescale.SpecError, match="not a loss"):
         bayescale.predict_chained(downstream, downstream, {"L": [2.0]})
-    with pytest.raises(TypeError, match="must be a bayescale.ScalingFit"):
+    with pytest.raises(bayescale.SpecError, match="must be a bayescale.ScalingFit"):
         bayescale.predict_chained("fit.nc", downstream, {"x": [1e10]})
-    with pytest.raises(ValueError, match="kind must be"):
+    with pytest.raises(bayescale.SpecError, match="kind must be"):
         bayescale.predict_chained(upstream, downstream, {"x": [1e10]}, kind="median")
-    with pytest.raises(ValueError, match="ci must be"):
+    with pytest.raises(bayescale.SpecError, match="ci must be"):
         bayescale.predict_chained(upstream, downstream, {"x": [1e10]}, ci=90)
     with pytest.raises(bayescale.DataError, match="missing column"):
         bayescale.predict_chained(upstream, downstream, {"N": [1e10]})

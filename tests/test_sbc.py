@@ -230,7 +230,7 @@ def test_rejected_simulations_are_reported_not_dropped():
 
 
 def test_bad_settings_are_clear_errors():
-    with pytest.raises(ValueError, match="bins=7 must divide the 60 possible ranks"):
+    with pytest.raises(bayescale.SpecError, match="bins=7 must divide the 60 possible ranks"):
         rank_pvalue([0, 1], N_RANKS, bins=7)
     with pytest.raises(bayescale.SpecError, match="n_ranks=99 exceeds the 40"):
         ranks_of(0.0, np.zeros((2, 20)), 99)
