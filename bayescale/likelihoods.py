@@ -224,6 +224,9 @@ class Beta(Likelihood):
 class Binomial(Likelihood):
     """``y n ~ Binomial(n, mu)``: accuracy on a benchmark of ``n`` items.
 
+    The response is read as ``round(y n)`` correct items, so accuracies reported to a few
+    decimals (MMLU's 14,042 items to 3 decimals: up to 7 items off) still count as counts.
+
     Only the sampling noise of the items: right when the curve should explain the rest.
     When models scatter around the curve by more than that (different data, seeds,
     recipes), ``beta`` estimates the extra spread; :func:`bayescale.compare` decides.
