@@ -12,11 +12,10 @@ import pandas as pd
 from scipy import special
 
 from bayescale import stats
+from bayescale.checks import check_probability, seeded
 from bayescale.compare import check_same_data, compare
 from bayescale.data import read_table
 from bayescale.errors import SpecError
-from bayescale.result import _check_ci
-from bayescale.seeds import seeded
 
 
 class AveragedFit:
@@ -67,7 +66,7 @@ class AveragedFit:
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=0):
         """``median``, ``lower``, ``upper`` of the mixture at new inputs (see ``ScalingFit``)."""
-        _check_ci(ci)
+        check_probability(ci, "ci")
         frame, draws = self.predictive_draws(new_data, kind, random_seed)
         med, lo, hi = stats.quantiles(draws, ci, axis=0)
         return frame.assign(median=med, lower=lo, upper=hi)

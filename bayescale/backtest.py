@@ -8,7 +8,6 @@ scores of :mod:`bayescale.scores`, all on ``log y``.
 """
 
 import inspect
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ from scipy import stats as sps
 
 from bayescale import baselines, scores
 from bayescale.average import average as average_fits
+from bayescale.checks import is_integer, is_number
 from bayescale.data import _rows, numeric_column, read_table
 from bayescale.errors import DataError, SpecError
 from bayescale.fitting import fit as fit_law
@@ -150,7 +150,7 @@ def split_rows(df, split):
         for column, cut in split.items():
             if column not in df.columns:
                 raise DataError(f"split on {column!r}, which is not a column: {list(df.columns)}")
-            if isinstance(cut, bool) or not isinstance(cut, numbers.Real) or np.isnan(cut):
+            if not is_number(cut) or np.isnan(cut):
                 raise SpecError(f"split cut for {column!r} must be a number, got {cut!r}")
             values = pd.to_numeric(df[column], errors="coerce")
             missing = values.isna().to_numpy()
@@ -197,7 +197,7 @@ def reach_split(data, column, reach):
         ``{column: max / reach}``, for ``split=``.
     """
     df = read_table(data)
-    if isinstance(reach, bool) or not isinstance(reach, numbers.Real) or not reach > 1:
+    if not is_number(reach) or not reach > 1:
         raise SpecError(f"reach must be a factor above 1 (13 for 13x), got {reach!r}")
     if column not in df.columns:
         raise DataError(f"reach on {column!r}, which is not a column: {list(df.columns)}")
@@ -252,7 +252,7 @@ def _check_fit_options(fit_options):
 
 def _check_n_bootstrap(n_bootstrap):
     """A baseline's intervals are percentiles of its refits: two or more are needed."""
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral):
+    if not is_integer(n_bootstrap):
         raise SpecError(f"n_bootstrap must be an integer, got {n_bootstrap!r}")
     if n_bootstrap < 2:
         raise SpecError(

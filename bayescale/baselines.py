@@ -19,9 +19,9 @@ from scipy import optimize
 
 from bayescale import data as data_mod
 from bayescale import stats
+from bayescale.checks import seeded
 from bayescale.laws import get_law
 from bayescale.ops import NUMPY, jax_namespace
-from bayescale.seeds import seeded
 
 GRID_QUANTILES = (0.1, 0.35, 0.65, 0.9)
 

@@ -15,10 +15,10 @@ import numpy as np
 
 from bayescale import data as data_mod
 from bayescale import stats
+from bayescale.checks import check_probability, seeded
 from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
-from bayescale.result import ScalingFit, _check_ci
-from bayescale.seeds import seeded
+from bayescale.result import ScalingFit
 
 
 def _check_fits(upstream_fit, downstream_fit):
@@ -135,7 +135,7 @@ def predict_chained(upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean",
     --------
     >>> predict_chained(loss_fit, acc_fit, {"x": [6.9e9, 1.2e10]}, ci=0.9)  # doctest: +SKIP
     """
-    _check_ci(ci)
+    check_probability(ci, "ci")
     frame, loss, acc = chained_draws(upstream_fit, downstream_fit, new_data, kind, random_seed)
     fitted = downstream_fit.data.frame[downstream_fit.law.inputs[0]]
     outside = (loss < fitted.min()) | (loss > fitted.max())

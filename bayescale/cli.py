@@ -116,10 +116,10 @@ def _sampling(args):
 def fit_command(args):
     """Fit a law to a CSV and print the posterior table and diagnostics."""
     import bayescale
+    from bayescale.checks import check_probability
     from bayescale.io import writable
-    from bayescale.result import _check_ci
 
-    _check_ci(args.ci)  # checked before fitting, like the output path
+    check_probability(args.ci, "ci")  # checked before fitting, like the output path
     if args.save:
         writable(args.save, "the fit")
     fit = bayescale.fit(

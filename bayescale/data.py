@@ -6,13 +6,13 @@ Columns are matched to a law's inputs by name (``N``, ``D``, ``x``...). ``inputs
 usual forward+backward estimate).
 """
 
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bayescale.checks import is_number
 from bayescale.errors import DataError
 
 _MAX_ROWS_LISTED = 8
@@ -266,8 +266,11 @@ def prepare(
             continue
         out[k] = numeric_column(df, cols[k], f"input {k}", law.input_support(k))
     if derive_d:
-        real = isinstance(flops_per_token, numbers.Real) and not isinstance(flops_per_token, bool)
-        if not real or not np.isfinite(flops_per_token) or flops_per_token <= 0:
+        if (
+            not is_number(flops_per_token)
+            or not np.isfinite(flops_per_token)
+            or flops_per_token <= 0
+        ):
             raise DataError(f"flops_per_token must be a positive number, got {flops_per_token}")
         compute = numeric_column(df, cols["C"], "compute C")
         out["D"] = compute / (flops_per_token * out["N"])

@@ -6,7 +6,6 @@ of a saved fit predicts exactly as the original. Nothing mutates it: ``predict``
 new tables.
 """
 
-import numbers
 import warnings
 from functools import cached_property
 
@@ -18,9 +17,9 @@ from bayescale import data as data_mod
 from bayescale import diagnostics as diag_mod
 from bayescale import pooling as pooling_mod
 from bayescale import stats
+from bayescale.checks import check_probability, seeded
 from bayescale.errors import DataError, SpecError
 from bayescale.ops import NUMPY
-from bayescale.seeds import seeded
 
 _ROW_CHUNK = 2048
 
@@ -95,7 +94,7 @@ class ScalingFit:
         pandas.DataFrame
             Columns ``mean, sd, median, lower, upper, r_hat, ess_bulk, ess_tail, mcse_mean``.
         """
-        _check_ci(ci)
+        check_probability(ci, "ci")
         return stats.summary(self.posterior, self.parameter_names, ci)
 
     @cached_property
@@ -196,7 +195,7 @@ class ScalingFit:
         pandas.DataFrame
             The law's inputs, then ``median``, ``lower``, ``upper``.
         """
-        _check_ci(ci)
+        check_probability(ci, "ci")
         out = []
         for chunk, values in self._predictive_chunks(new_data, kind, random_seed):
             med, lo, hi = stats.quantiles(values, ci, axis=0)
@@ -285,7 +284,7 @@ class ScalingFit:
         pandas.Series
             ``median, lower, upper`` of the difference and ``p_greater``.
         """
-        _check_ci(ci)
+        check_probability(ci, "ci")
         post = self.posterior["posterior"]
         group = self.settings.get("group")
         if param not in post or group not in post[param].dims:
@@ -364,8 +363,3 @@ def _warn_undefined(values, index):
 
 class UndefinedDrawsWarning(UserWarning):
     """Some posterior draws give no prediction at the requested inputs."""
-
-
-def _check_ci(ci):
-    if isinstance(ci, bool) or not isinstance(ci, numbers.Real) or not 0 < ci < 1:
-        raise SpecError(f"ci must be a probability in (0, 1), got {ci!r}")

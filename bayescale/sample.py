@@ -8,14 +8,13 @@ graph and then refits in 1.4 s. So ``"numpyro"`` is the default; ``"nutpie"`` an
 ``"pymc"`` (PyMC's own NUTS) stay selectable.
 """
 
-import numbers
 import os
 from pathlib import Path
 
 from bayescale import jax_nuts
+from bayescale.checks import check_seed, is_integer, is_number
 from bayescale.errors import SpecError
 from bayescale.ops import import_jax
-from bayescale.seeds import check_seed
 
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 
@@ -59,14 +58,6 @@ def cached_model(key, build, values):
     return model
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def run_nuts(
     key,
     build,
@@ -104,9 +95,9 @@ def run_nuts(
     if sampler not in SAMPLERS:
         raise SpecError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     for label, value, least in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
-        if not _is_int(value) or value < least:
+        if not is_integer(value) or value < least:
             raise SpecError(f"{label} must be an integer >= {least}, got {value!r}")
-    if not _is_real(target_accept) or not 0 < target_accept < 1:
+    if not is_number(target_accept) or not 0 < target_accept < 1:
         raise SpecError(f"target_accept must be a number in (0, 1), got {target_accept!r}")
     check_seed(random_seed)
     if sampler == "numpyro":

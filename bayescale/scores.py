@@ -10,13 +10,12 @@ Estimation", JASA 102:359 (interval score, CRPS); Winkler (1972).
 """
 
 import math
-import numbers
 
 import numpy as np
 import pandas as pd
 
+from bayescale.checks import check_probability, is_integer, seeded
 from bayescale.errors import DataError, SpecError
-from bayescale.seeds import seeded
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 """Central-interval probabilities whose empirical coverage backtests report."""
@@ -191,10 +190,9 @@ def _check_resampling(prob, n_resamples):
     With fewer than ``2 / (1 - prob)`` resamples (20 at 90%) a tail holds no resample, and
     the interval's ends are the extreme resamples: narrower than asked, silently.
     """
-    if isinstance(prob, bool) or not isinstance(prob, numbers.Real) or not 0 < prob < 1:
-        raise SpecError(f"prob must be a probability in (0, 1), got {prob!r}")
+    check_probability(prob, "prob")
     fewest = math.ceil(2 / (1 - prob) - 1e-9)  # 2 / (1 - 0.9) is 20.000000000000004
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral):
+    if not is_integer(n_resamples):
         raise SpecError(f"n_resamples must be an integer, got {n_resamples!r}")
     if n_resamples < fewest:
         raise SpecError(

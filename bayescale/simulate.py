@@ -1,15 +1,13 @@
 """Simulated scaling sweeps with known truth, for the demo, tests and calibration checks."""
 
-import numbers
-
 import numpy as np
 import pandas as pd
 
+from bayescale.checks import is_integer, seeded
 from bayescale.data import numeric_column
 from bayescale.errors import SpecError
 from bayescale.laws import get_law
 from bayescale.models.chinchilla import Chinchilla
-from bayescale.seeds import seeded
 
 CHINCHILLA_TRUTH = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}
 """Besiroglu et al. (2024)'s replication of Chinchilla, rounded: a realistic truth."""
@@ -64,10 +62,7 @@ def chinchilla_sweep(
         raise SpecError(f"budgets must be positive FLOP counts, got {budgets!r}")
     if not (np.isfinite(flops_per_token) and flops_per_token > 0):
         raise SpecError(f"flops_per_token must be a positive number, got {flops_per_token!r}")
-    count = isinstance(sizes_per_budget, numbers.Integral) and not isinstance(
-        sizes_per_budget, bool
-    )
-    if not count or sizes_per_budget < 1:
+    if not is_integer(sizes_per_budget) or sizes_per_budget < 1:
         raise SpecError(f"sizes_per_budget must be an integer >= 1, got {sizes_per_budget!r}")
     _check_noise(noise)
     n_opt, _ = Chinchilla.compute_optimal(params, budgets, flops_per_token)

@@ -1,0 +1,41 @@
+"""Checks of the scalar arguments users pass: counts, numbers, probabilities and seeds.
+
+Python's ``True`` is an ``int`` and numpy rejects a bad seed with a message about its
+``SeedSequence``, so each check here says which argument was wrong, as a
+:class:`~bayescale.errors.SpecError`, and every module asks the same question the same way.
+"""
+
+import numbers
+
+import numpy as np
+
+from bayescale.errors import SpecError
+
+
+def is_integer(value):
+    """Whether ``value`` is an integer (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value):
+    """Whether ``value`` is a real number (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_probability(value, name):
+    """``value`` if it is a probability strictly between 0 and 1, else a named SpecError."""
+    if not is_number(value) or not 0 < value < 1:
+        raise SpecError(f"{name} must be a probability in (0, 1), got {value!r}")
+    return value
+
+
+def check_seed(seed):
+    """``seed`` if it is a non-negative integer, else a :class:`SpecError` naming it."""
+    if not is_integer(seed) or seed < 0:
+        raise SpecError(f"random_seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def seeded(seed):
+    """A numpy ``Generator`` from a user's seed (checked by :func:`check_seed`)."""
+    return np.random.default_rng(check_seed(seed))
