@@ -6,42 +6,77 @@ The five lines users need::
     fit.summary(); fit.diagnostics
     fit.predict(targets, ci=0.9)
     fit.save("fit.nc"); bayescale.load("fit.nc")
+
+The data flow, one subpackage or module per stage: ``data`` (validation) -> ``laws`` (the
+catalogue in ``bayescale.models``), ``likelihoods``, ``priors``, ``pooling`` -> ``spec``
+(``FitSpec``) -> ``engine`` (PyMC model, NUTS) -> ``result`` (``ScalingFit``, evaluated by
+``predictive``) -> ``evaluation`` (scores, backtests, comparison, averaging, SBC, baseline).
+``bayescale.laws`` is both the module of the law base class and, called, the list of laws.
 """
 
-from bayescale.average import AveragedFit, average
-from bayescale.backtest import Backtest, backtest, reach_split
-from bayescale.chain import predict_chained
-from bayescale.compare import ParetoKWarning, compare
-from bayescale.diagnostics import ConvergenceWarning, Diagnostics
-from bayescale.errors import BayescaleError, DataError, FitFileError, SamplingError, SpecError
+from bayescale import laws
+from bayescale.diagnostics import Diagnostics
+from bayescale.errors import (
+    BayescaleError,
+    ConvergenceWarning,
+    DataError,
+    FitFileError,
+    ParetoKWarning,
+    SamplingError,
+    SpecError,
+    UndefinedDrawsWarning,
+)
+from bayescale.evaluation.averaging import AveragedFit, average
+from bayescale.evaluation.backtesting import Backtest, backtest, reach_split
+from bayescale.evaluation.comparison import compare
+from bayescale.evaluation.sbc import sbc
+from bayescale.evaluation.two_stage import predict_chained
 from bayescale.fitting import fit
-from bayescale.io import load
-from bayescale.laws import ScalingLaw, get_law, laws
+from bayescale.laws import ScalingLaw, get_law
+from bayescale.likelihoods import (
+    Beta,
+    Binomial,
+    Likelihood,
+    Normal,
+    OUNormal,
+    StudentT,
+    get_likelihood,
+)
 from bayescale.priors import Prior
-from bayescale.result import ScalingFit, UndefinedDrawsWarning
+from bayescale.result import ScalingFit, load
+from bayescale.spec import FitSpec
 
 __all__ = [
     "AveragedFit",
     "Backtest",
     "BayescaleError",
+    "Beta",
+    "Binomial",
     "ConvergenceWarning",
     "DataError",
     "Diagnostics",
     "FitFileError",
+    "FitSpec",
+    "Likelihood",
+    "Normal",
+    "OUNormal",
     "ParetoKWarning",
     "Prior",
     "SamplingError",
     "ScalingFit",
     "ScalingLaw",
     "SpecError",
+    "StudentT",
     "UndefinedDrawsWarning",
     "average",
     "backtest",
     "compare",
     "fit",
     "get_law",
+    "get_likelihood",
     "laws",
     "load",
     "predict_chained",
     "reach_split",
+    "sbc",
 ]

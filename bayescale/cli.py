@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from bayescale.engine.sample import SAMPLERS
+from bayescale.likelihoods import likelihood_names
+
 
 def _sampling_args(parser, draws=1000, tune=1000, chains=4):
     parser.add_argument("--draws", type=int, default=draws)
     parser.add_argument("--tune", type=int, default=tune)
     parser.add_argument("--chains", type=int, default=chains)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sampler", default="numpyro", choices=["numpyro", "nutpie", "pymc"])
+    parser.add_argument("--sampler", default="numpyro", choices=SAMPLERS)
     parser.add_argument("--target-accept", type=float, default=0.8)
 
 
@@ -29,7 +32,7 @@ def _data_args(parser):
     parser.add_argument(
         "--likelihood",
         default="normal",
-        choices=["normal", "student_t", "ou_normal"],
+        choices=likelihood_names(options=False),
         help="ou_normal: noise correlated along one curve's checkpoints (use --target-accept 0.95)",
     )
     _sampling_args(parser)
@@ -116,7 +119,7 @@ def _sampling(args):
 def fit_command(args):
     """Fit a law to a CSV and print the posterior table and diagnostics."""
     import bayescale
-    from bayescale.checks import check_probability
+    from bayescale.arguments import check_probability
     from bayescale.io import writable
 
     check_probability(args.ci, "ci")  # checked before fitting, like the output path
@@ -164,8 +167,8 @@ def _split(items):
 
 def _reach(df, item):
     """``--reach COLUMN=FACTOR``: the split of :func:`bayescale.reach_split`."""
-    from bayescale.backtest import reach_split
     from bayescale.errors import SpecError
+    from bayescale.evaluation.backtesting import reach_split
 
     ((column, factor),) = _pairs([item], "--reach", "COLUMN=FACTOR").items()
     try:

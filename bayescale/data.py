@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayescale.checks import is_number
+from bayescale.arguments import is_number
 from bayescale.errors import DataError
 
 _MAX_ROWS_LISTED = 8
@@ -56,7 +56,8 @@ class FitData:
         return self.frame[self.y_log_sd].to_numpy(float) if self.y_log_sd else None
 
 
-def _rows(index, mask):
+def row_labels(index, mask):
+    """The rows ``mask`` selects, counted and named for an error message (the first few)."""
     bad = list(index[np.asarray(mask)])
     shown = ", ".join(map(str, bad[:_MAX_ROWS_LISTED]))
     more = f" and {len(bad) - _MAX_ROWS_LISTED} more" if len(bad) > _MAX_ROWS_LISTED else ""
@@ -105,7 +106,8 @@ def numeric_column(df, column, role, support="positive"):
     if non_numeric.any():
         examples = ", ".join(repr(v) for v in raw[non_numeric].unique()[:3])
         raise DataError(
-            f"column {column!r} ({role}) has non-numeric values at {_rows(df.index, non_numeric)},"
+            f"column {column!r} ({role}) has non-numeric values at "
+            f"{row_labels(df.index, non_numeric)},"
             f" e.g. {examples}: expected numbers"
         )
     values = values.to_numpy(float)
@@ -113,13 +115,13 @@ def numeric_column(df, column, role, support="positive"):
     if missing.any():
         raise DataError(
             f"column {column!r} ({role}) has NaN or infinite values at "
-            f"{_rows(df.index, missing)}: drop or fill those rows first"
+            f"{row_labels(df.index, missing)}: drop or fill those rows first"
         )
     test, expected = SUPPORTS[support]
     bad = ~test(values)
     if bad.any():
         raise DataError(
-            f"column {column!r} ({role}) has out-of-range values at {_rows(df.index, bad)}, "
+            f"column {column!r} ({role}) has out-of-range values at {row_labels(df.index, bad)}, "
             f"e.g. {values[bad][0]:g}: {expected}"
         )
     return values
@@ -164,7 +166,7 @@ def _group_column(df, group, fitting):
     missing = raw.isna().to_numpy()
     if missing.any():
         raise DataError(
-            f"group column {group!r} has missing labels at {_rows(df.index, missing)}: "
+            f"group column {group!r} has missing labels at {row_labels(df.index, missing)}: "
             "every row needs a group"
         )
     labels = raw.astype(str)
@@ -298,19 +300,3 @@ def prepare(
             f" need at least {n_params + 2}"
         )
     return FitData(frame=frame, inputs=tuple(law.inputs), y=y, group=group, y_log_sd=y_log_sd)
-
-
-def prediction_inputs(new_data, law, settings):
-    """Validated inputs for prediction, with a fit's column mapping, ``k`` and group column.
-
-    ``settings`` holds ``inputs``, ``flops_per_token`` and (for grouped fits) ``group``;
-    a dict of arrays is accepted as well as a DataFrame or CSV path.
-    """
-    return prepare(
-        new_data,
-        law,
-        y=None,
-        inputs=settings["inputs"],
-        flops_per_token=settings["flops_per_token"],
-        group=settings.get("group"),
-    ).frame

@@ -19,16 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bayescale import stats
+from bayescale import arviz_adapter
+from bayescale.errors import ConvergenceWarning
 
 MAX_R_HAT = 1.01
 MIN_ESS_PER_CHAIN = 100
 MIN_BFMI = 0.3
 MAX_CHAIN_GAP = 10.0
-
-
-class ConvergenceWarning(UserWarning):
-    """A fit did not pass its convergence checks; its results should not be trusted."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +71,14 @@ class Diagnostics:
 
 
 def check(posterior, table):
-    """Run the checks on a posterior and its :func:`bayescale.stats.summary` table."""
+    """Run the checks on a posterior and its :func:`bayescale.arviz_adapter.summary` table."""
     sample_stats = posterior["sample_stats"]
     chains = int(posterior["posterior"].sizes["chain"])
     draws = int(posterior["posterior"].sizes["draw"])
     divergences = int(np.asarray(sample_stats["diverging"]).sum())
-    bfmi = float(np.min(stats.bfmi(posterior))) if "energy" in sample_stats else float("nan")
+    bfmi = (
+        float(np.min(arviz_adapter.bfmi(posterior))) if "energy" in sample_stats else float("nan")
+    )
     # NaN (one chain, constant draws) counts as failing, never as passing.
     r_hat = table["r_hat"].fillna(np.inf)
     ess = {kind: table[f"ess_{kind}"].fillna(0.0) for kind in ("bulk", "tail")}

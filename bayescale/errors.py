@@ -1,4 +1,8 @@
-"""Exceptions raised by bayescale, so callers can catch exactly what went wrong."""
+"""Exceptions and warnings bayescale raises, so callers catch or filter exactly what failed.
+
+Errors are raised on purpose for input that cannot be fitted or predicted; warnings mark a
+result that exists but should not be trusted as it stands.
+"""
 
 
 class BayescaleError(Exception):
@@ -19,3 +23,15 @@ class FitFileError(BayescaleError, OSError):
 
 class SamplingError(BayescaleError, FloatingPointError):
     """The sampler cannot start: no finite log density where it looked for a starting point."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit did not pass its convergence checks; its results should not be trusted."""
+
+
+class ParetoKWarning(UserWarning):
+    """Some observations have Pareto k above ArviZ's threshold: LOO may be unreliable."""
+
+
+class UndefinedDrawsWarning(UserWarning):
+    """Some posterior draws give no prediction at the requested inputs."""

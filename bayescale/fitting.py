@@ -1,34 +1,29 @@
 """``bayescale.fit``: from a table of training runs to a checked posterior."""
 
-import json
-from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+import bayescale.models
 from bayescale import data as data_mod
-from bayescale import diagnostics, sample
+from bayescale import diagnostics
 from bayescale import pooling as pooling_mod
-from bayescale.build import OBSERVED, build_model, data_values, fitted_links
+from bayescale.engine import sample
+from bayescale.engine.build import OBSERVED, build_model, data_values
 from bayescale.errors import SpecError
 from bayescale.laws import get_law
-from bayescale.likelihoods import get_likelihood, in_quadrature
+from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY
+from bayescale.predictive import Evaluator
 from bayescale.priors import Prior
 from bayescale.result import ScalingFit, sampled_names
+from bayescale.spec import FitSpec
+from bayescale.versions import versions
 
-_VERSIONED = ("bayescale", "pymc", "pytensor", "arviz", "numpy", "numpyro", "nutpie")
-
-
-def versions():
-    """Installed versions of bayescale and the libraries a fit depends on."""
-    out = {}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+SOURCES = (str(Path(__file__).parent), str(Path(bayescale.models.__file__).parent))
+"""Folders of bayescale's and its law catalogue's source: the compiled-program cache is
+keyed on their contents, so editing the code never reuses a stale program."""
 
 
 MAX_MASS_OUTSIDE = 1e-3
@@ -65,25 +60,6 @@ def resolve_priors(law, likelihood, priors, pooling):
             )
         merged[name] = prior
     return merged
-
-
-def spec_key(law, likelihood, priors, pooling, labels, known_sd):
-    """String identifying the model graph: equal keys can share a compiled model.
-
-    The law enters by name, options and :meth:`~bayescale.laws.ScalingLaw.fingerprint`, so
-    an edited user-defined law never reuses the program compiled for its old version.
-    """
-    return json.dumps(
-        {
-            "law": {**law.to_dict(), "fingerprint": law.fingerprint()},
-            "likelihood": likelihood.to_dict(),
-            "known_sd": known_sd,
-            "priors": {k: p.to_dict() for k, p in priors.items()},
-            "pooling": pooling,
-            "labels": list(labels),
-        },
-        sort_keys=True,
-    )
 
 
 def fit(
@@ -153,7 +129,7 @@ def fit(
     Returns
     -------
     ScalingFit
-        Warns with :class:`~bayescale.diagnostics.ConvergenceWarning` if a convergence check
+        Warns with :class:`~bayescale.errors.ConvergenceWarning` if a convergence check
         fails.
     """
     law = get_law(law)
@@ -178,15 +154,33 @@ def fit(
         y_log_sd=y_log_sd,
         y_support=lik.support,
     )
-    labels = sorted(fitdata.frame[group].unique()) if group else []
+    sample.check_settings(sampler, chains, draws, tune, target_accept, random_seed)
+    spec = FitSpec(
+        law=law,
+        likelihood=lik,
+        priors=all_priors,
+        pooling=pool,
+        inputs=inputs or {},
+        y=y,
+        group=group,
+        labels=sorted(fitdata.frame[group].unique()) if group else (),
+        y_log_sd=y_log_sd,
+        flops_per_token=float(flops_per_token),
+        sampler=sampler,
+        chains=int(chains),
+        draws=int(draws),
+        tune=int(tune),
+        target_accept=float(target_accept),
+        random_seed=int(random_seed),
+        versions=versions(),
+    )
     log_ref = law.log_reference(fitdata.frame)
-    key = spec_key(law, lik, all_priors, pool, labels, y_log_sd is not None) + sampler
-    values = data_values(law, lik, fitdata, log_ref, labels)
+    values = data_values(law, lik, fitdata, log_ref, spec.labels)
     idata = sample.run_nuts(
-        key,
-        lambda: build_model(law, all_priors, lik, fitdata, log_ref, pool, labels),
+        spec.graph_key(),
+        lambda: build_model(law, all_priors, lik, fitdata, log_ref, pool, spec.labels),
         values,
-        coords={fitdata.group: labels} if group else {},
+        coords={fitdata.group: list(spec.labels)} if group else {},
         sampler=sampler,
         chains=chains,
         draws=draws,
@@ -194,34 +188,21 @@ def fit(
         random_seed=random_seed,
         target_accept=target_accept,
         progressbar=progressbar,
+        sources=SOURCES,
     )
-    settings = {
-        "sampler": sampler,
-        "chains": int(chains),
-        "draws": int(draws),
-        "tune": int(tune),
-        "target_accept": float(target_accept),
-        "random_seed": random_seed,
-        "flops_per_token": float(flops_per_token),
-        "inputs": dict(inputs or {}),
-        "group": group,
-        "y_log_sd": y_log_sd,
-        "pooling": pool,
-        "labels": labels,
-    }
-    posterior = assemble_posterior(idata, law, lik, fitdata, log_ref, pool, labels)
-    result = ScalingFit(posterior, law, all_priors, lik, fitdata, log_ref, settings, versions())
+    result = ScalingFit(spec, assemble_posterior(idata, spec, fitdata, log_ref), fitdata, log_ref)
     diagnostics.warn_if_bad(result.diagnostics, f"{law.name} fit")
     return result
 
 
-def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels):
+def assemble_posterior(idata, spec, fitdata, log_ref):
     """Posterior tree with derived quantities and the pointwise log-likelihood.
 
     Both are computed in numpy from the law written once, so they cost no extra graph
     compilation. The unconstrained group values (``*_z``, ``*_u``) are dropped: they have
     no meaning of their own once the group values are recorded.
     """
+    law, likelihood, pooling = spec.law, spec.likelihood, spec.pooling
     post = idata["posterior"].to_dataset()
     post = post[sampled_names(law, pooling, likelihood)]
     p = {k: post[k].to_numpy() for k in law.parameters}
@@ -229,20 +210,23 @@ def assemble_posterior(idata, law, likelihood, fitdata, log_ref, pooling, labels
     if grouped:  # broadcast shared (chain, draw) against grouped (chain, draw, group)
         p_wide = {k: v if k in grouped else v[..., None] for k, v in p.items()}
         for name, value in law.derived(NUMPY, p_wide, log_ref).items():
-            value = np.broadcast_to(value, (*value.shape[:2], len(labels)))
+            value = np.broadcast_to(value, (*value.shape[:2], len(spec.labels)))
             post[name] = (("chain", "draw", fitdata.group), np.asarray(value))
     else:
         for name, value in law.derived(NUMPY, p, log_ref).items():
             post[name] = (("chain", "draw"), np.asarray(value))
-    codes = fitdata.codes(labels) if fitdata.group else None
-    rows = {k: pooling_mod.per_row(v, pooling[k], codes) for k, v in p.items()}
-    z = law.z(fitdata.frame, log_ref)
-    log_mu = law.log_mean(NUMPY, rows, z)
-    lik = {k: post[k].to_numpy()[..., None] for k in likelihood.priors}
+    evaluator = Evaluator(
+        law=law,
+        log_ref=log_ref,
+        draws={k: post[k].to_numpy() for k in (*law.parameters, *likelihood.priors)},
+        likelihood=likelihood,
+        pooling=pooling,
+        group=fitdata.group,
+        labels=spec.labels,
+        fitted=fitdata,
+    )
+    loglik = evaluator.fitted_log_likelihood()
     observed = likelihood.observe(fitdata.y_values())
-    known_sd = in_quadrature(fitdata.known_sd(), law.input_log_sd(NUMPY, rows, z))
-    links = fitted_links(law, likelihood, fitdata, log_ref, labels)
-    loglik = likelihood.loo_logpdf(observed, log_mu, lik, known_sd, links=links)
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()
     return xr.DataTree.from_dict(

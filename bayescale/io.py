@@ -1,13 +1,19 @@
-"""Save and load fits: netCDF holding the posterior, the fitted data and the spec as JSON.
+"""The saved-fit file: netCDF holding the posterior, the fitted data and the spec as JSON.
 
-The spec (law, priors, likelihood, reference scales, settings, seed, versions) travels in
-the file's root attributes together with a SHA-256 over the spec and every stored array, so
-a truncated or edited file is refused with :class:`~bayescale.errors.FitFileError` instead of
-silently predicting something else.
+The :class:`~bayescale.spec.FitSpec` and the reference scales travel in the file's root
+attributes together with a SHA-256 over them and every stored array, so a truncated or
+edited file is refused with :class:`~bayescale.errors.FitFileError` instead of silently
+predicting something else. Files of the previous format (2, whose sampler and column
+settings were an untyped dict) are migrated on read. The file is written under a
+temporary name and renamed into place, so a failed write leaves no partial file.
+
+This module knows the format, not the result object: :meth:`ScalingFit.save` and
+:func:`bayescale.load` (in :mod:`bayescale.result`) call :func:`write` and :func:`read`.
 """
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +21,13 @@ import pandas as pd
 import xarray as xr
 
 from bayescale.data import FitData
-from bayescale.errors import FitFileError
+from bayescale.errors import BayescaleError, FitFileError
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
 from bayescale.priors import Prior
+from bayescale.spec import FitSpec
 
-FORMAT = 2
+FORMAT = 3
 _SPEC, _HASH = "bayescale_spec", "bayescale_sha256"
 
 
@@ -53,44 +60,43 @@ def writable(path, what):
     return path
 
 
-def save(fit, path):
-    """Write ``fit`` to ``path`` (netCDF4 via h5netcdf)."""
+def write(path, spec, posterior, data, log_ref):
+    """Write a fit's spec, posterior, data and reference scales to ``path`` (netCDF4).
+
+    Written to a temporary file beside ``path`` and renamed over it, so ``path`` is either
+    the old file or the whole new one, never a partial write.
+    """
     path = writable(path, "the fit")
-    frame = fit.data.frame
-    group = fit.data.group
+    frame = data.frame
+    group = data.group
     fit_data = xr.Dataset(
         {c: (("row",), frame[c].to_numpy(str if c == group else float)) for c in frame.columns},
         coords={"row": np.asarray(frame.index.astype(str))},
     )
-    tree = fit.posterior.copy()
+    tree = posterior.copy()
     tree["fit_data"] = xr.DataTree(fit_data)
-    spec = {
-        "format": FORMAT,
-        "law": fit.law.to_dict(),
-        "likelihood": fit.likelihood.to_dict(),
-        "priors": {k: p.to_dict() for k, p in fit.priors.items()},
-        "log_ref": fit.log_ref,
-        "inputs": list(fit.data.inputs),
-        "y": fit.data.y,
-        "group": group,
-        "settings": fit.settings,
-        "versions": fit.versions,
-    }
-    spec_json = json.dumps(spec, sort_keys=True)
+    saved = {"format": FORMAT, "spec": spec.to_dict(), "log_ref": dict(log_ref)}
+    spec_json = json.dumps(saved, sort_keys=True)
     tree.attrs = {_SPEC: spec_json, _HASH: _digest(spec_json, tree)}
-    tree.to_netcdf(path, engine="h5netcdf")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tree.to_netcdf(temporary, engine="h5netcdf")
+        os.replace(temporary, path)
+    except OSError as err:
+        raise FitFileError(f"cannot write the fit to {str(path)!r}: {err}") from err
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
-def load(path):
-    """Read a fit written by :meth:`ScalingFit.save`.
+def read(path):
+    """Read what :func:`write` wrote: ``spec``, ``posterior``, ``data`` and ``log_ref``.
 
     Raises
     ------
     FitFileError
-        If the file is missing, unreadable, not a bayescale fit, or fails its checksum.
+        If the file is missing, unreadable, not a bayescale fit, fails its checksum, or
+        has a format this version does not read.
     """
-    from bayescale.result import ScalingFit
-
     if not isinstance(path, str | Path):
         raise FitFileError(f"load takes a file path, not {type(path).__name__}")
     path = Path(path)
@@ -105,30 +111,54 @@ def load(path):
         raise FitFileError(f"{str(path)!r} is netCDF but was not written by bayescale.save")
     if _digest(spec_json, tree) != tree.attrs.get(_HASH):
         raise FitFileError(f"{str(path)!r} fails its checksum: the file was modified or truncated")
-    spec = json.loads(spec_json)
-    if spec["format"] != FORMAT:
+    saved = json.loads(spec_json)
+    if saved.get("format") not in _READERS:
         raise FitFileError(
-            f"{str(path)!r} has format {spec['format']}; this bayescale reads {FORMAT}"
+            f"{str(path)!r} has format {saved.get('format')}; this bayescale reads "
+            f"{', '.join(map(str, _READERS))}"
         )
+    try:
+        spec = _READERS[saved["format"]](saved)
+    except (KeyError, TypeError, BayescaleError) as err:
+        raise FitFileError(f"{str(path)!r} holds an unreadable spec: {err!r}") from err
     fd = tree["fit_data"].to_dataset()
     frame = pd.DataFrame({c: fd[c].to_numpy() for c in fd.data_vars}, index=fd["row"].to_numpy())
     data = FitData(
-        frame=frame,
-        inputs=tuple(spec["inputs"]),
-        y=spec["y"],
-        group=spec["group"],
-        y_log_sd=spec["settings"].get("y_log_sd"),
+        frame=frame, inputs=spec.law.inputs, y=spec.y, group=spec.group, y_log_sd=spec.y_log_sd
     )
     posterior = tree.copy()
     del posterior["fit_data"]
     posterior.attrs = {}
-    return ScalingFit(
-        posterior=posterior,
-        law=get_law(spec["law"]),
-        priors={k: Prior.from_dict(v) for k, v in spec["priors"].items()},
-        likelihood=get_likelihood(spec["likelihood"]),
-        data=data,
-        log_ref=spec["log_ref"],
-        settings=spec["settings"],
-        versions=spec["versions"],
+    return {"spec": spec, "posterior": posterior, "data": data, "log_ref": saved["log_ref"]}
+
+
+def _format2(saved):
+    """The spec of a format-2 file, whose sampler and column settings were a loose dict.
+
+    Every key of that dict is read here and nowhere else.
+    """
+    settings = saved["settings"]
+    law = get_law(saved["law"])
+    return FitSpec(
+        law=law,
+        likelihood=get_likelihood(saved["likelihood"]),
+        priors={k: Prior.from_dict(v) for k, v in saved["priors"].items()},
+        pooling=settings.get("pooling") or dict.fromkeys(law.parameters, "shared"),
+        inputs=settings["inputs"],
+        y=saved["y"],
+        group=saved["group"],
+        labels=settings.get("labels") or (),
+        y_log_sd=settings.get("y_log_sd"),
+        flops_per_token=settings["flops_per_token"],
+        sampler=settings["sampler"],
+        chains=settings["chains"],
+        draws=settings["draws"],
+        tune=settings["tune"],
+        target_accept=settings["target_accept"],
+        random_seed=settings["random_seed"],
+        versions=saved["versions"],
     )
+
+
+_READERS = {2: _format2, FORMAT: lambda saved: FitSpec.from_dict(saved["spec"])}
+"""Spec reader per file format this version reads."""

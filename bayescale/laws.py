@@ -26,6 +26,8 @@ options in its constructor; ``to_dict``/``get_law`` carry them through saved fit
 """
 
 import hashlib
+import sys
+import types
 from typing import ClassVar
 
 import numpy as np
@@ -293,3 +295,18 @@ def reference_scale(values, linear=False):
             return 0.0
     centre = float(np.exp(np.mean(np.log(values))))
     return float(np.log(float(f"{centre:.0e}")))
+
+
+class _LawsModule(types.ModuleType):
+    """The ``bayescale.laws`` module, callable: ``bayescale.laws()`` is :func:`laws`.
+
+    The package exports the module under its own name (``import bayescale.laws`` gives
+    :class:`ScalingLaw`) and users list the catalogue with ``bayescale.laws()``; a
+    callable module keeps both without rebinding the submodule's name to a function.
+    """
+
+    def __call__(self):
+        return laws()
+
+
+sys.modules[__name__].__class__ = _LawsModule

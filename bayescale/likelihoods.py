@@ -21,6 +21,7 @@ in ``log x`` (see :class:`OUNormal`); it needs each row's predecessor on its cur
 *links* that :meth:`Likelihood.links` returns (``None`` for the independent models).
 """
 
+import inspect
 from typing import ClassVar
 
 import numpy as np
@@ -28,6 +29,10 @@ from scipy import stats
 
 from bayescale.errors import SpecError
 from bayescale.priors import Prior
+
+LIKELIHOODS: dict = {}
+"""Every likelihood class by name, in definition order: defining a subclass with a
+``name`` registers it, as scaling laws register themselves."""
 
 
 class Likelihood:
@@ -51,6 +56,14 @@ class Likelihood:
     known_sd: ClassVar[bool] = True
     scale: ClassVar[str] = "log y"
     dependent: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.name:
+            return
+        if cls.name in LIKELIHOODS and LIKELIHOODS[cls.name] is not cls:
+            raise SpecError(f"a likelihood named {cls.name!r} is already registered")
+        LIKELIHOODS[cls.name] = cls
 
     def observe(self, y):
         """The response as the model observes it (here ``log y``)."""
@@ -460,7 +473,21 @@ class OUNormal(Likelihood):
         return np.exp(mu + noise)
 
 
-LIKELIHOODS = {cls.name: cls for cls in (Normal, StudentT, Beta, Binomial, OUNormal)}
+def likelihood_names(options=True):
+    """Names of the registered likelihoods, in definition order.
+
+    ``options=False`` keeps those that can be chosen by name alone (``binomial`` needs its
+    item count), as the command line offers them.
+    """
+    return [
+        name
+        for name, cls in LIKELIHOODS.items()
+        if options
+        or all(
+            p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+        )
+    ]
 
 
 def get_likelihood(likelihood):

@@ -1,73 +1,88 @@
 """``ScalingFit``: the immutable result of a fit.
 
-It carries everything needed to predict and to report (posterior, law, priors, likelihood,
-data, reference scales, sampler settings, seed, versions), so that :func:`bayescale.load`
-of a saved fit predicts exactly as the original. Nothing mutates it: ``predict`` returns
-new tables.
+It carries everything needed to predict and to report: the :class:`~bayescale.spec.FitSpec`
+(law, priors, likelihood, pooling, columns, sampler settings, seed, versions), the
+posterior, the fitted data and the reference scales, so that :func:`load` of a saved fit
+predicts exactly as the original. Nothing mutates it: ``predict`` returns new tables.
+Predictions are evaluated by :mod:`bayescale.predictive`.
 """
 
 import warnings
+from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
-from bayescale import data as data_mod
+from bayescale import arviz_adapter, io
 from bayescale import diagnostics as diag_mod
 from bayescale import pooling as pooling_mod
-from bayescale import stats
-from bayescale.checks import check_probability, seeded
-from bayescale.errors import DataError, SpecError
-from bayescale.ops import NUMPY
+from bayescale.arguments import check_probability, seeded
+from bayescale.data import FitData, numeric_column, read_table
+from bayescale.errors import DataError, SpecError, UndefinedDrawsWarning
+from bayescale.predictive import Evaluator, check_kind
+from bayescale.spec import FitSpec
 
-_ROW_CHUNK = 2048
 
-
+@dataclass(frozen=True, eq=False)
 class ScalingFit:
     """Posterior fit of a scaling law.
 
-    Use :func:`bayescale.fit` to make one and :func:`bayescale.load` to read one back.
+    Use :func:`bayescale.fit` to make one and :func:`bayescale.load` to read one back
+    (:func:`bayescale.testing.fake_fit` builds one from given draws, for tests).
 
     Attributes
     ----------
+    spec : FitSpec
+        What was fitted and how: law, likelihood, priors, pooling, columns, sampler
+        settings, seed and library versions.
     posterior : xarray.DataTree
         Groups ``posterior`` (free and derived parameters), ``sample_stats``,
         ``log_likelihood`` (pointwise, for LOO) and ``observed_data``.
-    law : ScalingLaw
-    priors : dict of str to Prior
-        Every prior used, the law's and the likelihood's.
-    likelihood : Likelihood
     data : FitData
         The validated table that was fitted.
-    log_ref : dict of str to float
+    log_ref : mapping of str to float
         Log reference scale of each input.
-    settings : dict
-        Sampler, chains, draws, tune, target_accept, random_seed, flops_per_token,
-        column mapping.
-    versions : dict
-        Package versions the fit was made with.
     """
 
-    def __init__(self, posterior, law, priors, likelihood, data, log_ref, settings, versions):
-        self.posterior = posterior
-        self.law = law
-        self.priors = dict(priors)
-        self.likelihood = likelihood
-        self.data = data
-        self.log_ref = dict(log_ref)
-        self.settings = dict(settings)
-        self.versions = dict(versions)
+    spec: FitSpec
+    posterior: object
+    data: FitData
+    log_ref: MappingProxyType
+
+    def __post_init__(self):
+        object.__setattr__(self, "log_ref", MappingProxyType(dict(self.log_ref)))
+
+    @property
+    def law(self):
+        """The fitted :class:`~bayescale.laws.ScalingLaw`."""
+        return self.spec.law
+
+    @property
+    def likelihood(self):
+        """The fitted :class:`~bayescale.likelihoods.Likelihood`."""
+        return self.spec.likelihood
+
+    @property
+    def priors(self):
+        """Every prior used, the law's, the group scales' and the likelihood's."""
+        return self.spec.priors
+
+    @property
+    def versions(self):
+        """Package versions the fit was made with."""
+        return self.spec.versions
 
     @property
     def pooling(self):
         """Pooling choice of each law parameter (all ``"shared"`` without groups)."""
-        return self.settings.get("pooling") or dict.fromkeys(self.law.parameters, "shared")
+        return self.spec.pooling
 
     @property
     def group_labels(self):
         """Group labels of the fit (empty without groups)."""
-        return list(self.settings.get("labels") or [])
+        return list(self.spec.labels)
 
     @property
     def sampled_names(self):
@@ -95,12 +110,12 @@ class ScalingFit:
             Columns ``mean, sd, median, lower, upper, r_hat, ess_bulk, ess_tail, mcse_mean``.
         """
         check_probability(ci, "ci")
-        return stats.summary(self.posterior, self.parameter_names, ci)
+        return arviz_adapter.summary(self.posterior, self.parameter_names, ci)
 
     @cached_property
     def diagnostics(self):
         """:class:`~bayescale.diagnostics.Diagnostics` of the free parameters."""
-        table = stats.summary(self.posterior, self.sampled_names, 0.9)
+        table = arviz_adapter.summary(self.posterior, self.sampled_names, 0.9)
         return diag_mod.check(self.posterior, table)
 
     def draws(self, names=None):
@@ -111,62 +126,39 @@ class ScalingFit:
             raise SpecError(f"no draws of {unknown}; this fit has {list(post.data_vars)}")
         return {k: (v := post[k].to_numpy()).reshape(-1, *v.shape[2:]) for k in names}
 
+    @property
+    def converged(self):
+        """Whether the fit passed every convergence check (:attr:`diagnostics`)."""
+        return self.diagnostics.ok
+
+    @cached_property
+    def evaluator(self):
+        """:class:`~bayescale.predictive.Evaluator` of the posterior draws (pooled chains)."""
+        names = [*self.law.parameters, *pooling_mod.reported(self.pooling)]
+        return Evaluator(
+            law=self.law,
+            log_ref=self.log_ref,
+            draws=self.draws([*names, *self.likelihood.priors]),
+            likelihood=self.likelihood,
+            pooling=self.pooling,
+            priors=self.priors,
+            group=self.spec.group,
+            labels=tuple(self.spec.labels),
+            fitted=self.data,
+        )
+
     def row_parameters(self, frame, rng):
         """Law parameter draws for each row of ``frame``: arrays of shape (draws, rows).
 
         Rows of a group seen in the fit use its posterior; rows of a new group use the
         population distribution (one new-group draw per posterior draw and label).
         """
-        names = [*self.law.parameters, *pooling_mod.reported(self.pooling)]
-        draws = self.draws(names)
-        group = self.settings.get("group")
-        if not group:
-            return {k: draws[k][:, None] for k in self.law.parameters}
-        codes = data_mod.FitData(frame, self.law.inputs, "", group).codes(self.group_labels)
-        out = {}
-        for k in self.law.parameters:
-            mode = self.pooling[k]
-            rows = pooling_mod.per_row(draws[k], mode, np.maximum(codes, 0))
-            for label in sorted(set(frame[group][codes < 0])):
-                new = pooling_mod.new_group_draws(k, self.priors[k], mode, draws, rng)
-                rows = np.where((frame[group] == label).to_numpy()[None, :], new[:, None], rows)
-            out[k] = np.broadcast_to(rows, (len(draws[k]), len(frame)))
-        return out
+        return self.evaluator.parameters(frame, rng)
 
     def log_mean_draws(self, frame, rng=None):
         """``log`` of the law's mean, shape (draws, rows), at validated inputs ``frame``."""
-        rng = rng or np.random.default_rng(self.settings["random_seed"])
-        return self.law.log_mean(NUMPY, *self._row_inputs(frame, rng))
-
-    def _row_inputs(self, frame, rng):
-        """Parameter draws per row and ``z`` of validated inputs ``frame``."""
-        z = {k: v[None, :] for k, v in self.law.z(frame, self.log_ref).items()}
-        return self.row_parameters(frame, rng), z
-
-    @cached_property
-    def _fitted_log_mean(self):
-        """``log`` of the law's mean at the fitted rows, per draw (no new groups, no rng)."""
-        return self.log_mean_draws(self.data.frame)
-
-    def noise_context(self, frame):
-        """Dependent noise at new rows, conditioned on the fitted rows; None if independent.
-
-        For ``ou_normal`` each new row continues its curve (its group's, or the single
-        curve) from the residual of the fitted point just before it. Each row gets its
-        marginal: draws at two new rows are not correlated with each other, and a row
-        between two fitted points ignores the later one (wider than the exact bridge).
-        """
-        if not self.likelihood.dependent:
-            return None
-        codes = new = None
-        if group := self.settings.get("group"):
-            codes = self.data.codes(self.group_labels)
-            new = data_mod.FitData(frame, self.law.inputs, "", group).codes(self.group_labels)
-        links = self.likelihood.links(
-            self.law, self.data.frame, self.log_ref, codes, new=(frame, new)
-        )
-        observed = self.likelihood.observe(self.data.y_values())
-        return self.likelihood.context(observed, self._fitted_log_mean, links)
+        rng = rng or np.random.default_rng(self.spec.random_seed)
+        return self.evaluator.log_mean(frame, rng)
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=None):
         """Predict at new inputs, with posterior intervals, in original units.
@@ -186,7 +178,8 @@ class ScalingFit:
             with ``y_log_sd``, that is the scatter beyond the known measurement errors,
             which new rows do not have; for a law with noisy inputs, it includes what
             the noise of the new inputs adds; with ``ou_normal``, the next checkpoints
-            of the fitted curve, see :meth:`noise_context`).
+            of the fitted curve, see
+            :meth:`bayescale.predictive.Evaluator.noise_context`).
         random_seed : int, optional
             Seed for the noise draws of ``kind="observed"`` (default: the fit's seed).
 
@@ -198,7 +191,7 @@ class ScalingFit:
         check_probability(ci, "ci")
         out = []
         for chunk, values in self._predictive_chunks(new_data, kind, random_seed):
-            med, lo, hi = stats.quantiles(values, ci, axis=0)
+            med, lo, hi = arviz_adapter.quantiles(values, ci, axis=0)
             out.append(chunk.assign(median=med, lower=lo, upper=hi))
         return pd.concat(out)
 
@@ -220,22 +213,10 @@ class ScalingFit:
 
     def _predictive_chunks(self, new_data, kind, random_seed):
         """``(frame, draws)`` per chunk of rows, so dense grids never hold every draw at once."""
-        if kind not in ("mean", "observed"):
-            raise SpecError(f"kind must be 'mean' or 'observed', got {kind!r}")
-        frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
-        rng = seeded(self.settings["random_seed"] if random_seed is None else random_seed)
-        lik = {k: v[:, None] for k, v in self.draws(list(self.likelihood.priors)).items()}
-        for start in range(0, len(frame), _ROW_CHUNK):
-            chunk = frame.iloc[start : start + _ROW_CHUNK]
-            p, z = self._row_inputs(chunk, rng)
-            with np.errstate(invalid="ignore"):
-                log_mu = self.law.log_mean(NUMPY, p, z)
-                if kind == "observed":
-                    noise = self.law.input_log_sd(NUMPY, p, z)
-                    context = self.noise_context(chunk)
-                    values = self.likelihood.draw(log_mu, lik, rng, known_sd=noise, context=context)
-                else:
-                    values = np.exp(log_mu)
+        check_kind(kind)
+        frame = self.spec.prediction_frame(new_data)
+        rng = seeded(self.spec.random_seed if random_seed is None else random_seed)
+        for chunk, values in self.evaluator.predictive_chunks(frame, kind, rng):
             _warn_undefined(values, chunk.index)
             yield chunk, values
 
@@ -255,26 +236,16 @@ class ScalingFit:
         -------
         ndarray, shape (rows,)
         """
-        df = data_mod.read_table(data)
-        frame = data_mod.prediction_inputs(df, self.law, self.settings)
+        df = read_table(data)
+        frame = self.spec.prediction_frame(df)
         if self.data.y not in df.columns:
             raise DataError(
                 f"column {self.data.y!r} (the fitted response) is missing; a predictive "
                 f"density needs the observed values; the table has {list(df.columns)}"
             )
-        y = data_mod.numeric_column(df, self.data.y, "response", self.likelihood.support)
-        rng = np.random.default_rng(self.settings["random_seed"])
-        p, z = self._row_inputs(frame, rng)
-        lik = {k: v[:, None] for k, v in self.draws(list(self.likelihood.priors)).items()}
-        with np.errstate(invalid="ignore"):
-            log_mu = self.law.log_mean(NUMPY, p, z)
-            noise = self.law.input_log_sd(NUMPY, p, z)
-            observed = self.likelihood.observe(y)[None, :]
-            context = self.noise_context(frame)
-            logpdf = self.likelihood.logpdf(observed, log_mu, lik, known_sd=noise, context=context)
-        defined = np.isfinite(log_mu)  # draws for which the law is undefined are left out
-        logpdf = np.where(defined, logpdf, -np.inf)
-        return special.logsumexp(logpdf, axis=0) - np.log(defined.sum(axis=0))
+        y = numeric_column(df, self.data.y, "response", self.likelihood.support)
+        rng = np.random.default_rng(self.spec.random_seed)
+        return self.evaluator.log_density(frame, y, rng)
 
     def contrast(self, param, a, b, ci=0.9):
         """Posterior of ``param[a] - param[b]`` between two groups, and P(param_a > param_b).
@@ -286,7 +257,7 @@ class ScalingFit:
         """
         check_probability(ci, "ci")
         post = self.posterior["posterior"]
-        group = self.settings.get("group")
+        group = self.spec.group
         if param not in post or group not in post[param].dims:
             per_group = [k for k in post.data_vars if group in post[k].dims]
             raise SpecError(
@@ -297,7 +268,7 @@ class ScalingFit:
                 raise SpecError(f"unknown group {label!r}; groups: {self.group_labels}")
         values = self.draws([param])[param]
         diff = values[:, self.group_labels.index(a)] - values[:, self.group_labels.index(b)]
-        med, lo, hi = stats.quantiles(diff, ci)
+        med, lo, hi = arviz_adapter.quantiles(diff, ci)
         return pd.Series(
             {"median": med, "lower": lo, "upper": hi, "p_greater": float(np.mean(diff > 0))},
             name=f"{param}[{a}] - {param}[{b}]",
@@ -309,13 +280,11 @@ class ScalingFit:
         ``new_data`` holds the law's inputs only; each row is evaluated for both groups
         with the same posterior draws, so the probability accounts for their correlation.
         """
-        group = self.settings.get("group")
+        group = self.spec.group
         if not group:
             raise SpecError("prob_lower needs a fit with group=")
-        inputs = data_mod.prediction_inputs(
-            data_mod.read_table(new_data).assign(**{group: a}), self.law, self.settings
-        )
-        rng = np.random.default_rng(self.settings["random_seed"])
+        inputs = self.spec.prediction_frame(read_table(new_data).assign(**{group: a}))
+        rng = np.random.default_rng(self.spec.random_seed)
         log_mu = {
             label: self.log_mean_draws(inputs.assign(**{group: label}), rng) for label in (a, b)
         }
@@ -323,9 +292,7 @@ class ScalingFit:
 
     def save(self, path):
         """Write the fit to a netCDF file that :func:`bayescale.load` reads back."""
-        from bayescale.io import save
-
-        save(self, path)
+        io.write(path, self.spec, self.posterior, self.data, self.log_ref)
 
     def __repr__(self):
         d = self.diagnostics
@@ -361,5 +328,12 @@ def _warn_undefined(values, index):
         )
 
 
-class UndefinedDrawsWarning(UserWarning):
-    """Some posterior draws give no prediction at the requested inputs."""
+def load(path):
+    """Read a fit written by :meth:`ScalingFit.save` (any format this version reads).
+
+    Raises
+    ------
+    FitFileError
+        If the file is missing, unreadable, not a bayescale fit, or fails its checksum.
+    """
+    return ScalingFit(**io.read(path))

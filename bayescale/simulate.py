@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from bayescale.checks import is_integer, seeded
+from bayescale.arguments import is_integer, seeded
 from bayescale.data import numeric_column
 from bayescale.errors import SpecError
 from bayescale.laws import get_law

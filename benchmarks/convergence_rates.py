@@ -13,15 +13,10 @@ Usage::
 """
 
 import argparse
-import sys
 import warnings
-from pathlib import Path
 
 import bayescale
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from test_law_broken_power_law import one_break_curve  # the test's own design
+from bayescale.testing import one_break_curve  # the recovery test's own design
 
 
 def one_break_fit(seed, draws, tune):

@@ -24,12 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "case_studies"))
-
-from chinchilla_replication import INPUTS, load_data  # noqa: E402
+from workloads import CHINCHILLA_INPUTS as INPUTS
+from workloads import chinchilla_runs as load_data
 
 
 def child(sampler):
@@ -92,7 +89,7 @@ def main():
     if args.child:
         child(args.child)
         return
-    from bayescale.baselines import huber_fit
+    from bayescale.evaluation.baselines import huber_fit
 
     runs = [cold_and_warm(args.sampler) for _ in range(args.repeat)]
     cold, warm = (statistics.median(times) for times in zip(*runs, strict=True))
@@ -116,7 +113,7 @@ def main():
     )
     baseline = time.perf_counter() - start
     print(
-        f"baseline: {base.settings['n_starts']} L-BFGS starts + {args.bootstrap} bootstrap "
+        f"baseline: {base.n_starts} L-BFGS starts + {args.bootstrap} bootstrap "
         f"refits: {baseline:6.1f} s"
     )
     print(

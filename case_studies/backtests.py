@@ -14,7 +14,7 @@ Methods: the Chinchilla law with a normal and with a Student-t likelihood on ``l
 the Kaplan law (NUTS, 4 x 1000 draws), their stacking average, and the field's fit of each
 law (Huber, delta 1e-3, L-BFGS grid, 200 bootstrap refits, whose percentile intervals are
 its predictive intervals). Scores are on ``log loss`` (see
-:mod:`bayescale.scores`): coverage of 50/80/90/95% central intervals, interval score of
+:mod:`bayescale.evaluation.scores`): coverage of 50/80/90/95% central intervals, interval score of
 the 90% interval (lower is better), CRPS, mean log predictive density (higher is better),
 median absolute log error of the median.
 
@@ -74,8 +74,7 @@ import pandas as pd
 from case_common import main, report, verdict
 
 import bayescale
-from bayescale.backtest import UNCERTAIN_SCORES
-from bayescale.data import prediction_inputs
+from bayescale.evaluation.backtesting import UNCERTAIN_SCORES
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LAWS = {
@@ -238,7 +237,7 @@ def residual_line(result, method="chinchilla"):
         f"sd {resid.std():.4f}; fitted noise sigma {sigma:.4f}"
     )
     if len(pred) >= 10:
-        inputs = prediction_inputs(pred, fit.law, fit.settings)  # D from C as the fit did
+        inputs = fit.spec.prediction_frame(pred)  # D from C as the fit did
         tilt = np.log(inputs["D"] / inputs["N"]).to_numpy()
         left = resid - np.polyval(np.polyfit(tilt, resid, 1), tilt)
         line += (

@@ -63,8 +63,7 @@ import numpy as np
 import pandas as pd
 
 import bayescale
-from bayescale.compare import ParetoKWarning
-from bayescale.diagnostics import ConvergenceWarning
+from bayescale.errors import ConvergenceWarning, ParetoKWarning
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 ADDITION = "bnsl/4_digit_addition_dataset_size.csv"

@@ -30,7 +30,7 @@ import case_common
 import pandas as pd
 
 import bayescale
-from bayescale.baselines import huber_fit
+from bayescale.evaluation.baselines import huber_fit
 
 DATA = (
     Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def run(draws=1000, chains=4, tune=1000, seed=0, sampler="numpyro", bootstrap=0,
         df, law="chinchilla", y="loss", inputs=INPUTS, n_bootstrap=bootstrap, random_seed=seed
     )
     print(
-        f"\n=== baseline: Huber (delta=1e-3, summed) + L-BFGS from {base.settings['n_starts']}"
+        f"\n=== baseline: Huber (delta=1e-3, summed) + L-BFGS from {base.n_starts}"
         f" starts, {bootstrap} bootstrap refits ({time.perf_counter() - start:.1f} s) ==="
     )
     print(f"objective {base.objective:.8f} (Besiroglu et al.: 0.00101827)")

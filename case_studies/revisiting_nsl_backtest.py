@@ -34,7 +34,7 @@ from case_common import main, report, verdict
 
 import bayescale
 from bayescale.diagnostics import MAX_CHAIN_GAP
-from bayescale.scores import bootstrap_interval
+from bayescale.evaluation.scores import bootstrap_interval
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "revisiting_nsl_benchmark"
 DOMAINS = ("IC", "NMT", "LM", "BB")
@@ -148,7 +148,7 @@ def print_uncertainty(per_curve, scores=("coverage_90", "interval_score_90")):
 
     A domain's score is a mean over its curves, and a curve's held-out points share most
     of their error (the level is missed or not), so the curve is the unit resampled
-    (:func:`bayescale.scores.bootstrap_interval`): this says whether 81% coverage on 65
+    (:func:`bayescale.evaluation.scores.bootstrap_interval`): this says whether 81% coverage on 65
     curves is distinguishable from the 85-95% goal.
     """
     groups = per_curve.groupby(["domain", "method"], sort=False)

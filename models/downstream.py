@@ -24,7 +24,7 @@ class Downstream(ScalingLaw):
 
     The second stage of the two-stage approach of Gadre et al. (2024) and the OLMo /
     DataDecide ladders (Bhagia et al. 2024): a loss law predicts a new model's loss, and
-    this law maps the loss to accuracy; :func:`bayescale.chain.predict_chained` pushes the
+    this law maps the loss to accuracy; :func:`bayescale.evaluation.two_stage.predict_chained` pushes the
     loss posterior through it. ``L`` is a *linear* input, seen as ``z = L / L_ref`` with
     ``L_ref`` the data's geometric centre (rounded to one significant figure); fit it with
     ``likelihood="beta"`` or ``bayescale.likelihoods.Binomial(n=items)``. The mean stays in

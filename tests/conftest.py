@@ -60,7 +60,7 @@ def model_for(law, likelihood, fitdata, pooling=None):
     scales, and the sorted group labels of a grouped ``fitdata``.
     """
     from bayescale import pooling as pooling_mod
-    from bayescale.build import build_model
+    from bayescale.engine.build import build_model
     from bayescale.fitting import resolve_priors
 
     group = fitdata.group

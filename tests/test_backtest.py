@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 import bayescale
-from bayescale import scores
-from bayescale.backtest import split_rows
+from bayescale.evaluation import scores
+from bayescale.evaluation.backtesting import split_rows
 from bayescale.likelihoods import get_likelihood
 from bayescale.simulate import from_law
 
@@ -292,16 +292,8 @@ def test_log_predictive_density_matches_a_direct_computation(small_backtest):
 
 def _variant(fit, likelihood=None, data=None):
     """``fit`` with another likelihood or other data, to test checks without refitting."""
-    return bayescale.ScalingFit(
-        fit.posterior,
-        fit.law,
-        fit.priors,
-        likelihood or fit.likelihood,
-        data or fit.data,
-        fit.log_ref,
-        fit.settings,
-        fit.versions,
-    )
+    spec = replace(fit.spec, likelihood=likelihood or fit.likelihood)
+    return replace(fit, spec=spec, data=data or fit.data)
 
 
 def test_compare_refuses_different_observation_scales(small_backtest):
@@ -320,7 +312,10 @@ def test_compare_and_average_refuse_fits_of_other_runs_or_responses(small_backte
     reversed_x = _variant(
         fit, data=replace(fit.data, frame=frame.assign(x=frame["x"].to_numpy()[::-1]))
     )
-    for check in (bayescale.compare, lambda f: bayescale.average(f, weights={"a": 1, "b": 1})):
+    for check in (
+        bayescale.compare,
+        lambda f: bayescale.average(f, weights={"a": 1, "b": 1}),
+    ):
         with pytest.raises(bayescale.SpecError, match="input 'x' differs"):
             check({"a": fit, "b": reversed_x})
     err = _variant(

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import bayescale
-from bayescale.baselines import huber_fit, start_grid
+from bayescale.evaluation.baselines import huber_fit, start_grid
 from bayescale.simulate import CHINCHILLA_TRUTH, chinchilla_sweep
 
 

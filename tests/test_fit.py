@@ -39,7 +39,7 @@ def test_diagnostics_fields(short_fit):
 
 def test_a_chain_stuck_in_a_minor_mode_is_named(short_fit):
     """A chain whose log-likelihood trails the others by tens of nats fails the checks."""
-    from bayescale import stats
+    from bayescale import arviz_adapter
     from bayescale.diagnostics import check
 
     assert short_fit.diagnostics.chain_gap < 1.0  # converged chains agree within a nat
@@ -47,7 +47,7 @@ def test_a_chain_stuck_in_a_minor_mode_is_named(short_fit):
     loglik = tree["log_likelihood"].to_dataset()
     shift = xr.DataArray([0.0, -0.5, 0.0, -0.4], dims="chain")  # per row: -45 and -36 nats
     tree["log_likelihood"] = xr.DataTree(loglik + shift)
-    table = stats.summary(tree, short_fit.sampled_names, 0.9)
+    table = arviz_adapter.summary(tree, short_fit.sampled_names, 0.9)
     stuck = check(tree, table)
     assert not stuck.ok and stuck.chain_gap == pytest.approx(
         0.5 * len(short_fit.data.frame), rel=0.05
@@ -82,7 +82,7 @@ def test_posterior_groups(short_fit):
     tree = short_fit.posterior
     assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(tree.children)
     assert tree["log_likelihood"]["y"].shape == (4, 1000, len(short_fit.data.frame))
-    assert short_fit.settings["random_seed"] == 1 and "pymc" in short_fit.versions
+    assert short_fit.spec.random_seed == 1 and "pymc" in short_fit.versions
 
 
 def test_save_load_round_trip(short_fit, tmp_path):
@@ -201,14 +201,14 @@ def test_known_measurement_error_fit_round_trip(tmp_path):
     np.testing.assert_allclose(loglik, expected, rtol=1e-9)
     fit.save(tmp_path / "m.nc")
     loaded = bayescale.load(tmp_path / "m.nc")
-    assert loaded.data.y_log_sd == "sd" and loaded.settings["y_log_sd"] == "sd"
+    assert loaded.data.y_log_sd == "sd" and loaded.spec.y_log_sd == "sd"
     new = {"flops": [1e20, 1e21]}
     pd.testing.assert_frame_equal(loaded.predict(new), fit.predict(new))
 
 
 def test_compiled_program_is_read_back_from_disk(sim_sweep, short_fit, monkeypatch):
     """A new process finds the exported NUTS program on disk: no PyMC model, no tracing."""
-    from bayescale import jax_nuts
+    from bayescale.engine import jax_nuts
 
     def rebuild(*args, **kwargs):
         raise AssertionError("the program was rebuilt although it is cached on disk")

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import bayescale
-from bayescale.build import build_model
 from bayescale.data import prepare
+from bayescale.engine.build import build_model
 from bayescale.likelihoods import get_likelihood
 from bayescale.pooling import HIERARCHICAL, POOLINGS, hyper_priors, resolve
 from bayescale.simulate import from_law

@@ -25,7 +25,7 @@ import bayescale
 from bayescale.data import prepare
 from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY, PYTENSOR
-from bayescale.simulate import from_law
+from bayescale.testing import ONE_BREAK, one_break_curve
 
 NAME = "broken_power_law"
 X = np.geomspace(2e3, 2e5, 25)
@@ -148,22 +148,6 @@ def test_unknown_option_and_unknown_prior_name():
 
 
 # ---------------------------------------------------------------- slow lane
-
-
-ONE_BREAK = {"y_ref": 1.5, "a_frac": 0.3, "c0": 0.2, "z1": 0.4, "c1": 1.5, "f1": 0.3}
-"""True free parameters of the slow recovery design (see the module docstring)."""
-
-
-def one_break_curve(seed):
-    """The recovery design's data set ``seed``: 40 points, x log-uniform in [1e3, 1e5].
-
-    Also used by ``benchmarks/convergence_rates.py``, which measures how often its fits
-    fail the convergence checks.
-    """
-    rng = np.random.default_rng(300 + seed)
-    x = np.exp(rng.uniform(np.log(1e3), np.log(1e5), 40))
-    law = bayescale.get_law(NAME)
-    return from_law(law, ONE_BREAK, {"x": x}, noise=0.01, random_seed=seed)[["x", "loss"]]
 
 
 @pytest.mark.slow

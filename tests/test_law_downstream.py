@@ -13,10 +13,11 @@ from conftest import case_study, finite_gradient, model_for
 from scipy import special
 
 import bayescale
-from bayescale.chain import _pairing, chained_draws
 from bayescale.data import prepare
+from bayescale.evaluation.two_stage import chained_draws, pair_draws
 from bayescale.likelihoods import Binomial, get_likelihood
 from bayescale.ops import NUMPY, PYTENSOR
+from bayescale.testing import fake_fit
 
 L = np.linspace(1.2, 6.0, 9)
 LOG_REF = {"L": np.log(3.0)}
@@ -154,27 +155,6 @@ def test_accuracy_outside_unit_interval_is_a_data_error():
 # --- the chain, on fake posteriors (no NUTS) ---------------------------------------------
 
 
-class _FakeLik:
-    name = "normal"
-    support = "positive"
-    priors = {"sigma": None}
-
-    @staticmethod
-    def draw(mu, p, rng):
-        return np.exp(rng.normal(mu, p["sigma"]))
-
-
-def _fake_fit(law, params, data, log_ref, likelihood, y):
-    """A ScalingFit-shaped object whose posterior is given draws (enough for the chain)."""
-    fit = object.__new__(bayescale.ScalingFit)
-    fit.law, fit.likelihood, fit.log_ref = law, likelihood, log_ref
-    fit.data = prepare(data, law, y, y_support=likelihood.support)
-    fit.settings = {"inputs": {}, "flops_per_token": 6.0, "random_seed": 0, "group": None}
-    fit.priors = {}
-    fit.draws = lambda names=None: {k: params[k] for k in (names or params)}
-    return fit
-
-
 @pytest.fixture
 def two_stage():
     rng = np.random.default_rng(0)
@@ -186,7 +166,7 @@ def two_stage():
         "sigma": np.full(3000, 0.03),
     }
     up_data = pd.DataFrame({"x": np.geomspace(7e7, 3e9, 8), "loss": np.linspace(5, 1.6, 8)})
-    upstream = _fake_fit(up_law, up, up_data, {"x": np.log(5e8)}, _FakeLik(), "loss")
+    upstream = fake_fit(up_data, up_law, up, log_ref={"x": np.log(5e8)})
     down_law = bayescale.get_law("downstream", floor=0.25)
     down = {
         "r_ref": rng.beta(300, 600, 2000),
@@ -195,8 +175,8 @@ def two_stage():
         "phi": np.full(2000, 700.0),
     }
     down_data, _ = _accuracies()
-    downstream = _fake_fit(
-        down_law, down, down_data, {"L": np.log(3.0)}, get_likelihood("beta"), "acc"
+    downstream = fake_fit(
+        down_data, down_law, down, y="acc", likelihood="beta", log_ref={"L": np.log(3.0)}
     )
     return upstream, downstream
 
@@ -209,7 +189,7 @@ def test_chain_pushes_every_loss_draw_through_the_accuracy_law(two_stage):
     # Redo the computation by hand for the same pairing.
     rng = np.random.default_rng(3)
     log_loss = upstream.log_mean_draws(frame, rng)
-    i_up, i_down = _pairing(3000, 2000, rng)
+    i_up, i_down = pair_draws(3000, 2000, rng)
     np.testing.assert_allclose(loss, np.exp(log_loss[i_up]), rtol=1e-12)
     p = {k: v[i_down, None] for k, v in downstream.draws(list(downstream.law.parameters)).items()}
     expected = downstream.law.mean(p, {"L": loss}, downstream.log_ref)
@@ -244,12 +224,9 @@ def test_chained_intervals_are_wider_than_at_a_fixed_loss(two_stage):
 
 def _pin(fit):
     """The same upstream fit with every draw replaced by the posterior median."""
-    draws = fit.draws()
+    draws = fit.draws(fit.sampled_names)
     pinned = {k: np.full_like(v, np.median(v)) for k, v in draws.items()}
-    fake = object.__new__(bayescale.ScalingFit)
-    fake.__dict__.update(fit.__dict__)
-    fake.draws = lambda names=None: {k: pinned[k] for k in (names or pinned)}
-    return fake
+    return fake_fit(fit.data.frame, fit.law, pinned, log_ref=fit.log_ref)
 
 
 def test_chain_rejects_wrong_fits(two_stage):

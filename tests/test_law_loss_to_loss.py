@@ -16,9 +16,9 @@ from scipy import stats
 
 import bayescale
 from bayescale.data import prepare
+from bayescale.errors import UndefinedDrawsWarning
 from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY, PYTENSOR
-from bayescale.result import UndefinedDrawsWarning
 
 LAW = bayescale.get_law("loss_to_loss")
 LX = np.linspace(2.4, 4.5, 9)
@@ -98,7 +98,7 @@ def test_bounded_likelihood_is_refused():
 
 
 @pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
-@pytest.mark.filterwarnings("ignore::bayescale.result.UndefinedDrawsWarning")
+@pytest.mark.filterwarnings("ignore::bayescale.errors.UndefinedDrawsWarning")
 def test_short_fit_log_likelihood_save_load_and_prediction_below_E_x(tmp_path):
     fit = bayescale.fit(simulate(0), law="loss_to_loss", y="Ly", chains=2, draws=200, tune=300)
     draws = fit.draws(["sigma", "sigma_x", *LAW.parameters])

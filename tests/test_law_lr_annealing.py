@@ -12,7 +12,6 @@ a model that ignored the runs or mis-computed the areas misses most cases.
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 from conftest import case_study, finite_gradient, model_for
 
 import bayescale
@@ -21,7 +20,7 @@ from bayescale.errors import DataError
 from bayescale.likelihoods import get_likelihood
 from bayescale.models.lr_annealing import annealing_areas, annealing_table, lr_schedule
 from bayescale.ops import NUMPY, PYTENSOR
-from bayescale.result import ScalingFit
+from bayescale.testing import fake_fit
 
 LAW = bayescale.get_law("lr_annealing")
 S1 = np.array([0.2, 0.5, 1.0, 2.0, 4.0, 6.0, 3.0, 3.3])
@@ -209,41 +208,18 @@ def test_grouped_predictions_draw_a_new_runs_floor_from_the_population():
     """A fake posterior: an unseen run's intervals include the spread between runs."""
     table, _ = curves_table(1)
     pooling = {"L0": "pooled", "a_ref": "shared", "alpha": "shared", "phi": "shared"}
-    fd = prepare(table, LAW, "loss", group="run")
-    labels = sorted(fd.frame["run"].unique())
     n = 400
     rng = np.random.default_rng(0)
-    shape = (1, n)
-    post = xr.Dataset(
-        {
-            "L0_mu": (("chain", "draw"), np.full(shape, 2.8)),
-            "L0_tau": (("chain", "draw"), np.full(shape, 0.01)),
-            "L0": (("chain", "draw", "run"), 2.8 * np.exp(rng.normal(0, 0.01, (*shape, 6)))),
-            "a_ref": (("chain", "draw"), np.full(shape, 0.5)),
-            "alpha": (("chain", "draw"), np.full(shape, 0.5)),
-            "phi": (("chain", "draw"), np.full(shape, 0.05)),
-            "sigma": (("chain", "draw"), np.full(shape, 1e-6)),
-        },
-        coords={"run": labels},
-    )
-    settings = {
-        "random_seed": 0,
-        "group": "run",
-        "labels": labels,
-        "pooling": bayescale.pooling.resolve(LAW, "run", pooling),
-        "inputs": {},
-        "flops_per_token": 6.0,
+    draws = {
+        "L0_mu": np.full(n, 2.8),
+        "L0_tau": np.full(n, 0.01),
+        "L0": 2.8 * np.exp(rng.normal(0, 0.01, (n, 6))),
+        "a_ref": np.full(n, 0.5),
+        "alpha": np.full(n, 0.5),
+        "phi": np.full(n, 0.05),
+        "sigma": np.full(n, 1e-6),
     }
-    fit = ScalingFit(
-        xr.DataTree.from_dict({"posterior": post}),
-        LAW,
-        LAW.priors,
-        get_likelihood("normal"),
-        fd,
-        LAW.log_reference(fd.frame),
-        settings,
-        {},
-    )
+    fit = fake_fit(table, LAW, draws, group="run", pooling=pooling)
     new = pd.DataFrame({"S1": [3.0], "S2": [0.2], "run": ["unseen"]})
     pred = fit.predict(new, kind="mean", ci=0.9).iloc[0]
     log_width = np.log(pred["upper"]) - np.log(pred["lower"])

@@ -4,12 +4,13 @@ import pytest
 from conftest import finite_gradient, model_for
 
 import bayescale
-from bayescale.build import build_model
 from bayescale.data import prepare
+from bayescale.engine.build import build_model
 from bayescale.laws import reference_scale
 from bayescale.likelihoods import LIKELIHOODS, get_likelihood
 from bayescale.ops import NUMPY, PYTENSOR
 from bayescale.simulate import chinchilla_sweep
+from bayescale.testing import fake_fit
 
 RNG = np.random.default_rng(42)
 N = np.geomspace(5e7, 2e10, 7)
@@ -182,31 +183,13 @@ ROUND_TRIP = {
 
 def prior_fit(name):
     """A ScalingFit whose 'posterior' is 200 prior draws: save/load without running NUTS."""
-    import xarray as xr
-
-    from bayescale.fitting import assemble_posterior, versions
-    from bayescale.result import ScalingFit
-
     options, likelihood, inputs = ROUND_TRIP[name]
     law, lik = bayescale.get_law(name, **options), get_likelihood(likelihood)
     y = 0.5 if lik.support == "open_unit" else 2.5
     df = pd.DataFrame(inputs).assign(y=y * np.exp(RNG.normal(0, 0.01, len(inputs[law.inputs[0]]))))
-    fd = prepare(df, law, "y", y_support=lik.support)
     priors = {**law.priors, **lik.priors}
-    draws = {k: p.scipy().rvs(200, random_state=1).reshape(2, 100) for k, p in priors.items()}
-    idata = xr.DataTree.from_dict(
-        {
-            "posterior": xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items()}),
-            "sample_stats": xr.Dataset(
-                {"diverging": (("chain", "draw"), np.zeros((2, 100), bool))}
-            ),
-        }
-    )
-    log_ref = law.log_reference(fd.frame)
-    pooling = dict.fromkeys(law.parameters, "shared")
-    tree = assemble_posterior(idata, law, lik, fd, log_ref, pooling, [])
-    settings = {"random_seed": 0, "inputs": {}, "flops_per_token": 6.0, "group": None}
-    return ScalingFit(tree, law, priors, lik, fd, log_ref, settings, versions()), df
+    draws = {k: p.scipy().rvs(200, random_state=1) for k, p in priors.items()}
+    return fake_fit(df, law, draws, y="y", likelihood=lik, chains=2), df
 
 
 @pytest.mark.filterwarnings("ignore::bayescale.UndefinedDrawsWarning")

@@ -100,7 +100,8 @@ def test_model_graph_and_numpy_give_the_same_density(ou_fit):
     The stored log-likelihood is each point given all the others (for LOO); its
     predecessor conditionals, which the model sums, come from :meth:`OUNormal.logpdf`.
     """
-    from bayescale.build import build_model, fitted_links
+    from bayescale.engine.build import build_model
+    from bayescale.predictive import fitted_links
 
     fit = ou_fit
     model = build_model(
@@ -175,7 +176,7 @@ def test_command_line_fits_a_curve_with_correlated_noise(tmp_path, capsys):
     assert main([*args, "--target-accept", "0.95", "--save", str(path)]) == 0
     assert "ell" in capsys.readouterr().out
     loaded = bayescale.load(path)
-    assert loaded.likelihood.name == "ou_normal" and loaded.settings["target_accept"] == 0.95
+    assert loaded.likelihood.name == "ou_normal" and loaded.spec.target_accept == 0.95
 
 
 def test_new_rows_link_to_the_last_fitted_point_below_them_on_their_own_curve():

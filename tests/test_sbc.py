@@ -7,7 +7,7 @@ each data set is fitted with ``bayescale.fit`` under the same priors. If the num
 simulates agrees with the PyTensor law that is fitted, the PyMC priors and likelihood with
 their scipy/numpy twins, the reference scales and the constraining transforms are right,
 and NUTS explores the posterior, then the rank of each true value among ``L = 59`` thinned
-posterior draws is uniform on ``0..59`` (see :mod:`bayescale.sbc`; the rank of the data's
+posterior draws is uniform on ``0..59`` (see :mod:`bayescale.evaluation.sbc`; the rank of the data's
 log-likelihood is checked as well).
 
 Test. Ranks are pooled into 5 equal bins and tested with Pearson's chi-square, its p-value
@@ -16,7 +16,7 @@ law passes if every quantity has p > 0.001 / k (Bonferroni over its k quantities
 correct law fails with probability <= 0.001 and the eleven designs together <= 1.1%. Everything is
 seeded, so a run is reproducible.
 
-Power (exact, :func:`bayescale.sbc.rank_test_power`, checked in
+Power (exact, :func:`bayescale.evaluation.sbc.rank_test_power`, checked in
 ``test_docstring_power_claims``). With 20 simulations and k = 9, a posterior systematically
 off by 1.5 posterior sds is caught with probability 0.92 and by 2 sds with 0.999; one off
 by 1 sd only with 0.33, and a posterior 5x too narrow with 0.31. So this lane catches gross
@@ -56,8 +56,7 @@ import pytest
 from scipy import stats
 
 import bayescale
-from bayescale.likelihoods import get_likelihood
-from bayescale.sbc import (
+from bayescale.evaluation.sbc import (
     LOG_LIK,
     binned,
     rank_pvalue,
@@ -66,6 +65,7 @@ from bayescale.sbc import (
     sbc,
     simulate,
 )
+from bayescale.likelihoods import get_likelihood
 
 N_SIMS = 20
 N_RANKS = 59  # 60 possible ranks: 5 bins of 12

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bayescale.checks import check_probability, is_integer, seeded
+from bayescale.arguments import check_probability, is_integer, seeded
 from bayescale.errors import DataError, SpecError
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)

@@ -12,16 +12,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bayescale import stats
-from bayescale.errors import SpecError
+from bayescale import arviz_adapter
+from bayescale.errors import ParetoKWarning, SpecError
 from bayescale.result import ScalingFit
 
 METHODS = ("stacking", "bb-pseudo-bma", "pseudo-bma")
 """ArviZ's ways of weighting fits."""
-
-
-class ParetoKWarning(UserWarning):
-    """Some observations have Pareto k above ArviZ's threshold: LOO may be unreliable."""
 
 
 def check_same_data(fits):
@@ -85,10 +81,10 @@ def compare(fits, method="stacking"):
     if method not in METHODS:
         raise SpecError(f"method must be one of {METHODS}, got {method!r}")
     check_same_data(fits)
-    table = stats.compare({k: f.posterior for k, f in fits.items()}, method=method)
+    table = arviz_adapter.compare({k: f.posterior for k, f in fits.items()}, method=method)
     high = {}
     for name, fit in fits.items():
-        result = stats.loo(fit.posterior)
+        result = arviz_adapter.loo(fit.posterior)
         high[name] = int((np.asarray(result.pareto_k) > result.good_k).sum())
     table["n_high_pareto_k"] = pd.Series(high)
     bad = {k: v for k, v in high.items() if v}

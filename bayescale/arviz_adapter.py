@@ -60,7 +60,7 @@ def quantiles(draws, ci, axis=0):
 
 _PARETO_WARNING = "Estimated shape parameter of Pareto distribution"
 """ArviZ's anonymous per-call warning; :func:`bayescale.compare` reports high Pareto k
-itself, per fit and with counts, as a :class:`~bayescale.compare.ParetoKWarning`."""
+itself, per fit and with counts, as a :class:`~bayescale.errors.ParetoKWarning`."""
 
 
 def loo(posterior):

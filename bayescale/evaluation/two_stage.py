@@ -13,11 +13,11 @@ then sample the product of the two posteriors.
 
 import numpy as np
 
-from bayescale import data as data_mod
-from bayescale import stats
-from bayescale.checks import check_probability, seeded
+from bayescale import arviz_adapter
+from bayescale.arguments import check_probability, seeded
 from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
+from bayescale.predictive import check_kind
 from bayescale.result import ScalingFit
 
 
@@ -39,8 +39,11 @@ def _check_fits(upstream_fit, downstream_fit):
         )
 
 
-def _pairing(n_up, n_down, rng):
-    """Indices pairing draws of the two fits: ``max(n_up, n_down)`` joint draws."""
+def pair_draws(n_up, n_down, rng):
+    """Indices pairing draws of two independent posteriors: ``max(n_up, n_down)`` joint draws.
+
+    A seeded permutation of the larger set; the smaller is resampled with replacement.
+    """
     n = max(n_up, n_down)
 
     def pick(count):
@@ -76,28 +79,24 @@ def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_se
         Draws of shape (draws, rows).
     """
     _check_fits(upstream_fit, downstream_fit)
-    if kind not in ("mean", "observed"):
-        raise SpecError(f"kind must be 'mean' or 'observed', got {kind!r}")
-    frame = data_mod.prediction_inputs(new_data, upstream_fit.law, upstream_fit.settings)
-    rng = seeded(upstream_fit.settings["random_seed"] if random_seed is None else random_seed)
+    check_kind(kind)
+    frame = upstream_fit.spec.prediction_frame(new_data)
+    rng = seeded(upstream_fit.spec.random_seed if random_seed is None else random_seed)
 
-    log_loss = upstream_fit.log_mean_draws(frame, rng)
-    up_noise = upstream_fit.draws(list(upstream_fit.likelihood.priors))
-    down_noise = downstream_fit.draws(list(downstream_fit.likelihood.priors))
-    group = downstream_fit.settings.get("group")
+    up, down = upstream_fit.evaluator, downstream_fit.evaluator
+    log_loss = up.log_mean(frame, rng)
+    group = downstream_fit.spec.group
     if group is not None and group not in new_data.columns:
         raise SpecError(
             f"downstream_fit is grouped by {group!r}: new_data needs that column as well"
         )
     down_frame = new_data.loc[frame.index, [group]].astype(str) if group else frame
-    p_down = downstream_fit.row_parameters(down_frame, rng)
+    p_down = down.parameters(down_frame, rng)
 
-    i_up, i_down = _pairing(len(log_loss), len(p_down[downstream_fit.law.parameters[0]]), rng)
+    i_up, i_down = pair_draws(len(log_loss), len(p_down[downstream_fit.law.parameters[0]]), rng)
     log_loss = log_loss[i_up]
     if kind == "observed":
-        loss = upstream_fit.likelihood.draw(
-            log_loss, {k: v[i_up, None] for k, v in up_noise.items()}, rng
-        )
+        loss = upstream_fit.likelihood.draw(log_loss, up.noise_parameters(i_up), rng)
     else:
         loss = np.exp(log_loss)
     name = downstream_fit.law.inputs[0]
@@ -105,9 +104,7 @@ def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_se
     p = {k: v[i_down] for k, v in p_down.items()}
     log_acc = downstream_fit.law.log_mean(NUMPY, p, z)
     if kind == "observed":
-        acc = downstream_fit.likelihood.draw(
-            log_acc, {k: v[i_down, None] for k, v in down_noise.items()}, rng
-        )
+        acc = downstream_fit.likelihood.draw(log_acc, down.noise_parameters(i_down), rng)
     else:
         acc = np.exp(log_acc)
     return frame, loss, acc
@@ -139,8 +136,8 @@ def predict_chained(upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean",
     frame, loss, acc = chained_draws(upstream_fit, downstream_fit, new_data, kind, random_seed)
     fitted = downstream_fit.data.frame[downstream_fit.law.inputs[0]]
     outside = (loss < fitted.min()) | (loss > fitted.max())
-    l_med, l_lo, l_hi = stats.quantiles(loss, ci, axis=0)
-    med, lo, hi = stats.quantiles(acc, ci, axis=0)
+    l_med, l_lo, l_hi = arviz_adapter.quantiles(loss, ci, axis=0)
+    med, lo, hi = arviz_adapter.quantiles(acc, ci, axis=0)
     return frame.assign(
         loss_median=l_med,
         loss_lower=l_lo,

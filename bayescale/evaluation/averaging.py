@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayescale import stats
-from bayescale.checks import check_probability, seeded
-from bayescale.compare import check_same_data, compare
+from bayescale import arviz_adapter
+from bayescale.arguments import check_probability, seeded
 from bayescale.data import read_table
 from bayescale.errors import SpecError
+from bayescale.evaluation.comparison import check_same_data, compare
 
 
 class AveragedFit:
@@ -47,6 +47,11 @@ class AveragedFit:
             )
         self.weights = values / values.sum()
 
+    @property
+    def converged(self):
+        """Whether every component fit passed its convergence checks."""
+        return all(f.converged for f in self.fits.values())
+
     def predictive_draws(self, new_data, kind="observed", random_seed=0):
         """Draws from the mixture: ``(frame, draws)`` as :meth:`ScalingFit.predictive_draws`.
 
@@ -68,7 +73,7 @@ class AveragedFit:
         """``median``, ``lower``, ``upper`` of the mixture at new inputs (see ``ScalingFit``)."""
         check_probability(ci, "ci")
         frame, draws = self.predictive_draws(new_data, kind, random_seed)
-        med, lo, hi = stats.quantiles(draws, ci, axis=0)
+        med, lo, hi = arviz_adapter.quantiles(draws, ci, axis=0)
         return frame.assign(median=med, lower=lo, upper=hi)
 
     def log_predictive_density(self, data):

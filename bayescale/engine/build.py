@@ -10,6 +10,7 @@ import numpy as np
 from bayescale import pooling as pooling_mod
 from bayescale.likelihoods import in_quadrature
 from bayescale.ops import PYTENSOR
+from bayescale.predictive import fitted_links
 
 OBSERVED = "y"
 """Name of the observed variable (and of the log-likelihood in the posterior)."""
@@ -27,12 +28,6 @@ def data_values(law, likelihood, fitdata, log_ref, labels=()):
     links = fitted_links(law, likelihood, fitdata, log_ref, labels)
     values.update({f"data_link_{k}": v for k, v in (links or {}).items()})
     return values
-
-
-def fitted_links(law, likelihood, fitdata, log_ref, labels=()):
-    """:meth:`~bayescale.likelihoods.Likelihood.links` of the fitted rows (curves = groups)."""
-    codes = fitdata.codes(labels) if fitdata.group else None
-    return likelihood.links(law, fitdata.frame, log_ref, codes)
 
 
 def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):

@@ -4,7 +4,7 @@ This is how a user checks, on their own data, the claim that matters: do 90% pre
 intervals at 10-100x the fitted scale hold the truth about 90% of the time? Each method
 (every law's posterior, their stacking average, and the field's Huber + L-BFGS +
 bootstrap baseline for each law) is scored on the same held-out rows with the proper
-scores of :mod:`bayescale.scores`, all on ``log y``.
+scores of :mod:`bayescale.evaluation.scores`, all on ``log y``.
 """
 
 import inspect
@@ -12,16 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from bayescale import baselines, scores
-from bayescale.average import average as average_fits
-from bayescale.checks import is_integer, is_number
-from bayescale.data import _rows, numeric_column, read_table
+from bayescale.arguments import is_integer, is_number
+from bayescale.data import numeric_column, read_table, row_labels
 from bayescale.errors import DataError, SpecError
+from bayescale.evaluation import baselines, scores
+from bayescale.evaluation.averaging import average as average_fits
+from bayescale.evaluation.scores import LEVELS, bootstrap_interval
 from bayescale.fitting import fit as fit_law
 from bayescale.laws import ScalingLaw, get_law
-from bayescale.scores import LEVELS, bootstrap_interval
 
 UNCERTAIN_SCORES = (
     *(f"coverage_{round(100 * level)}" for level in LEVELS),
@@ -48,7 +47,7 @@ class Backtest:
     fits : dict
         The fitted objects by method name (``ScalingFit``, ``AveragedFit``, ``BaselineFit``).
     pointwise : pandas.DataFrame
-        Every score per method and held-out row (:func:`bayescale.scores.pointwise`),
+        Every score per method and held-out row (:func:`bayescale.evaluation.scores.pointwise`),
         indexed by ``(method, row)`` with the rows labelled as in the data; ``table``'s
         averages are taken over it.
     """
@@ -71,7 +70,7 @@ class Backtest:
 
         Coverage of 23 held-out runs is one draw of many the same sweep could have given;
         this says how far it could move, by resampling the held-out rows
-        (:func:`bayescale.scores.bootstrap_interval`). Two methods scored on the same rows
+        (:func:`bayescale.evaluation.scores.bootstrap_interval`). Two methods scored on the same rows
         share much of their luck, so whether one beats the other is read from the interval
         of their paired difference (``relative_to``), not from two overlapping intervals.
 
@@ -157,7 +156,7 @@ def split_rows(df, split):
             if missing.any():  # NaN <= cut is False: such rows would be held out unseen
                 raise DataError(
                     f"split column {column!r} has missing or non-numeric values at "
-                    f"{_rows(df.index, missing)}: every row needs a number to fall on one side "
+                    f"{row_labels(df.index, missing)}: every row needs a number to fall on one side "
                     "of the cut; drop or fill those rows first"
                 )
             mask &= (values <= cut).to_numpy()
@@ -262,15 +261,6 @@ def _check_n_bootstrap(n_bootstrap):
         )
 
 
-def _bootstrap_lpd(log_draws, log_y):
-    """Log density of ``log y`` under a normal fitted to the bootstrap draws.
-
-    The bootstrap gives a cloud of curves, not a density; a normal with the cloud's mean
-    and sd is the most charitable density it implies.
-    """
-    return sps.norm.logpdf(log_y, np.mean(log_draws, axis=0), np.std(log_draws, axis=0, ddof=1))
-
-
 def backtest(
     data,
     laws,
@@ -344,18 +334,11 @@ def backtest(
             random_seed=random_seed,
         )
     rows, points, predictions = {}, {}, test.copy()
-    for name, method in methods.items():
-        if isinstance(method, baselines.BaselineFit):
-            _, draws = method.predictive_draws(test)
-            log_draws = np.log(draws)
-            lpd = _bootstrap_lpd(log_draws, log_y)
-            converged = None  # an optimiser, not a sampler: nothing to check
-        else:
-            _, draws = method.predictive_draws(test, kind="observed", random_seed=random_seed)
-            log_draws = np.log(draws)
-            lpd = method.log_predictive_density(test)
-            fits = method.fits.values() if hasattr(method, "fits") else [method]
-            converged = all(f.diagnostics.ok for f in fits)
+    for name, method in methods.items():  # each a bayescale.predictive.Predictive
+        _, draws = method.predictive_draws(test, kind="observed", random_seed=random_seed)
+        log_draws = np.log(draws)
+        lpd = method.log_predictive_density(test)
+        converged = method.converged
         points[name] = scores.pointwise(log_draws, log_y, lpd).set_index(test.index)
         rows[name] = {
             "n_fit": int(mask.sum()),

@@ -32,14 +32,14 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from bayescale.build import OBSERVED
-from bayescale.diagnostics import ConvergenceWarning
-from bayescale.errors import BayescaleError, SpecError
+from bayescale.data import FitData
+from bayescale.engine.build import OBSERVED
+from bayescale.errors import BayescaleError, ConvergenceWarning, SpecError
 from bayescale.fitting import fit, resolve_priors
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
-from bayescale.ops import NUMPY
 from bayescale.pooling import resolve
+from bayescale.predictive import Evaluator
 
 LOG_LIK = "log_lik"
 """Column of :attr:`SBCResult.ranks` holding the rank of the total log-likelihood."""
@@ -212,13 +212,10 @@ def simulate(law, likelihood, inputs, priors, rng):
     truth = {k: float(priors[k].scipy().rvs(random_state=rng)) for k in priors}
     frame = pd.DataFrame({k: np.asarray(inputs[k], float) for k in law.inputs})
     log_ref = law.log_reference(frame)
-    z = law.z(frame, log_ref)
-    log_mu = law.log_mean(NUMPY, truth, z)
-    known_sd = law.input_log_sd(NUMPY, truth, z)
-    links = likelihood.links(law, frame, log_ref, None)
-    frame["y"] = likelihood.simulate(log_mu, truth, rng, known_sd, links=links)
-    observed = likelihood.observe(frame["y"].to_numpy())
-    log_lik = likelihood.loo_logpdf(observed, log_mu, truth, known_sd, links=links)
+    fitted = FitData(frame, law.inputs, "y")
+    truth_model = Evaluator(law, log_ref, truth, likelihood=likelihood, fitted=fitted)
+    frame["y"] = truth_model.simulate(rng)
+    log_lik = truth_model.fitted_log_likelihood(likelihood.observe(frame["y"].to_numpy()))
     return truth, frame, float(np.sum(log_lik))
 
 

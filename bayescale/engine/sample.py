@@ -2,7 +2,7 @@
 
 Sampler choice, measured on the 240-point Chinchilla fit (4 chains x 1000 tune + 1000 draws,
 2 cores; ``benchmarks/fit_speed.py``): numpyro's kernel, compiled once per model as one JAX
-program (:mod:`bayescale.jax_nuts`), takes 7.0 s in a fresh process with empty caches,
+program (:mod:`bayescale.engine.jax_nuts`), takes 7.0 s in a fresh process with empty caches,
 3.7 s with warm ones and 1.2 s per refit; nutpie pays 13-40 s of Numba compilation per new
 graph and then refits in 1.4 s. So ``"numpyro"`` is the default; ``"nutpie"`` and
 ``"pymc"`` (PyMC's own NUTS) stay selectable.
@@ -11,8 +11,8 @@ graph and then refits in 1.4 s. So ``"numpyro"`` is the default; ``"nutpie"`` an
 import os
 from pathlib import Path
 
-from bayescale import jax_nuts
-from bayescale.checks import check_seed, is_integer, is_number
+from bayescale.arguments import check_seed, is_integer, is_number
+from bayescale.engine import jax_nuts
 from bayescale.errors import SpecError
 from bayescale.ops import import_jax
 
@@ -20,6 +20,25 @@ SAMPLERS = ("numpyro", "nutpie", "pymc")
 
 _MODEL_CACHE: dict = {}
 _NUTPIE_CACHE: dict = {}
+
+
+def check_settings(sampler, chains, draws, tune, target_accept, random_seed):
+    """Refuse sampler settings NUTS cannot run with, naming the argument.
+
+    Raises
+    ------
+    SpecError
+        For an unknown sampler, non-integer or non-positive chains/draws (negative tune),
+        a target_accept outside (0, 1) or a bad seed.
+    """
+    if sampler not in SAMPLERS:
+        raise SpecError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    for label, value, least in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
+        if not is_integer(value) or value < least:
+            raise SpecError(f"{label} must be an integer >= {least}, got {value!r}")
+    if not is_number(target_accept) or not 0 < target_accept < 1:
+        raise SpecError(f"target_accept must be a number in (0, 1), got {target_accept!r}")
+    check_seed(random_seed)
 
 
 def cache_dir():
@@ -71,6 +90,7 @@ def run_nuts(
     random_seed,
     target_accept,
     progressbar=False,
+    sources=(),
 ):
     """Sample the model with NUTS and return the posterior ``DataTree``.
 
@@ -86,20 +106,11 @@ def run_nuts(
         Coordinates of the model's dimensions (group labels).
     progressbar : bool
         Shown by nutpie and PyMC; the compiled numpyro program runs without one.
-
-    Raises
-    ------
-    SpecError
-        For an unknown sampler or non-positive chains/draws/tune.
+    sources : tuple of str
+        Folders of the source code the model depends on: numpyro's compiled programs are
+        cached under a digest of their contents (settings are checked by
+        :func:`check_settings` before).
     """
-    if sampler not in SAMPLERS:
-        raise SpecError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    for label, value, least in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
-        if not is_integer(value) or value < least:
-            raise SpecError(f"{label} must be an integer >= {least}, got {value!r}")
-    if not is_number(target_accept) or not 0 < target_accept < 1:
-        raise SpecError(f"target_accept must be a number in (0, 1), got {target_accept!r}")
-    check_seed(random_seed)
     if sampler == "numpyro":
         _enable_jax_cache()
         return jax_nuts.sample(
@@ -107,6 +118,7 @@ def run_nuts(
             values,
             key=key,
             folder=cache_dir() / "nuts",
+            source=jax_nuts.source_digest(tuple(sources)),
             coords=coords,
             chains=chains,
             draws=draws,

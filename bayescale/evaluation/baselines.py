@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, stats
 
+from bayescale import arviz_adapter
 from bayescale import data as data_mod
-from bayescale import stats
-from bayescale.checks import seeded
+from bayescale.arguments import seeded
 from bayescale.laws import get_law
 from bayescale.ops import NUMPY, jax_namespace
+from bayescale.predictive import Evaluator, check_kind
 
 GRID_QUANTILES = (0.1, 0.35, 0.65, 0.9)
 
@@ -29,6 +30,9 @@ GRID_QUANTILES = (0.1, 0.35, 0.65, 0.9)
 @dataclass(frozen=True)
 class BaselineFit:
     """Point estimate and bootstrap draws of the Huber/L-BFGS fit.
+
+    It follows the :class:`~bayescale.predictive.Predictive` protocol, so backtests score
+    it like a posterior.
 
     Attributes
     ----------
@@ -40,7 +44,15 @@ class BaselineFit:
     bootstrap : pandas.DataFrame
         One row per bootstrap refit (free and derived parameters); empty if none.
     log_ref : dict
-    settings : dict
+    y : str
+        Response column.
+    inputs : dict
+        Law input -> column, as for :func:`bayescale.fit`.
+    flops_per_token : float
+    delta : float
+        Huber threshold.
+    n_starts, n_bootstrap : int
+        L-BFGS starting points and bootstrap refits.
     """
 
     law: object
@@ -48,7 +60,15 @@ class BaselineFit:
     objective: float
     bootstrap: pd.DataFrame
     log_ref: dict
-    settings: dict
+    y: str
+    inputs: dict
+    flops_per_token: float
+    delta: float
+    n_starts: int
+    n_bootstrap: int
+
+    converged = None
+    """An optimiser, not a sampler: there is no convergence check to pass."""
 
     def summary(self, ci=0.9):
         """Point estimate with bootstrap percentile intervals and standard errors."""
@@ -57,7 +77,7 @@ class BaselineFit:
             row = {"estimate": value}
             if len(self.bootstrap):
                 draws = self.bootstrap[name].to_numpy()
-                _, row["lower"], row["upper"] = stats.quantiles(draws, ci)
+                _, row["lower"], row["upper"] = arviz_adapter.quantiles(draws, ci)
                 row["se"] = float(np.std(draws, ddof=1))
             rows[name] = row
         return pd.DataFrame(rows).T
@@ -67,25 +87,48 @@ class BaselineFit:
         frame, draws = self.predictive_draws(new_data)
         out = frame.assign(median=self._point(frame))
         if draws is not None:
-            _, out["lower"], out["upper"] = stats.quantiles(draws, ci)
+            _, out["lower"], out["upper"] = arviz_adapter.quantiles(draws, ci)
         return out
 
-    def predictive_draws(self, new_data):
+    def predictive_draws(self, new_data, kind="observed", random_seed=None):
         """Bootstrap draws of the law at new inputs: ``(frame, draws)``, draws (refits, rows).
 
         This is the field's whole notion of predictive uncertainty: the spread of refitted
-        curves, with no observation noise. ``draws`` is ``None`` without bootstrap refits.
+        curves, with no observation noise, so ``kind`` changes nothing (it is checked and
+        accepted to follow the :class:`~bayescale.predictive.Predictive` protocol), and
+        nothing is random. ``draws`` is ``None`` without bootstrap refits.
         """
-        frame = data_mod.prediction_inputs(new_data, self.law, self.settings)
+        check_kind(kind)
+        frame = self._frame(new_data)
         if not len(self.bootstrap):
             return frame, None
-        z = self.law.z(frame, self.log_ref)
-        boot = {k: self.bootstrap[k].to_numpy()[:, None] for k in self.law.parameters}
-        return frame, np.exp(self.law.log_mean(NUMPY, boot, {k: v[None] for k, v in z.items()}))
+        boot = {k: self.bootstrap[k].to_numpy() for k in self.law.parameters}
+        return frame, np.exp(Evaluator(self.law, self.log_ref, boot).log_mean(frame))
+
+    def log_predictive_density(self, data):
+        """Log density of held-out ``log y`` under a normal fitted to the bootstrap draws.
+
+        The bootstrap gives a cloud of curves, not a density; a normal with the cloud's
+        mean and sd is the most charitable density it implies. NaN without bootstrap refits.
+        """
+        df = data_mod.read_table(data)
+        frame, draws = self.predictive_draws(df)
+        log_y = np.log(data_mod.numeric_column(df.loc[frame.index], self.y, "held-out response"))
+        if draws is None:
+            return np.full(len(frame), np.nan)
+        log_draws = np.log(draws)
+        return stats.norm.logpdf(
+            log_y, np.mean(log_draws, axis=0), np.std(log_draws, axis=0, ddof=1)
+        )
+
+    def _frame(self, new_data):
+        return data_mod.prepare(
+            new_data, self.law, None, inputs=self.inputs, flops_per_token=self.flops_per_token
+        ).frame
 
     def _point(self, frame):
         point = {k: np.asarray(self.point[k]) for k in self.law.parameters}
-        return np.exp(self.law.log_mean(NUMPY, point, self.law.z(frame, self.log_ref)))
+        return np.exp(Evaluator(self.law, self.log_ref, point).log_mean(frame)[0])
 
 
 class _Objective:
@@ -205,11 +248,10 @@ def huber_fit(
         objective=float(best.fun),
         bootstrap=pd.DataFrame(boots),
         log_ref=log_ref,
-        settings={
-            "inputs": dict(inputs or {}),
-            "flops_per_token": flops_per_token,
-            "delta": delta,
-            "n_starts": len(starts),
-            "n_bootstrap": n_bootstrap,
-        },
+        y=y,
+        inputs=dict(inputs or {}),
+        flops_per_token=flops_per_token,
+        delta=delta,
+        n_starts=len(starts),
+        n_bootstrap=n_bootstrap,
     )

@@ -24,13 +24,13 @@ import hashlib
 import json
 import os
 from functools import cache, cached_property
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from bayescale.errors import SamplingError
+from bayescale.versions import versions
 
 _STATS = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size")
 _VERSIONED = ("jax", "jaxlib", "numpyro", "pymc", "pytensor")
@@ -38,17 +38,19 @@ _PROGRAMS: dict = {}
 
 
 @cache
-def source_digest():
-    """Digest of bayescale's and its law catalogue's source: a code change invalidates caches."""
-    import bayescale
-    import bayescale.models
+def source_digest(folders):
+    """Digest of the source under ``folders`` and of the versions of the libraries used.
 
+    A code change or an upgrade invalidates cached programs. The caller names the folders (bayescale's and its law catalogue's), so the engine
+    needs no import of the package it serves.
+    """
     h = hashlib.sha256()
-    for package in (bayescale, bayescale.models):
-        for path in sorted(Path(package.__file__).parent.glob("*.py")):
-            h.update(path.name.encode() + path.read_bytes())
-    for name in _VERSIONED:
-        h.update(f"{name}={metadata.version(name)}".encode())
+    for folder in folders:
+        root = Path(folder)
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    for name, version in versions(_VERSIONED).items():
+        h.update(f"{name}={version}".encode())
     return h.hexdigest()
 
 
@@ -241,7 +243,9 @@ def _run_program(log_density, constrain, value_names, settings):
     )
 
 
-def sample(build, values, *, key, folder, coords, chains, draws, tune, random_seed, target_accept):
+def sample(
+    build, values, *, key, folder, source, coords, chains, draws, tune, random_seed, target_accept
+):
     """Run NUTS and return a DataTree with ``posterior`` and ``sample_stats``.
 
     Parameters
@@ -251,9 +255,11 @@ def sample(build, values, *, key, folder, coords, chains, draws, tune, random_se
     values : dict
         Data by ``pm.Data`` container name.
     key : str
-        Identifies the model graph (see :func:`bayescale.fitting.spec_key`).
+        Identifies the model graph (see :meth:`bayescale.spec.FitSpec.graph_key`).
     folder : pathlib.Path
         Folder of the on-disk program cache.
+    source : str
+        Digest of the code the program depends on (:func:`source_digest`).
     coords : dict
         Coordinates of the model's dimensions (group labels).
     """
@@ -265,7 +271,7 @@ def sample(build, values, *, key, folder, coords, chains, draws, tune, random_se
     identity = json.dumps(
         [key, settings, data_names, [[d.shape, str(d.dtype)] for d in data], len(jax.devices())]
     )
-    digest = hashlib.sha256((identity + source_digest()).encode()).hexdigest()[:32]
+    digest = hashlib.sha256((identity + source).encode()).hexdigest()[:32]
     program = _PROGRAMS.get(digest)
     if program is None:
         program = Program.load(folder / digest)

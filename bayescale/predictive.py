@@ -1,0 +1,243 @@
+"""Evaluate a fitted model in numpy over parameter draws: the one place that does it.
+
+Fitting (the pointwise log-likelihood stored for LOO), :class:`~bayescale.ScalingFit`'s
+predictions and predictive densities, two-stage prediction, simulation-based calibration
+and the Huber baseline's bootstrap curves all ask the same questions of a law, a
+likelihood and draws of their parameters: each row's parameters (its group's, or a new
+group's from the population), the law's log mean there, the noise around it, draws of new
+observations and the density of observed ones. :class:`Evaluator` answers them for draws
+of any leading shape: ``(draws,)`` pooled over chains, ``(chain, draw)`` as sampled,
+``(refits,)`` of a bootstrap, or ``()`` for one true parameter set.
+
+:class:`Predictive` is the protocol every fitted method follows (a fit, an average of
+fits, the baseline), so backtests, averages and decisions call them alike.
+"""
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Protocol
+
+import numpy as np
+from scipy import special
+
+from bayescale import pooling as pooling_mod
+from bayescale.data import FitData
+from bayescale.errors import SpecError
+from bayescale.likelihoods import in_quadrature
+from bayescale.ops import NUMPY
+
+ROW_CHUNK = 2048
+"""Rows evaluated at once, so dense prediction grids never hold every draw at once."""
+
+KINDS = ("mean", "observed")
+
+
+class Predictive(Protocol):
+    """What any fitted method offers to backtests, averages and decisions.
+
+    Attributes
+    ----------
+    converged : bool or None
+        Whether every sampler behind it passed its convergence checks (``None`` for an
+        optimiser, which has none).
+    """
+
+    converged: bool | None
+
+    def predictive_draws(self, new_data, kind="observed", random_seed=None):
+        """``(frame, draws)``: validated inputs and draws of shape (draws, rows)."""
+
+    def log_predictive_density(self, data):
+        """Log predictive density of held-out rows' response, per row."""
+
+
+def fitted_links(law, likelihood, fitdata, log_ref, labels=()):
+    """:meth:`~bayescale.likelihoods.Likelihood.links` of the fitted rows (curves = groups)."""
+    codes = fitdata.codes(labels) if fitdata.group else None
+    return likelihood.links(law, fitdata.frame, log_ref, codes)
+
+
+def check_kind(kind):
+    """``kind`` if it is one of :data:`KINDS`, else a :class:`SpecError`."""
+    if kind not in KINDS:
+        raise SpecError(f"kind must be 'mean' or 'observed', got {kind!r}")
+    return kind
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """A law and likelihood with draws of their parameters, evaluated at rows of inputs.
+
+    Attributes
+    ----------
+    law : ScalingLaw
+    log_ref : dict of str to float
+        Log reference scale of each input.
+    draws : dict of str to ndarray
+        Draws by parameter name, with the same leading shape; a grouped parameter has one
+        more axis, the group. Pooled parameters need their ``_mu`` and ``_tau`` to predict
+        a new group.
+    likelihood : Likelihood, optional
+        Needed for observations and densities (not for the law's mean).
+    pooling : dict of str to str, optional
+        Per law parameter; default every parameter shared.
+    priors : dict of str to Prior
+        Priors of pooled parameters: their transforms map a new group's draws.
+    group : str, optional
+        Group column of the rows evaluated; ``labels`` are the fitted groups in order.
+    labels : tuple of str
+    fitted : FitData, optional
+        The fitted rows: what dependent noise at new rows is conditioned on, and the rows
+        of :meth:`fitted_log_likelihood`.
+    """
+
+    law: object
+    log_ref: dict
+    draws: dict
+    likelihood: object = None
+    pooling: dict | None = None
+    priors: dict = field(default_factory=dict)
+    group: str | None = None
+    labels: tuple = ()
+    fitted: FitData | None = None
+
+    @property
+    def _pooling(self):
+        return self.pooling or dict.fromkeys(self.law.parameters, "shared")
+
+    def _codes(self, frame):
+        return FitData(frame, self.law.inputs, "", self.group).codes(self.labels)
+
+    def parameters(self, frame, rng=None):
+        """Law parameter draws for each row of ``frame``: arrays of shape (*draws, rows).
+
+        Rows of a group seen in the fit use its draws; rows of a new group use the
+        population distribution (one new-group draw per parameter draw and label, from
+        ``rng``).
+        """
+        names = self.law.parameters
+        if not self.group:
+            return {k: pooling_mod.per_row(self.draws[k], "shared", None) for k in names}
+        codes = self._codes(frame)
+        labels = frame[self.group]
+        out = {}
+        for k in names:
+            mode = self._pooling[k]
+            rows = pooling_mod.per_row(self.draws[k], mode, np.maximum(codes, 0))
+            for label in sorted(set(labels[codes < 0])):
+                new = pooling_mod.new_group_draws(k, self.priors.get(k), mode, self.draws, rng)
+                rows = np.where((labels == label).to_numpy(), new[..., None], rows)
+            lead = self.draws[k].shape[: -1 if mode != "shared" else None]
+            out[k] = np.broadcast_to(rows, (*lead, len(frame)))
+        return out
+
+    def log_mean(self, frame, rng=None):
+        """``log`` of the law's mean at validated inputs ``frame``: shape (*draws, rows)."""
+        return self.law.log_mean(NUMPY, self.parameters(frame, rng), self._z(frame))
+
+    def _z(self, frame):
+        return {k: v[None, :] for k, v in self.law.z(frame, self.log_ref).items()}
+
+    def noise_parameters(self, index=slice(None)):
+        """The likelihood's parameter draws (``draws[index]``), broadcast against rows."""
+        return {k: self.draws[k][index, None] for k in self.likelihood.priors}
+
+    @cached_property
+    def fitted_log_mean(self):
+        """``log`` of the law's mean at the fitted rows (no new groups, so no rng)."""
+        return self.log_mean(self.fitted.frame)
+
+    def noise_context(self, frame):
+        """Dependent noise at new rows, conditioned on the fitted rows; None if independent.
+
+        For ``ou_normal`` each new row continues its curve (its group's, or the single
+        curve) from the residual of the fitted point just before it. Each row gets its
+        marginal: draws at two new rows are not correlated with each other, and a row
+        between two fitted points ignores the later one (wider than the exact bridge).
+        """
+        if not self.likelihood.dependent:
+            return None
+        codes = new = None
+        if self.group:
+            codes = self.fitted.codes(self.labels)
+            new = self._codes(frame)
+        links = self.likelihood.links(
+            self.law, self.fitted.frame, self.log_ref, codes, new=(frame, new)
+        )
+        observed = self.likelihood.observe(self.fitted.y_values())
+        return self.likelihood.context(observed, self.fitted_log_mean, links)
+
+    def predictive_chunks(self, frame, kind, rng):
+        """``(chunk, draws)`` per :data:`ROW_CHUNK` rows of ``frame``, in response units.
+
+        ``kind="mean"``: the law's value; ``"observed"``: a new observation, with the
+        likelihood's noise, the noise of noisy inputs and, for dependent noise, the fitted
+        curve's residuals (:meth:`noise_context`).
+        """
+        check_kind(kind)
+        lik = self.noise_parameters() if kind == "observed" else None
+        for start in range(0, len(frame), ROW_CHUNK):
+            chunk = frame.iloc[start : start + ROW_CHUNK]
+            p, z = self.parameters(chunk, rng), self._z(chunk)
+            with np.errstate(invalid="ignore"):
+                log_mu = self.law.log_mean(NUMPY, p, z)
+                if kind == "observed":
+                    noise = self.law.input_log_sd(NUMPY, p, z)
+                    context = self.noise_context(chunk)
+                    values = self.likelihood.draw(log_mu, lik, rng, known_sd=noise, context=context)
+                else:
+                    values = np.exp(log_mu)
+            yield chunk, values
+
+    def log_density(self, frame, y, rng):
+        """``log mean_s p(y_i | theta_s)`` per row, over the draws for which the law is defined.
+
+        On the likelihood's observed scale (``log y`` for losses): the quantity LOO
+        estimates in-sample and backtests score out of sample.
+        """
+        p, z = self.parameters(frame, rng), self._z(frame)
+        with np.errstate(invalid="ignore"):
+            log_mu = self.law.log_mean(NUMPY, p, z)
+            noise = self.law.input_log_sd(NUMPY, p, z)
+            observed = self.likelihood.observe(y)[None, :]
+            context = self.noise_context(frame)
+            logpdf = self.likelihood.logpdf(
+                observed, log_mu, self.noise_parameters(), known_sd=noise, context=context
+            )
+        defined = np.isfinite(log_mu)  # draws for which the law is undefined are left out
+        logpdf = np.where(defined, logpdf, -np.inf)
+        return special.logsumexp(logpdf, axis=0) - np.log(defined.sum(axis=0))
+
+    def _fitted_terms(self):
+        """Parameters, log mean, known sd and links at the fitted rows (unexpanded inputs)."""
+        fitted = self.fitted
+        codes = fitted.codes(self.labels) if fitted.group else None
+        rows = {
+            k: pooling_mod.per_row(self.draws[k], self._pooling[k], codes)
+            for k in self.law.parameters
+        }
+        z = self.law.z(fitted.frame, self.log_ref)
+        log_mu = self.law.log_mean(NUMPY, rows, z)
+        known_sd = in_quadrature(fitted.known_sd(), self.law.input_log_sd(NUMPY, rows, z))
+        links = fitted_links(self.law, self.likelihood, fitted, self.log_ref, self.labels)
+        return log_mu, known_sd, links
+
+    def fitted_log_likelihood(self, observed=None):
+        """Log density of each fitted row given the others (PSIS-LOO's terms), per draw.
+
+        ``observed`` replaces the fitted response (on the observed scale), as SBC scores
+        the data it simulated.
+        """
+        log_mu, known_sd, links = self._fitted_terms()
+        if observed is None:
+            observed = self.likelihood.observe(self.fitted.y_values())
+        lik = {k: np.asarray(self.draws[k])[..., None] for k in self.likelihood.priors}
+        return self.likelihood.loo_logpdf(observed, log_mu, lik, known_sd, links=links)
+
+    def simulate(self, rng):
+        """One data set at the fitted rows, drawn from the joint density (for SBC).
+
+        Returns the response in its own units; use with draws of shape ``()``.
+        """
+        log_mu, known_sd, links = self._fitted_terms()
+        return self.likelihood.simulate(log_mu, self.draws, rng, known_sd, links=links)

@@ -1,0 +1,132 @@
+"""``FitSpec``: everything that defines a fit except the data, as one typed, frozen value.
+
+It is the single source for three readers that used to assemble it each their own way:
+the compile cache (:meth:`FitSpec.graph_key`: equal keys mean equal PyMC graphs), saved
+files (:meth:`FitSpec.to_dict` / :meth:`FitSpec.from_dict`, JSON in the netCDF
+attributes), and prediction (the column mapping, the ``C``-to-``D`` rule and the group
+column through :meth:`FitSpec.prediction_frame`).
+"""
+
+import json
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+
+from bayescale.data import prepare
+from bayescale.laws import ScalingLaw, get_law
+from bayescale.likelihoods import Likelihood, get_likelihood
+from bayescale.priors import Prior
+
+_MAPPINGS = ("priors", "pooling", "inputs", "versions")
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What a fit was asked to do: law, likelihood, priors, pooling, columns, sampler, seed.
+
+    Attributes
+    ----------
+    law : ScalingLaw
+        The family with its options.
+    likelihood : Likelihood
+    priors : mapping of str to Prior
+        Every prior used: the law's, the group scales' and the likelihood's.
+    pooling : mapping of str to str
+        :data:`bayescale.pooling.POOLINGS` choice per law parameter.
+    inputs : mapping of str to str
+        Law input -> column, as the user mapped them (empty when columns carry the law's
+        names).
+    y : str
+        Response column.
+    group : str or None
+        Group column; ``labels`` are its sorted values in the fitted data.
+    labels : tuple of str
+    y_log_sd : str or None
+        Column of known standard deviations of ``log y``.
+    flops_per_token : float
+        ``k`` in ``D = C / (k N)``.
+    sampler : str
+    chains, draws, tune : int
+    target_accept : float
+    random_seed : int
+    versions : mapping of str to str
+        Library versions the fit was made with (empty for a spec not yet fitted).
+    """
+
+    law: ScalingLaw
+    likelihood: Likelihood
+    priors: MappingProxyType
+    pooling: MappingProxyType
+    inputs: MappingProxyType = field(default_factory=dict)
+    y: str = "loss"
+    group: str | None = None
+    labels: tuple = ()
+    y_log_sd: str | None = None
+    flops_per_token: float = 6.0
+    sampler: str = "numpyro"
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    target_accept: float = 0.8
+    random_seed: int = 0
+    versions: MappingProxyType = field(default_factory=dict)
+
+    def __post_init__(self):
+        pooling = dict(self.pooling)
+        if set(pooling) == set(self.law.parameters):  # the law's order, also once read back
+            object.__setattr__(self, "pooling", {k: pooling[k] for k in self.law.parameters})
+        for name in _MAPPINGS:  # read-only views, so a spec cannot change under a fit
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "labels", tuple(self.labels))
+
+    def graph_key(self):
+        """String identifying the sampled program: equal keys can share compiled code.
+
+        The law enters by name, options and :meth:`~bayescale.laws.ScalingLaw.fingerprint`,
+        so an edited user-defined law never reuses the program compiled for its old
+        version; column names, seed and draw counts do not enter (the sampler keys those
+        itself).
+        """
+        graph = {
+            "law": {**self.law.to_dict(), "fingerprint": self.law.fingerprint()},
+            "likelihood": self.likelihood.to_dict(),
+            "known_sd": self.y_log_sd is not None,
+            "priors": {k: p.to_dict() for k, p in self.priors.items()},
+            "pooling": dict(self.pooling),
+            "labels": list(self.labels),
+        }
+        return json.dumps(graph, sort_keys=True) + self.sampler
+
+    def prediction_frame(self, new_data):
+        """Validated law inputs of ``new_data`` (and its group column), as the fit read its own.
+
+        A dict of arrays, a DataFrame or a CSV path; ``D`` is derived from ``C`` with this
+        spec's ``flops_per_token`` when the table has compute instead of tokens.
+        """
+        return prepare(
+            new_data,
+            self.law,
+            None,
+            inputs=dict(self.inputs),
+            flops_per_token=self.flops_per_token,
+            group=self.group,
+        ).frame
+
+    def to_dict(self):
+        """JSON-ready dict that :meth:`from_dict` turns back into an equal spec."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["law"] = self.law.to_dict()
+        out["likelihood"] = self.likelihood.to_dict()
+        out["priors"] = {k: p.to_dict() for k, p in self.priors.items()}
+        out["labels"] = list(self.labels)
+        for name in ("pooling", "inputs", "versions"):
+            out[name] = dict(out[name])
+        return out
+
+    @classmethod
+    def from_dict(cls, spec):
+        """The spec that :meth:`to_dict` wrote."""
+        spec = dict(spec)
+        spec["law"] = get_law(spec["law"])
+        spec["likelihood"] = get_likelihood(spec["likelihood"])
+        spec["priors"] = {k: Prior.from_dict(v) for k, v in spec["priors"].items()}
+        return cls(**spec)
