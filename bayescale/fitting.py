@@ -10,56 +10,19 @@ from bayescale import data as data_mod
 from bayescale import diagnostics
 from bayescale import pooling as pooling_mod
 from bayescale.engine import sample
-from bayescale.engine.build import OBSERVED, build_model, data_values
+from bayescale.engine.build import OBSERVED, ModelRecipe
 from bayescale.errors import SpecError
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY
 from bayescale.predictive import Evaluator
-from bayescale.priors import Prior
 from bayescale.result import ScalingFit, sampled_names
-from bayescale.spec import FitSpec
+from bayescale.spec import FitSpec, resolve_priors
 from bayescale.versions import versions
 
 SOURCES = (str(Path(__file__).parent), str(Path(bayescale.models.__file__).parent))
 """Folders of bayescale's and its law catalogue's source: the compiled-program cache is
 keyed on their contents, so editing the code never reuses a stale program."""
-
-
-MAX_MASS_OUTSIDE = 1e-3
-"""Most prior mass allowed outside the range of a parameter's default prior. Beyond the
-range the law or likelihood is undefined (``log E`` of a negative floor), and a prior that
-reaches there sends NUTS there: a failed start or divergences. ``Normal(1.7, 0.2)`` on a
-positive floor (mass 1e-17 below 0) is fine."""
-
-_SUPPORT_HINTS = {"positive": "LogNormal, HalfNormal, Gamma or Exponential", "unit": "Beta"}
-"""Distributions to suggest for a parameter whose user prior leaves its range."""
-
-
-def resolve_priors(law, likelihood, priors, pooling):
-    """Default priors of law, group scales and likelihood, overridden by ``priors``."""
-    merged = {**law.priors, **pooling_mod.hyper_priors(pooling), **likelihood.priors}
-    if priors is not None and not isinstance(priors, dict):
-        raise SpecError(f"priors must be a dict of parameter name to Prior, not {priors!r}")
-    for name, prior in (priors or {}).items():
-        if name not in merged:
-            raise SpecError(
-                f"priors= names {name!r}, which is not a parameter of law {law.name!r} with "
-                f"likelihood {likelihood.name!r}; parameters: {', '.join(merged)}"
-            )
-        if not isinstance(prior, Prior):
-            raise SpecError(f"priors[{name!r}] must be a bayescale.Prior, got {prior!r}")
-        lo, hi = merged[name].bounds
-        outside = prior.scipy().cdf(lo) + prior.scipy().sf(hi)
-        if outside > MAX_MASS_OUTSIDE:
-            hint = _SUPPORT_HINTS.get(merged[name].support, f"one within ({lo:g}, {hi:g})")
-            raise SpecError(
-                f"priors[{name!r}] = {prior!r} puts {outside:.1%} of its mass outside "
-                f"({lo:g}, {hi:g}), the range {name} is written for (its default prior is "
-                f"{merged[name]!r}): use {hint}"
-            )
-        merged[name] = prior
-    return merged
 
 
 def fit(
@@ -142,7 +105,8 @@ def fit(
             f"input noise of law {law.name!r}); use 'normal' or 'student_t'"
         )
     pool = pooling_mod.resolve(law, group, pooling)
-    all_priors = resolve_priors(law, lik, priors, pool)
+    group_scales = pooling_mod.hyper_priors(pool)
+    all_priors = resolve_priors(law, lik, priors, group_scales)
     fitdata = data_mod.prepare(
         data,
         law,
@@ -175,21 +139,8 @@ def fit(
         versions=versions(),
     )
     log_ref = law.log_reference(fitdata.frame)
-    values = data_values(law, lik, fitdata, log_ref, spec.labels)
-    idata = sample.run_nuts(
-        spec.graph_key(),
-        lambda: build_model(law, all_priors, lik, fitdata, log_ref, pool, spec.labels),
-        values,
-        coords={fitdata.group: list(spec.labels)} if group else {},
-        sampler=sampler,
-        chains=chains,
-        draws=draws,
-        tune=tune,
-        random_seed=random_seed,
-        target_accept=target_accept,
-        progressbar=progressbar,
-        sources=SOURCES,
-    )
+    recipe = ModelRecipe(spec, fitdata, log_ref)
+    idata = sample.run_nuts(recipe, progressbar=progressbar, sources=SOURCES)
     result = ScalingFit(spec, assemble_posterior(idata, spec, fitdata, log_ref), fitdata, log_ref)
     diagnostics.warn_if_bad(result.diagnostics, f"{law.name} fit")
     return result

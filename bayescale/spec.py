@@ -12,11 +12,51 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 
 from bayescale.data import prepare
+from bayescale.errors import SpecError
 from bayescale.laws import ScalingLaw, get_law
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.priors import Prior
 
 _MAPPINGS = ("priors", "pooling", "inputs", "versions")
+
+MAX_MASS_OUTSIDE = 1e-3
+"""Most prior mass allowed outside the range of a parameter's default prior. Beyond the
+range the law or likelihood is undefined (``log E`` of a negative floor), and a prior that
+reaches there sends NUTS there: a failed start or divergences. ``Normal(1.7, 0.2)`` on a
+positive floor (mass 1e-17 below 0) is fine."""
+
+_SUPPORT_HINTS = {"positive": "LogNormal, HalfNormal, Gamma or Exponential", "unit": "Beta"}
+"""Distributions to suggest for a parameter whose user prior leaves its range."""
+
+
+def resolve_priors(law, likelihood, priors, group_scales):
+    """Default priors of law, group scales and likelihood, overridden by ``priors``.
+
+    ``group_scales`` are the default priors of the pooled parameters' scales
+    (:func:`bayescale.pooling.hyper_priors`; empty without groups).
+    """
+    merged = {**law.priors, **group_scales, **likelihood.priors}
+    if priors is not None and not isinstance(priors, dict):
+        raise SpecError(f"priors must be a dict of parameter name to Prior, not {priors!r}")
+    for name, prior in (priors or {}).items():
+        if name not in merged:
+            raise SpecError(
+                f"priors= names {name!r}, which is not a parameter of law {law.name!r} with "
+                f"likelihood {likelihood.name!r}; parameters: {', '.join(merged)}"
+            )
+        if not isinstance(prior, Prior):
+            raise SpecError(f"priors[{name!r}] must be a bayescale.Prior, got {prior!r}")
+        lo, hi = merged[name].bounds
+        outside = prior.scipy().cdf(lo) + prior.scipy().sf(hi)
+        if outside > MAX_MASS_OUTSIDE:
+            hint = _SUPPORT_HINTS.get(merged[name].support, f"one within ({lo:g}, {hi:g})")
+            raise SpecError(
+                f"priors[{name!r}] = {prior!r} puts {outside:.1%} of its mass outside "
+                f"({lo:g}, {hi:g}), the range {name} is written for (its default prior is "
+                f"{merged[name]!r}): use {hint}"
+            )
+        merged[name] = prior
+    return merged
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ import xarray as xr
 from bayescale import pooling as pooling_mod
 from bayescale.data import prepare
 from bayescale.errors import SpecError
-from bayescale.fitting import assemble_posterior, resolve_priors
+from bayescale.fitting import assemble_posterior
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
 from bayescale.result import ScalingFit
 from bayescale.simulate import from_law
-from bayescale.spec import FitSpec
+from bayescale.spec import FitSpec, resolve_priors
 
 ONE_BREAK = {"y_ref": 1.5, "a_frac": 0.3, "c0": 0.2, "z1": 0.4, "c1": 1.5, "f1": 0.3}
 """True free parameters of the one-break BNSL recovery design (a visible break)."""
@@ -89,7 +89,7 @@ def fake_fit(
     spec = FitSpec(
         law=law,
         likelihood=lik,
-        priors=resolve_priors(law, lik, None, pool),
+        priors=resolve_priors(law, lik, None, pooling_mod.hyper_priors(pool)),
         pooling=pool,
         inputs=inputs or {},
         y=y,

@@ -61,12 +61,12 @@ def model_for(law, likelihood, fitdata, pooling=None):
     """
     from bayescale import pooling as pooling_mod
     from bayescale.engine.build import build_model
-    from bayescale.fitting import resolve_priors
+    from bayescale.spec import resolve_priors
 
     group = fitdata.group
     pool = pooling_mod.resolve(law, group, pooling)
     labels = sorted(fitdata.frame[group].unique()) if group else []
-    priors = resolve_priors(law, likelihood, None, pool)
+    priors = resolve_priors(law, likelihood, None, pooling_mod.hyper_priors(pool))
     log_ref = law.log_reference(fitdata.frame)
     return build_model(law, priors, likelihood, fitdata, log_ref, pool, labels)
 

@@ -9,9 +9,9 @@ from conftest import fit_sweep
 from scipy import stats
 
 import bayescale
-from bayescale.fitting import resolve_priors
 from bayescale.likelihoods import get_likelihood
 from bayescale.simulate import CHINCHILLA_TRUTH
+from bayescale.spec import resolve_priors
 
 COLUMNS = ["mean", "sd", "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail"]
 

@@ -142,12 +142,11 @@ def test_every_registered_law_has_an_sbc_design():
 def test_prior_simulations_are_data_the_engine_accepts(name):
     """100 prior simulations per law pass the engine's validation (finite, in support)."""
     from bayescale.data import prepare
-    from bayescale.fitting import resolve_priors
-    from bayescale.pooling import resolve
+    from bayescale.spec import resolve_priors
 
     law, inputs, likelihood = design(name)
     lik = get_likelihood(likelihood)
-    priors = resolve_priors(law, lik, None, resolve(law, None, None))
+    priors = resolve_priors(law, lik, None, {})  # no groups, so no group scales
     rng = np.random.default_rng(0)
     for _ in range(100):
         _, frame, log_lik = simulate(law, lik, inputs, priors, rng)

@@ -1,9 +1,14 @@
 """Assemble the PyMC model: law + priors + likelihood, with the data as ``pm.Data``.
 
-Data (encoded inputs, reference scales, observed response) are ``pm.Data`` containers so that a second fit
-of the same specification swaps the data in with ``pm.set_data`` instead of rebuilding and
-recompiling the model.
+Data (encoded inputs, reference scales, observed response) are ``pm.Data`` containers so
+that a second fit of the same specification swaps the data in with ``pm.set_data``
+instead of rebuilding and recompiling the model. :class:`ModelRecipe` hands the sampler a
+fit's data values at once and its model only on demand: a process that finds the
+compiled program in its cache never builds the model (nor imports PyMC).
 """
+
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -14,6 +19,46 @@ from bayescale.predictive import fitted_links
 
 OBSERVED = "y"
 """Name of the observed variable (and of the log-likelihood in the posterior)."""
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """What the sampler needs of one fit: the spec, its data values, and its PyMC model.
+
+    Attributes
+    ----------
+    spec : FitSpec
+    fitdata : FitData
+    log_ref : mapping of str to float
+    """
+
+    spec: object
+    fitdata: object
+    log_ref: object
+
+    @cached_property
+    def values(self):
+        """The ``pm.Data`` values of this fit, by container name."""
+        spec = self.spec
+        return data_values(spec.law, spec.likelihood, self.fitdata, self.log_ref, spec.labels)
+
+    @property
+    def coords(self):
+        """Coordinates of the model's dimensions: the group labels, when grouped."""
+        return {self.fitdata.group: list(self.spec.labels)} if self.fitdata.group else {}
+
+    def model(self):
+        """Build the PyMC model (called only when no compiled program is cached)."""
+        spec = self.spec
+        return build_model(
+            spec.law,
+            spec.priors,
+            spec.likelihood,
+            self.fitdata,
+            self.log_ref,
+            spec.pooling,
+            spec.labels,
+        )
 
 
 def data_values(law, likelihood, fitdata, log_ref, labels=()):

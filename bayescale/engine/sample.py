@@ -77,77 +77,58 @@ def cached_model(key, build, values):
     return model
 
 
-def run_nuts(
-    key,
-    build,
-    values,
-    *,
-    coords,
-    sampler,
-    chains,
-    draws,
-    tune,
-    random_seed,
-    target_accept,
-    progressbar=False,
-    sources=(),
-):
-    """Sample the model with NUTS and return the posterior ``DataTree``.
+def run_nuts(recipe, *, progressbar=False, sources=()):
+    """Sample a fit's model with NUTS and return the posterior ``DataTree``.
 
     Parameters
     ----------
-    key : str
-        Identifies the model graph: equal keys share compiled code.
-    build : callable
-        Builds the PyMC model; numpyro calls it only when no compiled program is cached.
-    values : dict
-        ``pm.Data`` values for this fit.
-    coords : dict
-        Coordinates of the model's dimensions (group labels).
+    recipe : ModelRecipe
+        The fit's spec (its sampler settings, already checked by :func:`check_settings`,
+        and :meth:`~bayescale.spec.FitSpec.graph_key`: equal keys share compiled code),
+        its data values, and its model, built only when no compiled program is cached.
     progressbar : bool
         Shown by nutpie and PyMC; the compiled numpyro program runs without one.
     sources : tuple of str
         Folders of the source code the model depends on: numpyro's compiled programs are
-        cached under a digest of their contents (settings are checked by
-        :func:`check_settings` before).
+        cached under a digest of their contents.
     """
-    if sampler == "numpyro":
+    spec = recipe.spec
+    key = spec.graph_key()
+    if spec.sampler == "numpyro":
         _enable_jax_cache()
         return jax_nuts.sample(
-            build,
-            values,
+            recipe.model,
+            recipe.values,
             key=key,
             folder=cache_dir() / "nuts",
             source=jax_nuts.source_digest(tuple(sources)),
-            coords=coords,
-            chains=chains,
-            draws=draws,
-            tune=tune,
-            random_seed=random_seed,
-            target_accept=target_accept,
+            coords=recipe.coords,
+            chains=spec.chains,
+            draws=spec.draws,
+            tune=spec.tune,
+            random_seed=spec.random_seed,
+            target_accept=spec.target_accept,
         )
-    model = cached_model(key, build, values)
-    if sampler == "nutpie":
-        return _run_nutpie(
-            model, key, values, chains, draws, tune, random_seed, target_accept, progressbar
-        )
+    model = cached_model(key, recipe.model, recipe.values)
+    if spec.sampler == "nutpie":
+        return _run_nutpie(model, key, recipe.values, spec, progressbar)
     import pymc as pm
 
     with model:
         return pm.sample(
-            draws,
-            tune=tune,
-            chains=chains,
-            cores=min(chains, os.cpu_count() or 1),
-            nuts_sampler=sampler,
-            random_seed=random_seed,
-            nuts={"target_accept": target_accept},
+            spec.draws,
+            tune=spec.tune,
+            chains=spec.chains,
+            cores=min(spec.chains, os.cpu_count() or 1),
+            nuts_sampler=spec.sampler,
+            random_seed=spec.random_seed,
+            nuts={"target_accept": spec.target_accept},
             progressbar=progressbar,
             compute_convergence_checks=False,
         )
 
 
-def _run_nutpie(model, key, values, chains, draws, tune, random_seed, target_accept, progressbar):
+def _run_nutpie(model, key, values, spec, progressbar):
     import nutpie
 
     compiled = _NUTPIE_CACHE.get(key)
@@ -157,12 +138,12 @@ def _run_nutpie(model, key, values, chains, draws, tune, random_seed, target_acc
         compiled = compiled.with_data(**values)
     return nutpie.sample(
         compiled,
-        chains=chains,
-        draws=draws,
-        tune=tune,
-        seed=random_seed,
-        cores=min(chains, os.cpu_count() or 1),
-        target_accept=target_accept,
+        chains=spec.chains,
+        draws=spec.draws,
+        tune=spec.tune,
+        seed=spec.random_seed,
+        cores=min(spec.chains, os.cpu_count() or 1),
+        target_accept=spec.target_accept,
         progress_bar=progressbar,
         save_warmup=False,
     )

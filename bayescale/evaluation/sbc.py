@@ -35,11 +35,11 @@ from scipy import special, stats
 from bayescale.data import FitData
 from bayescale.engine.build import OBSERVED
 from bayescale.errors import BayescaleError, ConvergenceWarning, SpecError
-from bayescale.fitting import fit, resolve_priors
+from bayescale.fitting import fit
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
-from bayescale.pooling import resolve
 from bayescale.predictive import Evaluator
+from bayescale.spec import resolve_priors
 
 LOG_LIK = "log_lik"
 """Column of :attr:`SBCResult.ranks` holding the rank of the total log-likelihood."""
@@ -261,7 +261,7 @@ def sbc(
     """
     law = get_law(law)
     lik = get_likelihood(likelihood)
-    all_priors = resolve_priors(law, lik, priors, resolve(law, None, None))
+    all_priors = resolve_priors(law, lik, priors, {})  # no groups, so no group scales
     names = [*law.parameters, *lik.priors]
     ranks, diags, errors = [], [], []
     for s in range(n_sims):
