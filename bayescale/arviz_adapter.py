@@ -46,18 +46,6 @@ def bfmi(posterior):
     return np.atleast_1d(np.asarray(az.bfmi(posterior)["energy"]))
 
 
-def quantiles(draws, ci, axis=0):
-    """Median and central ``ci`` interval along ``axis`` (equal-tailed, like :func:`summary`).
-
-    NaN draws (where a law is undefined) are left out.
-    """
-    tail = (1.0 - ci) / 2.0
-    with warnings.catch_warnings():  # all-NaN slices stay NaN, reported by the caller
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, med, hi = np.nanquantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
-    return med, lo, hi
-
-
 _PARETO_WARNING = "Estimated shape parameter of Pareto distribution"
 """ArviZ's anonymous per-call warning; :func:`bayescale.compare` reports high Pareto k
 itself, per fit and with counts, as a :class:`~bayescale.errors.ParetoKWarning`."""

@@ -13,6 +13,7 @@ of any leading shape: ``(draws,)`` pooled over chains, ``(chain, draw)`` as samp
 fits, the baseline), so backtests, averages and decisions call them alike.
 """
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
@@ -49,6 +50,18 @@ class Predictive(Protocol):
 
     def log_predictive_density(self, data):
         """Log predictive density of held-out rows' response, per row."""
+
+
+def quantiles(draws, ci, axis=0):
+    """Median and central ``ci`` interval along ``axis``: every interval bayescale gives.
+
+    Equal-tailed, as the posterior summary's intervals are. NaN draws (where a law is undefined) are left out.
+    """
+    tail = (1.0 - ci) / 2.0
+    with warnings.catch_warnings():  # all-NaN slices stay NaN, reported by the caller
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, med, hi = np.nanquantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
+    return med, lo, hi
 
 
 def fitted_links(law, likelihood, fitdata, log_ref, labels=()):

@@ -21,7 +21,7 @@ from bayescale import pooling as pooling_mod
 from bayescale.arguments import check_probability, seeded
 from bayescale.data import FitData, numeric_column, read_table
 from bayescale.errors import DataError, SpecError, UndefinedDrawsWarning
-from bayescale.predictive import Evaluator, check_kind
+from bayescale.predictive import Evaluator, check_kind, quantiles
 from bayescale.spec import FitSpec
 
 
@@ -191,7 +191,7 @@ class ScalingFit:
         check_probability(ci, "ci")
         out = []
         for chunk, values in self._predictive_chunks(new_data, kind, random_seed):
-            med, lo, hi = arviz_adapter.quantiles(values, ci, axis=0)
+            med, lo, hi = quantiles(values, ci, axis=0)
             out.append(chunk.assign(median=med, lower=lo, upper=hi))
         return pd.concat(out)
 
@@ -268,7 +268,7 @@ class ScalingFit:
                 raise SpecError(f"unknown group {label!r}; groups: {self.group_labels}")
         values = self.draws([param])[param]
         diff = values[:, self.group_labels.index(a)] - values[:, self.group_labels.index(b)]
-        med, lo, hi = arviz_adapter.quantiles(diff, ci)
+        med, lo, hi = quantiles(diff, ci)
         return pd.Series(
             {"median": med, "lower": lo, "upper": hi, "p_greater": float(np.mean(diff > 0))},
             name=f"{param}[{a}] - {param}[{b}]",

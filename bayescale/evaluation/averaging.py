@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayescale import arviz_adapter
 from bayescale.arguments import check_probability, seeded
 from bayescale.data import read_table
 from bayescale.errors import SpecError
 from bayescale.evaluation.comparison import check_same_data, compare
+from bayescale.predictive import quantiles
 
 
 class AveragedFit:
@@ -73,7 +73,7 @@ class AveragedFit:
         """``median``, ``lower``, ``upper`` of the mixture at new inputs (see ``ScalingFit``)."""
         check_probability(ci, "ci")
         frame, draws = self.predictive_draws(new_data, kind, random_seed)
-        med, lo, hi = arviz_adapter.quantiles(draws, ci, axis=0)
+        med, lo, hi = quantiles(draws, ci, axis=0)
         return frame.assign(median=med, lower=lo, upper=hi)
 
     def log_predictive_density(self, data):

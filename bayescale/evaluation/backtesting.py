@@ -21,6 +21,7 @@ from bayescale.evaluation.averaging import average as average_fits
 from bayescale.evaluation.scores import LEVELS, bootstrap_interval
 from bayescale.fitting import fit as fit_law
 from bayescale.laws import ScalingLaw, get_law
+from bayescale.predictive import quantiles
 
 UNCERTAIN_SCORES = (
     *(f"coverage_{round(100 * level)}" for level in LEVELS),
@@ -346,8 +347,8 @@ def backtest(
             "converged": converged,
             **scores.summarise(points[name]),
         }
-        lower, upper = scores.central_interval(draws, 0.9)
-        predictions[f"{name}: median"] = np.nanmedian(draws, axis=0)
+        median, lower, upper = quantiles(draws, 0.9)
+        predictions[f"{name}: median"] = median
         predictions[f"{name}: lower"] = lower
         predictions[f"{name}: upper"] = upper
     pointwise = pd.concat(points, names=["method", "row"])

@@ -17,12 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from bayescale import arviz_adapter
 from bayescale import data as data_mod
 from bayescale.arguments import seeded
 from bayescale.laws import get_law
 from bayescale.ops import NUMPY, jax_namespace
-from bayescale.predictive import Evaluator, check_kind
+from bayescale.predictive import Evaluator, check_kind, quantiles
 
 GRID_QUANTILES = (0.1, 0.35, 0.65, 0.9)
 
@@ -77,7 +76,7 @@ class BaselineFit:
             row = {"estimate": value}
             if len(self.bootstrap):
                 draws = self.bootstrap[name].to_numpy()
-                _, row["lower"], row["upper"] = arviz_adapter.quantiles(draws, ci)
+                _, row["lower"], row["upper"] = quantiles(draws, ci)
                 row["se"] = float(np.std(draws, ddof=1))
             rows[name] = row
         return pd.DataFrame(rows).T
@@ -87,7 +86,7 @@ class BaselineFit:
         frame, draws = self.predictive_draws(new_data)
         out = frame.assign(median=self._point(frame))
         if draws is not None:
-            _, out["lower"], out["upper"] = arviz_adapter.quantiles(draws, ci)
+            _, out["lower"], out["upper"] = quantiles(draws, ci)
         return out
 
     def predictive_draws(self, new_data, kind="observed", random_seed=None):

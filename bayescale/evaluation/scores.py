@@ -16,20 +16,15 @@ import pandas as pd
 
 from bayescale.arguments import check_probability, is_integer, seeded
 from bayescale.errors import DataError, SpecError
+from bayescale.predictive import quantiles
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 """Central-interval probabilities whose empirical coverage backtests report."""
 
 
-def central_interval(draws, level):
-    """Equal-tailed ``level`` interval of draws (draws, rows), ignoring NaN draws."""
-    tail = (1.0 - level) / 2.0
-    return np.nanquantile(draws, tail, axis=0), np.nanquantile(draws, 1.0 - tail, axis=0)
-
-
 def covered(draws, y, level):
     """Whether each observation lies in the central ``level`` interval of its draws."""
-    lower, upper = central_interval(draws, level)
+    _, lower, upper = quantiles(draws, level)
     return (lower <= y) & (y <= upper)
 
 
@@ -40,7 +35,7 @@ def interval_score(draws, y, level=0.9):
     width, plus a penalty for misses scaled so that the score is proper. A narrow
     interval that misses pays more than a wide one that covers.
     """
-    lower, upper = central_interval(draws, level)
+    _, lower, upper = quantiles(draws, level)
     alpha = 1.0 - level
     below = np.maximum(lower - y, 0.0)
     above = np.maximum(y - upper, 0.0)

@@ -13,11 +13,10 @@ then sample the product of the two posteriors.
 
 import numpy as np
 
-from bayescale import arviz_adapter
 from bayescale.arguments import check_probability, seeded
 from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
-from bayescale.predictive import check_kind
+from bayescale.predictive import check_kind, quantiles
 from bayescale.result import ScalingFit
 
 
@@ -136,8 +135,8 @@ def predict_chained(upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean",
     frame, loss, acc = chained_draws(upstream_fit, downstream_fit, new_data, kind, random_seed)
     fitted = downstream_fit.data.frame[downstream_fit.law.inputs[0]]
     outside = (loss < fitted.min()) | (loss > fitted.max())
-    l_med, l_lo, l_hi = arviz_adapter.quantiles(loss, ci, axis=0)
-    med, lo, hi = arviz_adapter.quantiles(acc, ci, axis=0)
+    l_med, l_lo, l_hi = quantiles(loss, ci, axis=0)
+    med, lo, hi = quantiles(acc, ci, axis=0)
     return frame.assign(
         loss_median=l_med,
         loss_lower=l_lo,
