@@ -4,7 +4,9 @@ It is the single source for three readers that used to assemble it each their ow
 the compile cache (:meth:`FitSpec.graph_key`: equal keys mean equal PyMC graphs), saved
 files (:meth:`FitSpec.to_dict` / :meth:`FitSpec.from_dict`, JSON in the netCDF
 attributes), and prediction (the column mapping, the ``C``-to-``D`` rule and the group
-column through :meth:`FitSpec.prediction_frame`).
+column through :meth:`FitSpec.prediction_frame`). :func:`resolve_priors` makes its
+``priors``: every default, with the user's overrides checked against each parameter's
+range.
 """
 
 import json
@@ -16,8 +18,6 @@ from bayescale.errors import SpecError
 from bayescale.laws import ScalingLaw, get_law
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.priors import Prior
-
-_MAPPINGS = ("priors", "pooling", "inputs", "versions")
 
 MAX_MASS_OUTSIDE = 1e-3
 """Most prior mass allowed outside the range of a parameter's default prior. Beyond the
@@ -57,6 +57,10 @@ def resolve_priors(law, likelihood, priors, group_scales):
             )
         merged[name] = prior
     return merged
+
+
+_MAPPINGS = ("priors", "pooling", "inputs", "versions")
+"""Fields held as read-only mappings."""
 
 
 @dataclass(frozen=True)
