@@ -18,6 +18,7 @@ from bayescale import laws
 from bayescale.diagnostics import Diagnostics
 from bayescale.errors import (
     BayescaleError,
+    CacheWarning,
     ConvergenceWarning,
     DataError,
     FitFileError,
@@ -52,6 +53,7 @@ __all__ = [
     "BayescaleError",
     "Beta",
     "Binomial",
+    "CacheWarning",
     "ConvergenceWarning",
     "DataError",
     "Diagnostics",

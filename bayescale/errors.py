@@ -35,3 +35,11 @@ class ParetoKWarning(UserWarning):
 
 class UndefinedDrawsWarning(UserWarning):
     """Some posterior draws give no prediction at the requested inputs."""
+
+
+class CacheWarning(UserWarning):
+    """The on-disk compile cache was damaged or cannot be written; the fit goes on without it.
+
+    Results are unaffected (a damaged entry is compiled anew, an unwritable folder is not
+    used); only the time a fit takes changes, so this is a warning, not an error.
+    """

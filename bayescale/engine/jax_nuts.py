@@ -11,6 +11,34 @@ under a digest of everything it depends on (model spec, sampler settings, data s
 library versions and bayescale's own source), and reused in memory within a process. A
 process that finds the program on disk needs neither the PyMC model nor any tracing.
 
+The cache is shared by every process of a user (or a lab) that points at it, and made
+safe for fits running in parallel:
+
+* An entry is one file, ``<digest>/program.bin``: a magic line, the SHA-256 of the body,
+  and the metadata and both exported programs, length-prefixed. It is written under a
+  temporary name in the same folder and renamed over the old one (``os.replace``, atomic
+  on one file system), and read in one call, so a reader gets a whole entry from one
+  writer or none; three files, each replaced on its own, let a reader pair a new
+  ``meta.json`` with an old ``run.bin``. Two processes compiling the same program at once
+  both save, and the last rename leaves an equivalent entry (``tests/test_cache.py`` holds
+  both saves until both have built). A folder renamed into place was not chosen: a
+  directory cannot be renamed over a non-empty one, so replacing a damaged entry would
+  need a delete first, and a window in which readers find it missing or half deleted.
+* A truncated, bit-flipped or unreadable entry gives one
+  :class:`~bayescale.errors.CacheWarning`, is compiled anew and replaced. The checksum is
+  checked before ``jax.export.deserialize`` sees the bytes: given a truncated ``run.bin``
+  it raised ``struct.error`` out of the fit, and nothing promises that flipped bits fail
+  rather than run. No ``fsync``: an entry torn by a crash fails its checksum and is
+  rebuilt. A writer killed mid-write leaves a ``.program.bin.*.tmp`` that nothing reads
+  (deleting the cache folder is always safe).
+* A cache folder that cannot be written (read-only, a file, under a file) is found by
+  writing a probe file, once per process: ``os.access`` answers for root that a folder of
+  mode ``0o555`` is writable. A save that fails later (a full disk) counts the same. Either
+  gives one ``CacheWarning`` naming the folder and ``BAYESCALE_CACHE_DIR``; programs are
+  then kept in memory only (entries already there are still read), and JAX's persistent
+  cache is pointed nowhere, since JAX warns about every compile it fails to store. JAX's
+  cache itself is JAX's: it catches an entry it cannot read, warns and compiles again.
+
 The mass matrix is diagonal, as numpyro's ``MCMC`` sets it up for a potential function. A
 dense one was measured: it cuts the Chinchilla fit from 63 to 16 leapfrog steps per draw,
 but diverges far more often. Simulation-based calibration of all ten laws (the designs
@@ -23,18 +51,26 @@ of ``tests/test_groups_slow.py``: 22-40 divergences in three seeds against 0-1.
 import hashlib
 import json
 import os
+import secrets
+import tempfile
+import warnings
 from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from bayescale.errors import SamplingError
+from bayescale.errors import CacheWarning, SamplingError
 from bayescale.versions import versions
 
 _STATS = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size")
 _VERSIONED = ("jax", "jaxlib", "numpyro", "pymc", "pytensor")
 _PROGRAMS: dict = {}
+ENTRY = "program.bin"
+"""File name of a cached program inside its digest's folder."""
+_MAGIC = b"bayescale nuts program 1\n"  # a new layout gets a new number
+_WRITABLE: set = set()  # cache folders this process wrote to
+_UNWRITABLE: set = set()  # and those it could not: not tried again, warned about once
 
 
 @cache
@@ -129,29 +165,70 @@ class Program:
         return cls(meta, exported_density, exported_run)
 
     def save(self, folder):
-        """Write the program to ``folder`` (atomically: readers never see a partial file)."""
+        """Write the program to ``folder`` as one file, renamed into place when complete.
+
+        Metadata and both exported programs go into one file (see :func:`_pack`), written
+        under a temporary name unique to this process and ``os.replace``-d over
+        ``folder / ENTRY``. A reader opens either the old file or the new one, never a mix
+        of parts from two writers nor a half-written file; two processes saving the same
+        program at once both succeed, and the last rename leaves an equivalent entry.
+
+        Raises
+        ------
+        OSError
+            If ``folder`` cannot be created or written (the caller goes on without disk).
+        """
         folder.mkdir(parents=True, exist_ok=True)
-        parts = {
-            "meta.json": json.dumps(self.meta).encode(),
-            "log_density.bin": bytes(self._log_density.serialize()),
-            "run.bin": bytes(self._run.serialize()),
-        }
-        for name, blob in parts.items():
-            tmp = folder / f"{name}.{os.getpid()}.tmp"
-            tmp.write_bytes(blob)
-            os.replace(tmp, folder / name)
+        blob = _pack(
+            [
+                json.dumps(self.meta).encode(),
+                bytes(self._log_density.serialize()),
+                bytes(self._run.serialize()),
+            ]
+        )
+        # os.open honours the umask (mkstemp would make the entry private to its writer,
+        # and a lab's shared cache unreadable to everyone else).
+        tmp = folder / f".{ENTRY}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, folder / ENTRY)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, folder):
-        """Read a program written by :meth:`save`; ``None`` if ``folder`` holds none."""
-        import jax
+        """Read a program written by :meth:`save`; ``None`` if there is none to use.
 
+        An absent entry (or a folder that is missing or a file) is a silent ``None``. A
+        damaged one (truncated, bits flipped, unreadable, not this format) is also
+        ``None``, with one :class:`~bayescale.errors.CacheWarning`: the caller compiles
+        the program anew and its save replaces the entry. The checksum is verified before
+        anything is deserialised, since ``jax.export.deserialize`` is not written to
+        survive arbitrary bytes.
+        """
+        path = folder / ENTRY
         try:
-            meta = json.loads((folder / "meta.json").read_text())
-            blobs = [(folder / f"{n}.bin").read_bytes() for n in ("log_density", "run")]
-        except FileNotFoundError:
+            blob = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        return cls(meta, *[jax.export.deserialize(bytearray(b)) for b in blobs])
+        except OSError as err:
+            _warn_damaged(path, f"cannot be read: {err}")
+            return None
+        try:
+            import jax
+
+            meta, density, run = _unpack(blob)
+            return cls(
+                json.loads(meta),
+                jax.export.deserialize(bytearray(density)),
+                jax.export.deserialize(bytearray(run)),
+            )
+        except Exception as err:  # any failure to decode means: compile it again
+            _warn_damaged(path, f"is damaged ({type(err).__name__}: {err})")
+            return None
 
     @cached_property
     def _density_call(self):
@@ -178,6 +255,85 @@ class Program:
         import jax
 
         return jax.device_get(self._run_call(keys, init, tuple(data)))
+
+
+def _pack(parts):
+    """One blob of ``parts``: magic, SHA-256 of the body, then each part length-prefixed."""
+    body = b"".join(len(part).to_bytes(8, "little") + part for part in parts)
+    return _MAGIC + hashlib.sha256(body).digest() + body
+
+
+def _unpack(blob):
+    """The parts of a :func:`_pack` blob.
+
+    Raises
+    ------
+    ValueError
+        If ``blob`` is not one (another format), is cut short or fails its checksum.
+    """
+    start = len(_MAGIC) + hashlib.sha256().digest_size
+    if len(blob) < start:
+        raise ValueError(f"{len(blob)} bytes, less than a header: truncated")
+    if not blob.startswith(_MAGIC):
+        raise ValueError("not a bayescale program file")
+    checksum, body = blob[len(_MAGIC) : start], blob[start:]
+    if hashlib.sha256(body).digest() != checksum:
+        raise ValueError(f"checksum mismatch ({len(blob)} bytes; truncated or altered)")
+    parts, at = [], 0
+    while at < len(body):
+        size = int.from_bytes(body[at : at + 8], "little")
+        parts.append(body[at + 8 : at + 8 + size])
+        at += 8 + size
+    if at != len(body) or len(parts) != 3:
+        raise ValueError("parts do not add up")
+    return parts
+
+
+def writable(folder, probe=True):
+    """Whether this process may write the cache under ``folder``; warns once if not.
+
+    With ``probe``, a folder not yet known is created and a file made and removed in it;
+    without, only an earlier verdict on ``folder`` or a folder above it counts (a save
+    that fails reports itself). The verdict holds for the rest of the process. The probe
+    writes rather than asking ``os.access``, which answers for root that a read-only
+    folder is writable, and for a network file system what the client guesses.
+    """
+    folder = Path(os.path.abspath(folder))
+    if not _UNWRITABLE.isdisjoint((folder, *folder.parents)):
+        return False
+    if not probe or folder in _WRITABLE:
+        return True
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".probe.")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        _warn_unwritable(folder, err)
+        return False
+    _WRITABLE.add(folder)
+    return True
+
+
+def _warn_unwritable(folder, err):
+    folder = Path(os.path.abspath(folder))
+    if _UNWRITABLE.isdisjoint((folder, *folder.parents)):
+        warnings.warn(
+            f"cache folder {folder} cannot be written ({type(err).__name__}: {err}); "
+            "this process keeps compiled programs in memory only and every new process "
+            "compiles them anew: set BAYESCALE_CACHE_DIR to a writable folder",
+            CacheWarning,
+            stacklevel=3,
+        )
+    _UNWRITABLE.add(folder)
+
+
+def _warn_damaged(path, what):
+    warnings.warn(
+        f"cached program {path} {what}; compiling it anew and replacing it",
+        CacheWarning,
+        stacklevel=3,
+    )
 
 
 def _mesh(chains):
@@ -277,7 +433,11 @@ def sample(
         program = Program.load(folder / digest)
         if program is None:
             program = Program.build(build(), data_names, data, settings)
-            program.save(folder / digest)
+            if writable(folder, probe=False):
+                try:
+                    program.save(folder / digest)
+                except OSError as err:  # read-only, disk full: go on with it in memory
+                    _warn_unwritable(folder, err)
         _PROGRAMS[digest] = program
     init = initial_points(program, chains, data, np.random.default_rng(random_seed))
     keys = jax.random.split(jax.random.PRNGKey(random_seed), chains)

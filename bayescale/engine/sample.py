@@ -42,14 +42,26 @@ def check_settings(sampler, chains, draws, tune, target_accept, random_seed):
 
 
 def cache_dir():
-    """Folder for persistent compilation caches (``BAYESCALE_CACHE_DIR`` overrides)."""
+    """Folder for persistent compilation caches (``BAYESCALE_CACHE_DIR`` overrides).
+
+    It may turn out unwritable (read-only, or a file): :func:`_enable_jax_cache` then
+    warns once and the process writes nothing there (it still reads what is there).
+    """
     default = Path.home() / ".cache" / "bayescale"
     return Path(os.environ.get("BAYESCALE_CACHE_DIR", default))
 
 
 def _enable_jax_cache():
+    """Point JAX's persistent compilation cache into :func:`cache_dir`, if it can be written.
+
+    An unwritable folder points it nowhere: JAX would otherwise warn on every compile it
+    fails to store. The one :class:`~bayescale.errors.CacheWarning` comes from
+    :func:`jax_nuts.writable`, whose verdict also keeps the NUTS programs off disk.
+    """
     jax = import_jax()
-    jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
+    folder = cache_dir()
+    usable = jax_nuts.writable(folder)
+    jax.config.update("jax_compilation_cache_dir", str(folder / "jax") if usable else None)
     # Cache every compile: PyMC's initial-point checks run ~70 small jitted functions
     # that together cost ~2 s per process when only large compiles are cached.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
