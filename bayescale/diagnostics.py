@@ -12,6 +12,34 @@ likelihood's posterior sd is about sqrt(parameters / 2)). Measured on one-break 
 of the 72 Revisiting-NSL image classification curves
 (``case_studies/revisiting_nsl_backtest.py``): 0.06-0.63 nats on the 41 converged fits; 9
 of the 31 others had a chain 27-147 nats behind.
+
+Tree depth. NUTS ends a trajectory when it turns back on itself (the no-U-turn criterion),
+diverges, or its tree reaches the maximum depth: 10 doublings, ``2**10 - 1 = 1023``
+leapfrog steps, in all three samplers (the depth each ran with is the ``max_tree_depth``
+attribute of ``sample_stats``, see :mod:`bayescale.engine.sample`). A draw that hits the
+maximum was cut short before its trajectory crossed the posterior, so successive draws
+move by a fraction of its width, towards a random walk, at the full price of 1023
+gradients per draw (Betancourt 2017, "A Conceptual Introduction to Hamiltonian Monte
+Carlo", arXiv:1701.02434, on why the integration time must follow the posterior's extent).
+It means the step size, adapted to the posterior's narrowest direction, is tiny against
+its widest: a badly scaled or strongly correlated posterior, which reparameterisation
+fixes; raising the maximum depth only buys longer trajectories through the same geometry.
+Like Stan, which warns on any transition that hits ``max_treedepth``, any such draw fails
+the check. Stan's guide to its warnings (mc-stan.org/misc/warnings) calls it an
+efficiency concern, where divergences are a validity one; it is a failed check here
+because a slowly mixing chain is where r-hat and ESS are least to be trusted, and a sweep
+that saturates every draw (as real grouped sweeps did, issue 19) needs a better model, not
+more compute.
+
+The share is read from each sampler's per-draw flag (names measured on pymc 6.4, nutpie
+0.16, numpyro 0.22): ``reached_max_treedepth`` (PyMC; bayescale's numpyro program derives
+it from the leapfrog steps, see :mod:`bayescale.engine.jax_nuts`), ``maxdepth_reached``
+(nutpie) or ``reached_max_tree_depth`` (ArviZ's own numpyro converter). PyMC and nutpie
+flag a draw only when the depth limit, not a U-turn or a divergence, ended it; the numpyro
+test (Stan's) also counts a full tree whose last doubling turned, which would have ended
+there anyway: the two differ only on draws of exactly 1023 steps. A posterior without a
+flag (a hand-made one, or a numpyro fit saved before the flag was recorded) has a NaN
+share and no tree-depth check.
 """
 
 import warnings
@@ -26,6 +54,8 @@ MAX_R_HAT = 1.01
 MIN_ESS_PER_CHAIN = 100
 MIN_BFMI = 0.3
 MAX_CHAIN_GAP = 10.0
+MAX_DEPTH_FLAGS = ("reached_max_treedepth", "maxdepth_reached", "reached_max_tree_depth")
+"""Per-draw "hit the maximum tree depth" statistics, by sampler (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +75,11 @@ class Diagnostics:
     chain_gap : float
         How far the worst chain's median log-likelihood lies below the best chain's (nats;
         NaN without a log-likelihood).
+    max_depth_share : float
+        Share of draws whose NUTS trajectory hit the sampler's maximum tree depth (NaN when
+        the sampler records no such flag).
+    mean_steps : float
+        Mean leapfrog steps (gradient evaluations) per draw (NaN when not recorded).
     messages : list of str
         One human-readable line per failed check (empty when ``ok``).
     """
@@ -56,6 +91,8 @@ class Diagnostics:
     divergences: int
     bfmi: float
     chain_gap: float
+    max_depth_share: float
+    mean_steps: float
     chains: int
     draws: int
     messages: list = field(default_factory=list)
@@ -65,9 +102,19 @@ class Diagnostics:
         line = (
             f"{head}: max r_hat {self.max_r_hat:.4f}, min ESS bulk {self.min_ess_bulk:.0f} / "
             f"tail {self.min_ess_tail:.0f}, {self.divergences} divergences, "
-            f"min E-BFMI {self.bfmi:.2f} ({self.chains} chains x {self.draws} draws)"
+            f"{self._depth_text()}, min E-BFMI {self.bfmi:.2f} "
+            f"({self.chains} chains x {self.draws} draws)"
         )
         return "\n".join([line, *(f"  - {m}" for m in self.messages)])
+
+    def _depth_text(self):
+        share = (
+            "max tree depth not recorded"
+            if np.isnan(self.max_depth_share)
+            else f"{self.max_depth_share:.1%} of draws at max tree depth"
+        )
+        steps = "?" if np.isnan(self.mean_steps) else f"{self.mean_steps:.0f}"
+        return f"{share} ({steps} leapfrog steps per draw)"
 
 
 def check(posterior, table):
@@ -105,6 +152,18 @@ def check(posterior, table):
         )
     if bfmi < MIN_BFMI:
         messages.append(f"E-BFMI {bfmi:.2f} < {MIN_BFMI}: poor energy exploration")
+    saturated, mean_steps = tree_depth(sample_stats)
+    if saturated is not None and saturated.any():
+        limit = sample_stats.attrs.get("max_tree_depth")
+        limit = "" if limit is None else f" ({limit})"
+        steps = "" if np.isnan(mean_steps) else f", {mean_steps:.0f} leapfrog steps per draw"
+        messages.append(
+            f"{int(saturated.sum())} of {saturated.size} draws ({saturated.mean():.1%}) hit "
+            f"the maximum tree depth{limit}{steps}: NUTS cut trajectories "
+            "short of a U-turn, so draws move by a fraction of the posterior's width; it is "
+            "badly scaled or strongly correlated: reparameterise (or tighten priors), as "
+            "raising the maximum tree depth only hides it"
+        )
     gaps = chain_gaps(posterior)
     stuck = np.flatnonzero(gaps > MAX_CHAIN_GAP)
     if stuck.size:
@@ -121,10 +180,29 @@ def check(posterior, table):
         divergences=divergences,
         bfmi=bfmi,
         chain_gap=float(gaps.max()) if gaps.size else float("nan"),
+        max_depth_share=float(saturated.mean()) if saturated is not None else float("nan"),
+        mean_steps=mean_steps,
         chains=chains,
         draws=draws,
         messages=messages,
     )
+
+
+def tree_depth(sample_stats):
+    """Which draws hit the maximum tree depth, and the mean leapfrog steps per draw.
+
+    Returns
+    -------
+    saturated : numpy.ndarray of bool or None
+        Per draw (chain, draw), from the first of :data:`MAX_DEPTH_FLAGS` the sampler
+        recorded; ``None`` when it recorded none.
+    mean_steps : float
+        Mean of ``n_steps`` (the name all three samplers use), NaN without it.
+    """
+    flag = next((name for name in MAX_DEPTH_FLAGS if name in sample_stats), None)
+    saturated = None if flag is None else np.asarray(sample_stats[flag], bool)
+    steps = sample_stats["n_steps"] if "n_steps" in sample_stats else None
+    return saturated, float("nan") if steps is None else float(np.mean(steps))
 
 
 def chain_gaps(posterior):

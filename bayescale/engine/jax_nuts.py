@@ -46,6 +46,17 @@ and settings of ``tests/test_sbc.py``, 20 simulations each): 99 of 200 fits dive
 the dense matrix, 31 with the diagonal (Chinchilla 9 against 2, BNSL 17 against 11);
 recovery fits of one-break BNSL: 6 of 12 against 0 of 12; the pooled six-group power law
 of ``tests/test_groups_slow.py``: 22-40 divergences in three seeds against 0-1.
+
+Tree depth. numpyro's ``HMCState`` records the leapfrog steps of a draw (``num_steps``, the
+tree's ``num_proposals``), not the depth. Its iterative NUTS doubles the trajectory until
+a U-turn, a divergence or ``max_tree_depth``; doubling ``k`` adds up to ``2**(k - 1)``
+steps and stops early inside the new subtree on a U-turn or divergence. So a draw of depth
+``d`` took between ``2**(d - 1)`` and ``2**d - 1`` steps (depth = bit length of the steps,
+as numpyro's ``HMCState`` docstring says), and only a trajectory that completed all
+``max_tree_depth`` doublings without turning or diverging took exactly
+``2**max_tree_depth - 1``: Stan's "hit the maximum tree depth", which the sample
+statistics record as ``reached_max_treedepth`` (PyMC's name, so ArviZ's ``diagnose``
+reads it too).
 """
 
 import hashlib
@@ -64,6 +75,9 @@ from bayescale.errors import CacheWarning, SamplingError
 from bayescale.versions import versions
 
 _STATS = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size")
+MAX_TREE_DEPTH = 10
+"""numpyro's default ``max_tree_depth`` (of ``hmc``'s ``init_kernel``), passed explicitly so
+that the program and the saturation test of :func:`tree_depth_stats` agree by construction."""
 _VERSIONED = ("jax", "jaxlib", "numpyro", "pymc", "pytensor")
 _PROGRAMS: dict = {}
 ENTRY = "program.bin"
@@ -364,6 +378,7 @@ def _run_program(log_density, constrain, value_names, settings):
             num_warmup=tune,
             target_accept_prob=target_accept,
             dense_mass=False,  # see the module docstring
+            max_tree_depth=MAX_TREE_DEPTH,
             model_args=(data,),
             rng_key=key,
         )
@@ -451,11 +466,33 @@ def sample(
         },
         coords={**chain_draw, **{dim: list(labels) for dim, labels in coords.items()}},
     )
+    stats = {name: np.asarray(v) for name, v in zip(_STATS, stats, strict=True)}
+    stats.update(tree_depth_stats(stats["n_steps"], stats["diverging"], MAX_TREE_DEPTH))
     stats = xr.Dataset(
-        {name: (("chain", "draw"), np.asarray(v)) for name, v in zip(_STATS, stats, strict=True)},
+        {name: (("chain", "draw"), v) for name, v in stats.items()},
         coords=chain_draw,
+        attrs={"max_tree_depth": MAX_TREE_DEPTH},
     )
     return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+
+
+def tree_depth_stats(n_steps, diverging, max_tree_depth):
+    """Tree depth of each draw and whether it hit ``max_tree_depth``, from its leapfrog steps.
+
+    See the module docstring: depth is the bit length of the steps, and a draw hit the
+    maximum when it took all ``2**max_tree_depth - 1`` steps without diverging (a
+    divergence on the very last leaf also completes the count, but ended the trajectory).
+
+    Returns
+    -------
+    dict
+        ``tree_depth`` (int) and ``reached_max_treedepth`` (bool), shaped like ``n_steps``.
+    """
+    n_steps = np.asarray(n_steps)
+    return {
+        "tree_depth": np.frexp(n_steps)[1],  # n = m 2**e with 0.5 <= m < 1: e = bit length
+        "reached_max_treedepth": (n_steps == 2**max_tree_depth - 1) & ~np.asarray(diverging),
+    }
 
 
 def initial_points(program, chains, data, rng, retries=10):

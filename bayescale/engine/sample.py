@@ -6,8 +6,17 @@ program (:mod:`bayescale.engine.jax_nuts`), takes 7.0 s in a fresh process with 
 3.7 s with warm ones and 1.2 s per refit; nutpie pays 13-40 s of Numba compilation per new
 graph and then refits in 1.4 s. So ``"numpyro"`` is the default; ``"nutpie"`` and
 ``"pymc"`` (PyMC's own NUTS) stay selectable.
+
+Every sampler's ``sample_stats`` carry the maximum tree depth it ran with as the attribute
+``max_tree_depth`` (10 for all three): numpyro's is the compiled program's, which passes
+numpyro's default explicitly (:data:`bayescale.engine.jax_nuts.MAX_TREE_DEPTH`); nutpie's is
+read from the settings it records (``inference_library_settings``); PyMC's from the default
+of ``pymc.NUTS``, which ``pm.sample`` uses here and does not record. The per-draw statistics
+keep each sampler's own names (see :mod:`bayescale.diagnostics`).
 """
 
+import inspect
+import json
 import os
 from pathlib import Path
 
@@ -127,7 +136,7 @@ def run_nuts(recipe, *, progressbar=False, sources=()):
     import pymc as pm
 
     with model:
-        return pm.sample(
+        idata = pm.sample(
             spec.draws,
             tune=spec.tune,
             chains=spec.chains,
@@ -138,6 +147,9 @@ def run_nuts(recipe, *, progressbar=False, sources=()):
             progressbar=progressbar,
             compute_convergence_checks=False,
         )
+    depth = inspect.signature(pm.NUTS).parameters["max_treedepth"].default
+    idata["sample_stats"].attrs["max_tree_depth"] = int(depth)
+    return idata
 
 
 def _run_nutpie(model, key, values, spec, progressbar):
@@ -148,7 +160,7 @@ def _run_nutpie(model, key, values, spec, progressbar):
         compiled = _NUTPIE_CACHE[key] = nutpie.compile_pymc_model(model)
     else:
         compiled = compiled.with_data(**values)
-    return nutpie.sample(
+    idata = nutpie.sample(
         compiled,
         chains=spec.chains,
         draws=spec.draws,
@@ -159,3 +171,9 @@ def _run_nutpie(model, key, values, spec, progressbar):
         progress_bar=progressbar,
         save_warmup=False,
     )
+    stats = idata["sample_stats"]
+    settings = json.loads(stats.attrs.get("inference_library_settings", "{}"))
+    depth = settings.get("settings", {}).get("maxdepth")
+    if depth is not None:
+        stats.attrs["max_tree_depth"] = int(depth)
+    return idata

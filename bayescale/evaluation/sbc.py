@@ -59,7 +59,8 @@ class SBCResult:
         One row per completed simulation, one column per parameter (and ``log_lik``).
     diagnostics : pandas.DataFrame
         Per completed simulation: ``divergences``, ``max_r_hat``, ``min_ess_bulk``,
-        ``converged`` (all of :class:`bayescale.Diagnostics` passed) and ``seconds``.
+        ``max_depth_share`` (draws that hit the maximum tree depth), ``converged`` (all of
+        :class:`bayescale.Diagnostics` passed) and ``seconds``.
     errors : list of str
         One line per simulation that could not be fitted.
     """
@@ -84,8 +85,9 @@ class SBCResult:
             f"draws, {len(self.errors)} errors; {int((d['divergences'] > 0).sum())} sims with "
             f"divergences ({int(d['divergences'].sum())} in all), "
             f"{int((~d['converged']).sum())} failing convergence checks "
-            f"(worst r_hat {d['max_r_hat'].max():.3f}, lowest ESS {d['min_ess_bulk'].min():.0f}); "
-            f"{d['seconds'].sum():.0f} s fitting"
+            f"(worst r_hat {d['max_r_hat'].max():.3f}, lowest ESS {d['min_ess_bulk'].min():.0f}, "
+            f"{int((d['max_depth_share'] > 0).sum())} sims hitting the maximum tree depth, on up "
+            f"to {d['max_depth_share'].max():.1%} of draws); {d['seconds'].sum():.0f} s fitting"
         ]
         for name, p in self.pvalues(bins).items():
             counts = np.bincount(
@@ -297,6 +299,7 @@ def sbc(
                 "divergences": d.divergences,
                 "max_r_hat": d.max_r_hat,
                 "min_ess_bulk": d.min_ess_bulk,
+                "max_depth_share": d.max_depth_share,
                 "converged": d.ok,
                 "seconds": time.perf_counter() - start,
             }
@@ -308,7 +311,15 @@ def sbc(
         n_ranks,
         pd.DataFrame(ranks, columns=columns),
         pd.DataFrame(
-            diags, columns=["divergences", "max_r_hat", "min_ess_bulk", "converged", "seconds"]
+            diags,
+            columns=[
+                "divergences",
+                "max_r_hat",
+                "min_ess_bulk",
+                "max_depth_share",
+                "converged",
+                "seconds",
+            ],
         ),
         errors,
     )
