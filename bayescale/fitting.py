@@ -9,7 +9,7 @@ import bayescale.models
 from bayescale import data as data_mod
 from bayescale import diagnostics
 from bayescale import pooling as pooling_mod
-from bayescale.engine import sample
+from bayescale.engine import geometry, sample
 from bayescale.engine.build import OBSERVED, ModelRecipe
 from bayescale.errors import SpecError
 from bayescale.laws import get_law
@@ -63,10 +63,11 @@ def fit(
         Column of group labels (corpus, model family, configuration, seed...). Labels
         become a named dimension of the posterior and rows of ``summary()``.
     pooling : dict of str to str, optional
-        Per law parameter: ``"shared"``, ``"pooled"`` (hierarchical, non-centred),
-        ``"pooled_centred"`` (the same model, centred: for groups whose own data pin
-        their value) or ``"separate"``. With ``group``, parameters default to ``"pooled"``;
-        see :mod:`bayescale.pooling`.
+        Per law parameter: ``"shared"``, ``"pooled"`` (hierarchical, sampled centred or
+        non-centred as the data suit, see :mod:`bayescale.engine.geometry`; the fit's
+        ``spec.pooling`` says which), ``"pooled_centred"`` or ``"pooled_noncentred"`` (the
+        same model with the form forced) or ``"separate"``. With ``group``, parameters
+        default to ``"pooled"``; see :mod:`bayescale.pooling`.
     y_log_sd : str, optional
         Column of known standard deviations of ``log y`` per row (measurement error, e.g.
         bootstrap errors of an estimated optimum). Added in quadrature to the fitted noise,
@@ -119,6 +120,9 @@ def fit(
         y_support=lik.support,
     )
     sample.check_settings(sampler, chains, draws, tune, target_accept, random_seed)
+    labels = sorted(fitdata.frame[group].unique()) if group else ()
+    log_ref = law.log_reference(fitdata.frame)
+    pool, centring = geometry.resolve_centring(law, all_priors, pool, fitdata, log_ref, labels)
     spec = FitSpec(
         law=law,
         likelihood=lik,
@@ -127,7 +131,7 @@ def fit(
         inputs=inputs or {},
         y=y,
         group=group,
-        labels=sorted(fitdata.frame[group].unique()) if group else (),
+        labels=labels,
         y_log_sd=y_log_sd,
         flops_per_token=float(flops_per_token),
         sampler=sampler,
@@ -138,20 +142,22 @@ def fit(
         random_seed=int(random_seed),
         versions=versions(),
     )
-    log_ref = law.log_reference(fitdata.frame)
-    recipe = ModelRecipe(spec, fitdata, log_ref)
+    recipe = ModelRecipe(spec, fitdata, log_ref, centring)
     idata = sample.run_nuts(recipe, progressbar=progressbar, sources=SOURCES)
-    result = ScalingFit(spec, assemble_posterior(idata, spec, fitdata, log_ref), fitdata, log_ref)
+    posterior = assemble_posterior(idata, spec, fitdata, log_ref, centring)
+    result = ScalingFit(spec, posterior, fitdata, log_ref)
     diagnostics.warn_if_bad(result.diagnostics, f"{law.name} fit")
     return result
 
 
-def assemble_posterior(idata, spec, fitdata, log_ref):
+def assemble_posterior(idata, spec, fitdata, log_ref, centring=None):
     """Posterior tree with derived quantities and the pointwise log-likelihood.
 
     Both are computed in numpy from the law written once, so they cost no extra graph
-    compilation. The unconstrained group values (``*_z``, ``*_u``) are dropped: they have
-    no meaning of their own once the group values are recorded.
+    compilation. The unconstrained group values (``*_z``, ``*_u``, ``*_v``) are dropped:
+    they have no meaning of their own once the group values are recorded. The centring
+    weight of each group of a ``"pooled_partial"`` parameter (how it was sampled, see
+    :mod:`bayescale.engine.geometry`) is kept in ``constant_data`` as ``centring_{name}``.
     """
     law, likelihood, pooling = spec.law, spec.likelihood, spec.pooling
     post = idata["posterior"].to_dataset()
@@ -180,6 +186,7 @@ def assemble_posterior(idata, spec, fitdata, log_ref):
     observed = likelihood.observe(fitdata.y_values())
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()
+    weights = centring or {}
     return xr.DataTree.from_dict(
         {
             "posterior": post,
@@ -188,5 +195,9 @@ def assemble_posterior(idata, spec, fitdata, log_ref):
                 {OBSERVED: (("chain", "draw", "obs"), loglik)}, coords={"obs": obs}
             ),
             "observed_data": xr.Dataset({OBSERVED: (("obs",), observed)}, coords={"obs": obs}),
+            "constant_data": xr.Dataset(
+                {f"centring_{k}": ((fitdata.group,), np.asarray(w)) for k, w in weights.items()},
+                coords={fitdata.group: list(spec.labels)} if weights else {},
+            ),
         }
     )

@@ -1,7 +1,8 @@
 """Per-parameter pooling across groups (corpora, model families, configurations, seeds).
 
 ``"shared"``: one value for all groups. ``"separate"``: an independent value per group,
-each with the parameter's prior. ``"pooled"`` and ``"pooled_centred"``: hierarchical; on the
+each with the parameter's prior. ``"pooled"``, ``"pooled_centred"`` and
+``"pooled_noncentred"``: hierarchical; on the
 parameter's unconstrained scale ``T`` (log for positive parameters, logit for exponents in
 (0, 1), identity for real ones) the group values are
 
@@ -11,11 +12,11 @@ with ``theta_mu`` under the parameter's own prior and ``theta_tau ~ HalfNormal(0
 groups typically differ by up to ~20% in a coefficient, or by ~0.05 in an exponent near
 0.35, with more allowed when the data demand it.
 
-The two hierarchical choices are the same model written two ways for NUTS, and which one
+The hierarchical choices are the same model written two ways for NUTS, and which one
 samples well depends on how much each group's own data say (Betancourt and Girolami
 2015; Papaspiliopoulos, Roberts and Sköld 2007):
 
-``"pooled"`` (non-centred, the default): ``T(theta_g) = T(theta_mu) + theta_tau * z_g``
+``"pooled_noncentred"``: ``T(theta_g) = T(theta_mu) + theta_tau * z_g``
     with ``z_g ~ Normal(0, 1)``. Right when groups are thin or noisy: the data leave
     ``theta_g`` wide, and this form removes the funnel between ``theta_tau`` and the group
     values.
@@ -26,6 +27,9 @@ samples well depends on how much each group's own data say (Betancourt and Girol
     Measured on the Porian et al. optima (15 configurations, 11-12 points each, both
     parameters of ``pure_power_law`` pooled, no known errors): non-centred gave r-hat
     1.02 and bulk ESS 370; centred r-hat 1.004 and ESS 4,200.
+``"pooled"`` (the default with groups): :func:`bayescale.fit` chooses one of the two per
+    parameter from the data (:mod:`bayescale.engine.geometry`) and records its choice in
+    the fit's spec. A model built directly from ``"pooled"`` is non-centred.
 
 The same code evaluates parameters per row in numpy (predictions, log-likelihood) and
 draws parameters for a group never seen from the population distribution.
@@ -37,8 +41,8 @@ from bayescale.errors import SpecError
 from bayescale.ops import NUMPY, PYTENSOR
 from bayescale.priors import Prior
 
-POOLINGS = ("shared", "pooled", "pooled_centred", "separate")
-HIERARCHICAL = ("pooled", "pooled_centred")
+POOLINGS = ("shared", "pooled", "pooled_centred", "pooled_noncentred", "separate")
+HIERARCHICAL = ("pooled", "pooled_centred", "pooled_noncentred", "pooled_partial")
 GROUP_SCALE = Prior("HalfNormal", sigma=0.2)
 
 
@@ -90,8 +94,14 @@ def hyper_priors(pooling):
     return {f"{k}_tau": GROUP_SCALE for k, mode in pooling.items() if mode in HIERARCHICAL}
 
 
-def create(name, prior, mode, dim, priors):
-    """Create parameter ``name`` in the current PyMC model; returns a scalar or a group vector."""
+def create(name, prior, mode, dim, priors, weight=None):
+    """Create parameter ``name`` in the current PyMC model; returns a scalar or a group vector.
+
+    ``weight`` (a tensor over groups, for ``"pooled_partial"``) is each group's centring
+    weight ``w`` in [0, 1]: ``v_g ~ Normal(w T(mu), tau^w)`` and ``T(theta_g) = T(mu) +
+    tau^(1 - w) (v_g - w T(mu))``, which is ``Normal(T(mu), tau)`` for any ``w``: centred at
+    ``w = 1``, non-centred at ``w = 0`` (Gorinova, Moore and Hoffman 2020).
+    """
     import pymc as pm
 
     if mode == "shared":
@@ -103,6 +113,9 @@ def create(name, prior, mode, dim, priors):
     loc = prior.to_unconstrained(PYTENSOR, mu)
     if mode == "pooled_centred":
         u = pm.Normal(f"{name}_u", loc, tau, dims=dim)
+    elif mode == "pooled_partial":
+        v = pm.Normal(f"{name}_v", weight * loc, tau**weight, dims=dim)
+        u = loc + tau ** (1.0 - weight) * (v - weight * loc)
     else:
         u = loc + tau * pm.Normal(f"{name}_z", 0.0, 1.0, dims=dim)
     return pm.Deterministic(name, prior.to_constrained(PYTENSOR, u), dims=dim)

@@ -65,7 +65,7 @@ def test_structure_and_gradient_for_every_pooling(name, mode):
         dims = model.named_vars_to_dims.get(k)
         assert dims == (None if mode == "shared" else ("corpus",))
         if mode in HIERARCHICAL:
-            offsets = f"{k}_z" if mode == "pooled" else f"{k}_u"
+            offsets = f"{k}_u" if mode == "pooled_centred" else f"{k}_z"
             assert {f"{k}_mu", f"{k}_tau", offsets} <= set(model.named_vars)
     point = model.initial_point()
     assert np.all(np.isfinite(model.compile_dlogp(mode="FAST_COMPILE")(point)))

@@ -35,12 +35,15 @@ class ModelRecipe:
     spec: object
     fitdata: object
     log_ref: object
+    centring: object = None
 
     @cached_property
     def values(self):
         """The ``pm.Data`` values of this fit, by container name."""
         spec = self.spec
-        return data_values(spec.law, spec.likelihood, self.fitdata, self.log_ref, spec.labels)
+        return data_values(
+            spec.law, spec.likelihood, self.fitdata, self.log_ref, spec.labels, self.centring
+        )
 
     @property
     def coords(self):
@@ -58,11 +61,15 @@ class ModelRecipe:
             self.log_ref,
             spec.pooling,
             spec.labels,
+            self.centring,
         )
 
 
-def data_values(law, likelihood, fitdata, log_ref, labels=()):
-    """The ``pm.Data`` values for ``fitdata``, by container name."""
+def data_values(law, likelihood, fitdata, log_ref, labels=(), centring=None):
+    """The ``pm.Data`` values for ``fitdata``, by container name.
+
+    ``centring`` holds the group centring weights of ``"pooled_partial"`` parameters.
+    """
     values = {f"data_x_{k}": v for k, v in law.encode(fitdata.frame).items()}
     values.update({f"data_log_ref_{k}": np.asarray(v) for k, v in log_ref.items()})
     values["data_y"] = likelihood.observe(fitdata.y_values())
@@ -72,10 +79,11 @@ def data_values(law, likelihood, fitdata, log_ref, labels=()):
         values["data_group"] = fitdata.codes(labels)
     links = fitted_links(law, likelihood, fitdata, log_ref, labels)
     values.update({f"data_link_{k}": v for k, v in (links or {}).items()})
+    values.update({f"data_centring_{k}": np.asarray(v) for k, v in (centring or {}).items()})
     return values
 
 
-def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
+def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=(), centring=None):
     """Build the PyMC model for one fit.
 
     Parameters
@@ -96,7 +104,7 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
     -------
     pymc.Model
     """
-    values = data_values(law, likelihood, fitdata, log_ref, labels)
+    values = data_values(law, likelihood, fitdata, log_ref, labels, centring)
     dim = fitdata.group
     import pymc as pm  # lazily: a fit from a cached program never builds a model
 
@@ -108,7 +116,9 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=()):
             {k: data[f"data_log_ref_{k}"] for k in law.inputs},
         )
         p = {
-            name: pooling_mod.create(name, priors[name], pooling[name], dim, priors)
+            name: pooling_mod.create(
+                name, priors[name], pooling[name], dim, priors, data.get(f"data_centring_{name}")
+            )
             for name in law.parameters
         }
         if dim:

@@ -1,0 +1,154 @@
+"""Choose how NUTS samples each pooled parameter, group by group, from the data.
+
+A hierarchical parameter can be written centred or non-centred (:mod:`bayescale.pooling`),
+and which one NUTS samples well depends on how tightly each group's own data pin its
+value compared with the spread between groups (Papaspiliopoulos, Roberts and Sköld 2007;
+Betancourt and Girolami 2015). With ``s_g`` the posterior sd of group ``g``'s value from
+its own data and ``tau`` the spread between groups, both on the parameter's unconstrained
+scale:
+
+- ``s_g >> tau`` (thin or noisy groups): the centred form has a funnel between ``tau`` and
+  the group values; the non-centred ``T(theta_g) = T(mu) + tau z_g`` removes it.
+- ``s_g << tau`` (data-rich groups): the non-centred ``z_g`` is pinned to
+  ``(T(theta_g) - T(mu)) / tau``, a thin curved ridge along ``tau`` that a diagonal mass
+  matrix follows with tiny steps; the centred form is then nearly independent Gaussians.
+
+Real sweeps mix both, parameter by parameter and group by group ((Mis)Fitting's five
+learning rates pin the floor to 0.02-0.27 on the log scale). So ``"pooled"`` is sampled
+partially centred (Gorinova, Moore and Hoffman 2020): group ``g`` gets the weight
+``w_g = tau^2 / (tau^2 + s_g^2)``, the share of its posterior precision that comes from its
+own data, which is the exact decorrelating weight for a normal-normal model; ``w = 1`` is
+centred, ``w = 0`` non-centred. ``s_g`` comes from fitting each group's law alone by
+regularised least squares on ``log y`` (a Laplace approximation: the default priors as a
+Gaussian ridge on the unconstrained scale, the noise from the residuals), and ``tau`` from
+the method of moments, ``tau^2 = var(u_g) - mean(s_g^2)`` (weights 0 where that is not
+positive). The weights change how the posterior is explored, never the posterior itself;
+they are data of the compiled program (one program serves any weights) and are kept in
+the fit's ``constant_data``.
+
+Measured with ``benchmarks/grouped_fits.py`` (Chinchilla law, every parameter pooled,
+4 x 1000 draws): on a simulated six-corpus isoFLOP sweep (528 runs, 8 budgets up to
+4.8e19 FLOPs, noise sd 0.0036 as on the real sweep of issue 19) the non-centred form hit
+the maximum tree depth on every draw (1,023 leapfrog steps, step size 0.002, bulk ESS 200);
+partially centred it takes 125 steps per draw (ESS 2,566), as fully centred (127, 2,293).
+"""
+
+import numpy as np
+from scipy import optimize
+
+from bayescale.ops import NUMPY
+
+_STARTS = 6
+"""Least-squares starts per group: the prior medians and draws from the priors."""
+
+_PRIOR_DRAWS = 4000
+"""Prior draws used to place the Gaussian ridge on each unconstrained parameter."""
+
+_NOISE_FLOOR = 1e-4
+"""Smallest noise sd of ``log y`` assumed (a perfect fit would otherwise claim certainty)."""
+
+
+def resolve_centring(law, priors, pooling, fitdata, log_ref, labels, seed=0):
+    """``pooling`` with every ``"pooled"`` parameter partially centred, and the weights.
+
+    Parameters
+    ----------
+    law : ScalingLaw
+    priors : dict of str to Prior
+        The fit's priors (their transforms define the unconstrained scale).
+    pooling : dict of str to str
+        :func:`bayescale.pooling.resolve`'s choices; only ``"pooled"`` entries change.
+    fitdata : FitData
+        The validated, grouped table.
+    log_ref : dict of str to float
+    labels : sequence of str
+        The fit's group labels.
+    seed : int
+        Seeds the least-squares starts, so the same data always give the same choice.
+
+    Returns
+    -------
+    pooling : dict of str to str
+        ``"pooled"`` replaced by ``"pooled_partial"``.
+    weights : dict of str to ndarray
+        Per ``"pooled_partial"`` parameter, each group's centring weight in [0, 1].
+    """
+    auto = [k for k, mode in pooling.items() if mode == "pooled"]
+    if not auto:
+        return dict(pooling), {}
+    estimates = group_estimates(law, priors, fitdata, log_ref, labels, seed)
+    out, weights = dict(pooling), {}
+    for k in auto:
+        out[k] = "pooled_partial"
+        weights[k] = centring_weights(*estimates[k])
+    return out, weights
+
+
+def centring_weights(values, sds):
+    """Each group's centring weight ``tau^2 / (tau^2 + s_g^2)`` (0 where ``tau`` is 0).
+
+    ``values`` and ``sds`` are the groups' own estimates and their sds (unconstrained
+    scale); ``tau^2 = var(values) - mean(sds^2)`` by the method of moments.
+    """
+    g = len(values)
+    tau2 = np.var(values, ddof=1) - np.mean(sds**2) if g > 1 else 0.0
+    if not tau2 > 0:
+        return np.zeros(g)
+    return tau2 / (tau2 + sds**2)
+
+
+def group_estimates(law, priors, fitdata, log_ref, labels, seed=0):
+    """Each group's value and sd of every law parameter, from its own rows alone.
+
+    Returns
+    -------
+    dict of str to (ndarray, ndarray)
+        Per parameter: the groups' values and their sds, on the unconstrained scale.
+    """
+    rng = np.random.default_rng(seed)
+    names = law.parameters
+    ridge = {}
+    for k in names:  # a Gaussian on the unconstrained scale matching each prior's draws
+        drawn = priors[k].scipy().rvs(_PRIOR_DRAWS, random_state=rng)
+        draws = priors[k].to_unconstrained(NUMPY, drawn)
+        ridge[k] = (float(np.median(draws)), float(np.std(draws)))
+    codes = fitdata.codes(labels)
+    log_y = np.log(np.clip(fitdata.y_values(), 1e-12, None))
+    z = law.z(fitdata.frame, log_ref)
+    values = {k: np.empty(len(labels)) for k in names}
+    sds = {k: np.empty(len(labels)) for k in names}
+    for g in range(len(labels)):
+        rows = codes == g
+        u, s = _laplace(law, priors, {k: v[rows] for k, v in z.items()}, log_y[rows], ridge, rng)
+        for i, k in enumerate(names):
+            values[k][g], sds[k][g] = u[i], s[i]
+    return {k: (values[k], sds[k]) for k in names}
+
+
+def _laplace(law, priors, z, log_y, ridge, rng):
+    """Regularised least-squares fit of one group: mode and sd on the unconstrained scale."""
+    names = law.parameters
+    centre = np.array([ridge[k][0] for k in names])
+    scale = np.array([ridge[k][1] for k in names])
+
+    def residuals(theta, noise):
+        p = {k: priors[k].to_constrained(NUMPY, t) for k, t in zip(names, theta, strict=True)}
+        with np.errstate(all="ignore"):
+            r = (law.log_mean(NUMPY, p, z) - log_y) / noise
+        r = np.where(np.isfinite(r), r, 1e3)
+        return np.concatenate([r, (theta - centre) / scale])
+
+    starts = [centre, *(centre + scale * rng.standard_normal((_STARTS - 1, len(names))))]
+    noise = 0.01
+    for _ in range(2):  # the noise from the first pass's residuals, then the final fit
+        best = min(
+            (optimize.least_squares(residuals, x0, args=(noise,)) for x0 in starts),
+            key=lambda result: result.cost,
+        )
+        r = residuals(best.x, 1.0)[: len(log_y)]
+        dof = max(len(log_y) - len(names), 1)
+        noise = max(float(np.sqrt(np.sum(r**2) / dof)), _NOISE_FLOOR)
+        starts = [best.x]
+    precision = best.jac.T @ best.jac
+    sd = np.sqrt(np.diag(np.linalg.pinv(precision)))
+    return best.x, np.minimum(sd, scale)
