@@ -24,12 +24,15 @@ Carlo", arXiv:1701.02434, on why the integration time must follow the posterior'
 It means the step size, adapted to the posterior's narrowest direction, is tiny against
 its widest: a badly scaled or strongly correlated posterior, which reparameterisation
 fixes; raising the maximum depth only buys longer trajectories through the same geometry.
-Like Stan, which warns on any transition that hits ``max_treedepth``, any such draw fails
-the check. Stan's guide to its warnings (mc-stan.org/misc/warnings) calls it an
-efficiency concern, where divergences are a validity one; it is a failed check here
-because a slowly mixing chain is where r-hat and ESS are least to be trusted, and a sweep
-that saturates every draw (as real grouped sweeps did, issue 19) needs a better model, not
-more compute.
+Stan warns on any transition that hits ``max_treedepth`` and its guide to its warnings
+(mc-stan.org/misc/warnings) calls it an efficiency concern, where divergences are a
+validity one. Here more than 1% of draws at the maximum (:data:`MAX_DEPTH_SHARE`) fails
+the check: a chain whose trajectories are cut short that often mixes slowly, which is
+where r-hat and ESS are least to be trusted, and a sweep that saturates every draw (as
+real grouped sweeps did, issue 19) needs a better model, not more compute. A few
+saturated draws among thousands are counted on the first line of every report but do not
+fail it (measured: 1 of 4,000 on the Chinchilla backtest fit, 4 of 4,000 on the Pythia
+loss-to-loss fit, both with bulk ESS above 900 and r-hat below 1.005).
 
 The share is read from each sampler's per-draw flag (names measured on pymc 6.4, nutpie
 0.16, numpyro 0.22): ``reached_max_treedepth`` (PyMC; bayescale's numpyro program derives
@@ -54,6 +57,7 @@ MAX_R_HAT = 1.01
 MIN_ESS_PER_CHAIN = 100
 MIN_BFMI = 0.3
 MAX_CHAIN_GAP = 10.0
+MAX_DEPTH_SHARE = 0.01
 MAX_DEPTH_FLAGS = ("reached_max_treedepth", "maxdepth_reached", "reached_max_tree_depth")
 """Per-draw "hit the maximum tree depth" statistics, by sampler (see the module docstring)."""
 
@@ -111,7 +115,8 @@ class Diagnostics:
         share = (
             "max tree depth not recorded"
             if np.isnan(self.max_depth_share)
-            else f"{self.max_depth_share:.1%} of draws at max tree depth"
+            else f"{round(self.max_depth_share * self.chains * self.draws)} of "
+            f"{self.chains * self.draws} draws at max tree depth"
         )
         steps = "?" if np.isnan(self.mean_steps) else f"{self.mean_steps:.0f}"
         return f"{share} ({steps} leapfrog steps per draw)"
@@ -153,13 +158,14 @@ def check(posterior, table):
     if bfmi < MIN_BFMI:
         messages.append(f"E-BFMI {bfmi:.2f} < {MIN_BFMI}: poor energy exploration")
     saturated, mean_steps = tree_depth(sample_stats)
-    if saturated is not None and saturated.any():
+    if saturated is not None and saturated.mean() > MAX_DEPTH_SHARE:
         limit = sample_stats.attrs.get("max_tree_depth")
         limit = "" if limit is None else f" ({limit})"
         steps = "" if np.isnan(mean_steps) else f", {mean_steps:.0f} leapfrog steps per draw"
         messages.append(
             f"{int(saturated.sum())} of {saturated.size} draws ({saturated.mean():.1%}) hit "
-            f"the maximum tree depth{limit}{steps}: NUTS cut trajectories "
+            f"the maximum tree depth{limit}{steps}, more than {MAX_DEPTH_SHARE:.0%}: NUTS cut "
+            "trajectories "
             "short of a U-turn, so draws move by a fraction of the posterior's width; it is "
             "badly scaled or strongly correlated: reparameterise (or tighten priors), as "
             "raising the maximum tree depth only hides it"

@@ -92,7 +92,7 @@ def test_short_fit_never_hits_the_tree_depth(short_fit):
     assert np.asarray(stats["tree_depth"]).max() < MAX_TREE_DEPTH
     assert not np.asarray(stats["reached_max_treedepth"]).any()
     assert d.mean_steps == pytest.approx(n_steps.mean())
-    assert "0.0% of draws at max tree depth" in str(d).splitlines()[0]
+    assert "0 of 4000 draws at max tree depth" in str(d).splitlines()[0]
     assert f"{d.mean_steps:.0f} leapfrog steps per draw" in str(d).splitlines()[0]
 
 
@@ -119,20 +119,25 @@ def test_draws_at_the_maximum_tree_depth_fail_the_check(flag):
     assert d.max_r_hat < 1.01 and d.divergences == 0  # the tree depth alone fails it
     [message] = d.messages
     assert message.startswith("40 of 2000 draws (2.0%) hit the maximum tree depth (10), 35 ")
+    assert "more than 1%" in message
     assert "reparameterise" in message and "only hides it" in message
-    assert "2.0% of draws at max tree depth" in str(d).splitlines()[0]
+    assert "40 of 2000 draws at max tree depth" in str(d).splitlines()[0]
     with pytest.warns(ConvergenceWarning, match="maximum tree depth"):
         warn_if_bad(d, "test fit")
 
 
-def test_no_draw_at_the_maximum_passes_and_one_fails():
+def test_a_few_draws_at_the_maximum_are_counted_and_over_one_percent_fail():
     hit = np.zeros((4, 500), bool)
     assert check_hand(hand_posterior(diverging=hit, reached_max_treedepth=hit)).ok
-    hit[2, 7] = True
+    hit[2, :20] = True  # exactly 1%: shown on the first line, not a failed check
     d = check_hand(hand_posterior(diverging=np.zeros_like(hit), reached_max_treedepth=hit))
-    assert not d.ok and d.max_depth_share == pytest.approx(1 / 2000)
+    assert d.ok and d.max_depth_share == pytest.approx(20 / 2000)
+    assert "20 of 2000 draws at max tree depth" in str(d).splitlines()[0]
+    hit[2, 20] = True
+    d = check_hand(hand_posterior(diverging=np.zeros_like(hit), reached_max_treedepth=hit))
+    assert not d.ok
     # neither the maximum nor the steps recorded: the message says only what is known
-    assert d.messages[0].startswith("1 of 2000 draws (0.1%) hit the maximum tree depth: NUTS")
+    assert d.messages[0].startswith("21 of 2000 draws (1.1%) hit the maximum tree depth, more")
 
 
 def test_a_posterior_without_tree_statistics_passes_with_nan():
