@@ -30,6 +30,7 @@ from bayescale.errors import (
 from bayescale.evaluation.averaging import AveragedFit, average
 from bayescale.evaluation.backtesting import Backtest, backtest, reach_split
 from bayescale.evaluation.comparison import compare
+from bayescale.evaluation.decisions import compute_optimal, frontier_exponents
 from bayescale.evaluation.sbc import sbc
 from bayescale.evaluation.two_stage import predict_chained
 from bayescale.fitting import fit
@@ -73,7 +74,9 @@ __all__ = [
     "average",
     "backtest",
     "compare",
+    "compute_optimal",
     "fit",
+    "frontier_exponents",
     "get_law",
     "get_likelihood",
     "laws",

@@ -1,0 +1,354 @@
+r"""Decisions from a posterior: the compute-optimal allocation of a FLOP budget.
+
+The question a scaling law is most often fitted to answer is how to split a budget ``C``
+between model size ``N`` and training tokens ``D`` when ``C = k N D`` (``k`` FLOPs per
+parameter per token, 6 by the usual forward+backward count). The answer is a function of
+the law's parameters, so a posterior over the parameters is a posterior over the answer:
+each draw gives its own ``N*``, ``D*``, tokens per parameter ``D*/N*`` and the loss there.
+Quoting the optimum at the posterior median of the parameters instead would hide that
+the answer at a budget 100x beyond the data is far less certain than the fit near it.
+
+For Chinchilla's law the optimum has a closed form
+(:meth:`~bayescale.models.chinchilla.Chinchilla.compute_optimal`):
+
+.. math::
+
+    N^* = G \left(\frac{C}{k}\right)^{a},\quad D^* = \frac{C}{k N^*},\quad
+    G = \left(\frac{\alpha A}{\beta B}\right)^{1/(\alpha+\beta)},\quad
+    a = \frac{\beta}{\alpha+\beta},\ b = \frac{\alpha}{\alpha+\beta},
+
+so ``N* ∝ C^a`` and ``D* ∝ C^b`` along the frontier. Other laws in ``N`` and ``D``
+(``kaplan``; ``data_constrained`` at a fixed unique-token budget ``U``) are minimised
+numerically, draw by draw but vectorised across draws: the law's log mean along
+``log D = log(C/k) - log N`` on a dense grid of ``log N``, then golden-section search
+inside the grid cell that holds each draw's minimum.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from bayescale.arguments import check_probability, is_number
+from bayescale.errors import SpecError, UndefinedDrawsWarning
+from bayescale.ops import NUMPY
+from bayescale.predictive import quantiles
+
+SUMMARIES = ("N_opt", "D_opt", "tokens_per_param", "loss_opt")
+"""The quantities :func:`compute_optimal` summarises, in column order."""
+
+GRID_POINTS = 241
+"""Points of the ``log N`` grid of the numeric optimisation (0.1 nats apart over the range)."""
+
+RATIO_RANGE = (1e-5, 1e7)
+"""Tokens per parameter searched by the numeric optimisation: far beyond any published optimum
+(Chinchilla's ~20, data-constrained answers of a few hundred); a minimum on its edge is
+reported as undefined (NaN) for that draw rather than as a false optimum."""
+
+GOLDEN_STEPS = 60
+"""Golden-section steps inside one grid cell: 0.2 * 0.618**60 < 1e-13 in ``log N``."""
+
+
+def compute_optimal(fit, C, ci=0.9, group=None, flops_per_token=None, unique_tokens=None):
+    r"""Posterior of the compute-optimal model size and data at FLOP budgets ``C``.
+
+    For each posterior draw, ``N*`` minimises the law's mean loss subject to ``k N D = C``;
+    the intervals are those of these per-draw answers, so they carry the parameters'
+    uncertainty (and their correlations) into the decision.
+
+    Chinchilla (closed form, per draw):
+    ``N* = (alpha A / (beta B))^(1/(alpha+beta)) (C/k)^(beta/(alpha+beta))``,
+    ``D* = C / (k N*)``. Other ``N``-``D`` laws: numeric minimisation of ``log L`` over
+    ``log N`` at fixed ``C`` (module docstring).
+
+    Parameters
+    ----------
+    fit : ScalingFit
+        A fit of a law with inputs ``N`` and ``D`` (and ``U`` for ``data_constrained``).
+    C : float or array_like
+        FLOP budgets, positive and finite.
+    ci : float
+        Probability of the central interval.
+    group : str, optional
+        For a grouped fit (required there): a fitted group's label answers for that group;
+        any other label answers for a new group drawn from the population (one new-group
+        draw per posterior draw, seeded by the fit's ``random_seed``), so its interval
+        includes the spread between groups.
+    flops_per_token : float, optional
+        ``k`` in ``C = k N D``; default the fit's. A different count (Porian et al.'s
+        attention and last-layer FLOPs) moves the answer, since ``N*`` scales as
+        ``k^(-a)``.
+    unique_tokens : float, optional
+        ``U``, the unique tokens available, for laws with a ``U`` input (``data_constrained``);
+        ``D*`` may then exceed ``U`` (repeated epochs).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget: ``C``; ``{q}_median``, ``{q}_lower``, ``{q}_upper`` for ``q`` in
+        ``N_opt, D_opt, tokens_per_param, loss_opt`` (the law's mean loss at the optimum);
+        and ``reach = C / max fitted C`` (fitted ``C = k N D`` with the fit's ``k``): how many
+        times beyond the largest fitted budget the answer extrapolates.
+
+    Raises
+    ------
+    SpecError
+        For a law without inputs ``N`` and ``D``, a budget that is not positive and finite,
+        ``ci`` outside (0, 1), a missing group on a grouped fit or a group on an ungrouped
+        one.
+    """
+    check_probability(ci, "ci")
+    budgets = _check_budgets(C)
+    draws = optimal_draws(fit, budgets, group, flops_per_token, unique_tokens)
+    out = {"C": budgets}
+    for name in SUMMARIES:
+        med, lo, hi = quantiles(draws[name], ci, axis=0)
+        out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
+    out["reach"] = budgets / fitted_compute(fit).max()
+    return pd.DataFrame(out)
+
+
+def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
+    r"""Posterior of the frontier exponents ``a``, ``b`` in ``N* ∝ C^a``, ``D* ∝ C^b``.
+
+    Per draw: Chinchilla ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``; Kaplan
+    ``a = alpha_D/(alpha_N+alpha_D)``, ``b = alpha_N/(alpha_N+alpha_D)`` (the same
+    derivation: ``d/dN`` of the law's base at fixed ``N D``). Since ``N* D* = C/k``, ``a + b = 1``.
+    These are what "parameters and data should be scaled equally" (``a = b = 0.5``) is a
+    claim about. For other laws the exponents vary with ``C``; they are the local log-log
+    slopes ``d log N* / d log C`` at ``C`` (required then), by central differences.
+
+    Parameters
+    ----------
+    fit, ci, group, unique_tokens
+        As for :func:`compute_optimal`.
+    C : float, optional
+        Budget of the local slope, for laws without constant exponents.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``a``, ``b``; columns ``median``, ``lower``, ``upper``.
+    """
+    check_probability(ci, "ci")
+    a = exponent_draws(fit, group, C, unique_tokens)
+    rows = {}
+    for name, values in (("a", a), ("b", 1.0 - a)):
+        med, lo, hi = quantiles(values, ci)
+        rows[name] = {"median": med, "lower": lo, "upper": hi}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def optimal_draws(fit, C, group=None, flops_per_token=None, unique_tokens=None):
+    """Per-draw answers behind :func:`compute_optimal`: arrays of shape (draws, budgets).
+
+    The closed form reads ``A``, ``B`` from the law's ``derived`` of each draw's parameters
+    (for an ungrouped fit, exactly the posterior's derived ``A``, ``B``), so that a group's,
+    or a new group's, parameters go through the same formula.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss_opt``.
+    """
+    law = fit.law
+    k = _flops(fit, flops_per_token)
+    budgets = _check_budgets(C)
+    params = law_parameters(fit, group)
+    extra = _extra_inputs(law, unique_tokens)
+    if _has_closed_form(law):
+        full = params | law.derived(NUMPY, params, fit.log_ref)
+        n_opt, d_opt = law.compute_optimal(
+            {key: full[key][:, None] for key in ("A", "B", "alpha", "beta")}, budgets, k
+        )
+    else:
+        n_opt, d_opt = numeric_optimum(law, params, fit.log_ref, budgets, k, extra)
+    column = {key: v[:, None] for key, v in params.items()}
+    with np.errstate(invalid="ignore", over="ignore"):
+        inputs = {
+            "N": n_opt,
+            "D": d_opt,
+            **{key: np.full_like(n_opt, v) for key, v in extra.items()},
+        }
+        loss = np.exp(law.log_mean(NUMPY, column, law.z(inputs, fit.log_ref)))
+    return {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": d_opt / n_opt, "loss_opt": loss}
+
+
+def exponent_draws(fit, group=None, C=None, unique_tokens=None):
+    """Per-draw ``a`` of ``N* ∝ C^a`` (``b = 1 - a``): shape (draws,)."""
+    law = fit.law
+    extra = _extra_inputs(law, unique_tokens)
+    params = law_parameters(fit, group)
+    if _has_closed_form(law):
+        return params["beta"] / (params["alpha"] + params["beta"])
+    if law.name == "kaplan":
+        return params["alpha_D"] / (params["alpha_N"] + params["alpha_D"])
+    if C is None:
+        raise SpecError(
+            f"law {law.name!r} has no constant frontier exponents; pass C= (a budget) for the "
+            "local slope d log N*/d log C there"
+        )
+    (budget,) = _check_budgets(C)
+    step = 0.5  # log C: N* is smooth, and the golden-section error is ~1e-13 in log N
+    n_opt, _ = numeric_optimum(
+        law, params, fit.log_ref, budget * np.exp([-step, step]), fit.spec.flops_per_token, extra
+    )
+    return (np.log(n_opt[:, 1]) - np.log(n_opt[:, 0])) / (2 * step)
+
+
+def numeric_optimum(law, params, log_ref, C, flops_per_token, extra=None):
+    """``(N*, D*)`` minimising the law's mean at ``k N D = C``, per draw: shape (draws, budgets).
+
+    A dense grid in ``log N`` finds each draw's best cell; golden-section search refines it
+    inside the two cells around it (vectorised across draws). Draws whose minimum lies on the
+    edge of the searched range (:data:`RATIO_RANGE` of ``D/N``) have no interior optimum
+    there and are NaN, with an :class:`~bayescale.errors.UndefinedDrawsWarning`.
+
+    Parameters
+    ----------
+    law : ScalingLaw
+        With inputs ``N``, ``D`` and those in ``extra``.
+    params : dict of str to ndarray
+        Law parameter draws, shape (draws,).
+    log_ref : dict
+        The fit's log reference scales.
+    C : array_like
+        Budgets.
+    flops_per_token : float
+    extra : dict of str to float, optional
+        Fixed values of the law's other inputs (``U``).
+    """
+    extra = extra or {}
+    col = {key: np.asarray(v, float)[:, None] for key, v in params.items()}
+    n_draws = len(next(iter(col.values())))
+
+    def objective(log_n, log_nd):
+        inputs = {"N": np.exp(log_n), "D": np.exp(log_nd - log_n)}
+        inputs |= {key: np.full(np.shape(log_n), v) for key, v in extra.items()}
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            value = law.log_mean(NUMPY, col, law.z(inputs, log_ref))
+        return np.where(np.isfinite(value), value, np.inf)
+
+    n_out, undefined = [], 0
+    for budget in np.atleast_1d(np.asarray(C, float)):
+        log_nd = np.log(budget / flops_per_token)
+        lo, hi = (0.5 * (log_nd - np.log(r)) for r in RATIO_RANGE[::-1])
+        grid = np.linspace(lo, hi, GRID_POINTS)
+        values = objective(np.broadcast_to(grid, (n_draws, GRID_POINTS)), log_nd)
+        best = np.argmin(values, axis=1)
+        edge = (best == 0) | (best == GRID_POINTS - 1)
+        undefined = max(undefined, int(edge.sum()))
+        left = grid[np.clip(best - 1, 0, GRID_POINTS - 1)][:, None]
+        right = grid[np.clip(best + 1, 0, GRID_POINTS - 1)][:, None]
+        log_n = _golden(lambda x, nd=log_nd: objective(x, nd), left, right)[:, 0]
+        n_out.append(np.where(edge, np.nan, np.exp(log_n)))
+    if undefined:
+        warnings.warn(
+            f"up to {undefined} of {n_draws} posterior draws have no optimum with tokens per "
+            f"parameter in {RATIO_RANGE}; they are left out of the intervals",
+            UndefinedDrawsWarning,
+            stacklevel=2,
+        )
+    n_opt = np.stack(n_out, axis=1)
+    return n_opt, np.asarray(C, float)[None, :] / (flops_per_token * n_opt)
+
+
+def _golden(f, left, right):
+    """Golden-section minimum of ``f`` on ``[left, right]``, elementwise (unimodal there)."""
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    x1, x2 = right - ratio * (right - left), left + ratio * (right - left)
+    f1, f2 = f(x1), f(x2)
+    for _ in range(GOLDEN_STEPS):
+        lower = f1 < f2  # the minimum lies in [left, x2], else in [x1, right]
+        right = np.where(lower, x2, right)
+        left = np.where(lower, left, x1)
+        x_new = np.where(lower, right - ratio * (right - left), left + ratio * (right - left))
+        f_new = f(x_new)
+        x1, x2 = np.where(lower, x_new, x2), np.where(lower, x1, x_new)
+        f1, f2 = np.where(lower, f_new, f2), np.where(lower, f1, f_new)
+    return (left + right) / 2.0
+
+
+def law_parameters(fit, group=None):
+    """Law parameter draws, shape (draws,), for the fit or one of its groups (or a new one).
+
+    A new group's values are drawn from the population with the fit's ``random_seed``, so the
+    same call gives the same answer.
+    """
+    labels = fit.group_labels
+    if not fit.spec.group:
+        if group is not None:
+            raise SpecError(f"group={group!r} given, but this fit has no groups")
+        frame = pd.DataFrame(index=[0])
+    else:
+        if group is None:
+            raise SpecError(
+                f"this fit has groups ({fit.spec.group!r}: {labels}); pass group= one of them, "
+                "or a new label for a new group drawn from the population"
+            )
+        if not isinstance(group, str):
+            raise SpecError(f"group must be a string label, got {group!r}; groups: {labels}")
+        frame = pd.DataFrame({fit.spec.group: [group]})
+    rng = np.random.default_rng(fit.spec.random_seed)
+    rows = fit.evaluator.parameters(frame, rng)
+    return {key: np.asarray(v, float)[..., 0] for key, v in rows.items()}
+
+
+def fitted_compute(fit):
+    """``k N D`` of the fitted rows, with the fit's ``k``."""
+    frame = fit.data.frame
+    return fit.spec.flops_per_token * frame["N"].to_numpy(float) * frame["D"].to_numpy(float)
+
+
+def _has_closed_form(law):
+    """Chinchilla's closed form applies to laws in exactly ``N`` and ``D`` that offer it."""
+    return hasattr(law, "compute_optimal") and set(law.inputs) == {"N", "D"}
+
+
+def _extra_inputs(law, unique_tokens):
+    """Fixed values of the law's inputs other than ``N`` and ``D``; SpecError if unsupported."""
+    if not {"N", "D"} <= set(law.inputs):
+        raise SpecError(
+            f"law {law.name!r} has inputs {list(law.inputs)}, not model size N and tokens D: "
+            "a compute-optimal allocation needs a law in N and D (chinchilla, kaplan, "
+            "data_constrained)"
+        )
+    other = set(law.inputs) - {"N", "D"}
+    if other - {"U"}:
+        raise SpecError(
+            f"law {law.name!r} has inputs {sorted(other)} besides N and D; compute_optimal "
+            "supports only U (unique tokens)"
+        )
+    if "U" not in other:
+        if unique_tokens is not None:
+            raise SpecError(f"law {law.name!r} has no unique-token input; drop unique_tokens=")
+        return {}
+    if unique_tokens is None:
+        raise SpecError(
+            f"law {law.name!r} depends on the unique tokens available; pass unique_tokens= (U)"
+        )
+    if not is_number(unique_tokens) or not np.isfinite(unique_tokens) or unique_tokens <= 0:
+        raise SpecError(f"unique_tokens must be a positive number, got {unique_tokens!r}")
+    return {"U": float(unique_tokens)}
+
+
+def _flops(fit, flops_per_token):
+    """The fit's ``k``, or a positive finite override."""
+    if flops_per_token is None:
+        return fit.spec.flops_per_token
+    if not is_number(flops_per_token) or not np.isfinite(flops_per_token) or flops_per_token <= 0:
+        raise SpecError(f"flops_per_token must be a positive number, got {flops_per_token!r}")
+    return float(flops_per_token)
+
+
+def _check_budgets(C):
+    """``C`` as a 1-D float array of positive finite budgets, else a SpecError."""
+    try:
+        budgets = np.atleast_1d(np.asarray(C, dtype=float))
+    except (TypeError, ValueError):
+        raise SpecError(f"C must be positive FLOP budgets, got {C!r}") from None
+    if budgets.ndim != 1 or budgets.size == 0:
+        raise SpecError(f"C must be a number or a 1-D list of budgets, got shape {budgets.shape}")
+    if not np.all(np.isfinite(budgets) & (budgets > 0)):
+        raise SpecError(f"C must be positive and finite FLOP budgets, got {budgets.tolist()}")
+    return budgets
