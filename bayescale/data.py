@@ -6,6 +6,7 @@ Columns are matched to a law's inputs by name (``N``, ``D``, ``x``...). ``inputs
 usual forward+backward estimate).
 """
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,13 +99,17 @@ def numeric_column(df, column, role, support="positive"):
     ``support`` names an entry of :data:`SUPPORTS`.
     """
     raw = df[column]
+    if isinstance(raw, pd.DataFrame):
+        raise DataError(
+            f"column {column!r} ({role}) appears {raw.shape[1]} times in the table: rename them"
+        )
     kind = _non_number_kind(raw)
     if kind:
         raise DataError(f"column {column!r} ({role}) holds {kind}: expected numbers")
     values = pd.to_numeric(raw, errors="coerce")
     non_numeric = values.isna() & raw.notna()
     if non_numeric.any():
-        examples = ", ".join(repr(v) for v in raw[non_numeric].unique()[:3])
+        examples = ", ".join(list(dict.fromkeys(map(repr, raw[non_numeric])))[:3])  # lists too
         raise DataError(
             f"column {column!r} ({role}) has non-numeric values at "
             f"{row_labels(df.index, non_numeric)},"
@@ -169,8 +174,15 @@ def _group_column(df, group, fitting):
             f"group column {group!r} has missing labels at {row_labels(df.index, missing)}: "
             "every row needs a group"
         )
+    try:
+        distinct = pd.Series(raw.unique())
+    except TypeError:  # lists or arrays as labels
+        kinds = sorted({type(v).__name__ for v in raw if not isinstance(v, Hashable)})
+        raise DataError(
+            f"group column {group!r} holds {', '.join(kinds)} values: labels must be text or "
+            "numbers"
+        ) from None
     labels = raw.astype(str)
-    distinct = pd.Series(raw.unique())
     if (same_text := distinct.astype(str).duplicated(keep=False)).any():
         clash = distinct[same_text][:2]  # labels are kept as strings, e.g. in saved fits
         raise DataError(
@@ -231,7 +243,18 @@ def prepare(
         raise DataError(
             f"inputs= must map law inputs to columns, e.g. {{'N': 'params'}}; got {inputs!r}"
         )
+    if not is_number(flops_per_token) or not 0 < flops_per_token < np.inf:
+        raise DataError(f"flops_per_token must be a positive number, got {flops_per_token!r}")
     mapping = dict(inputs or {})
+    for argument, name in [("y", y), ("group", group), ("y_log_sd", y_log_sd)] + [
+        (f"inputs[{k!r}]", v) for k, v in mapping.items()
+    ]:
+        try:
+            hash(name)
+        except TypeError:
+            raise DataError(f"{argument}= must name a column, got {name!r}") from None
+        if name is None and argument.startswith("inputs"):
+            raise DataError(f"{argument}= must name a column, got None")
     unknown = set(mapping) - set(law.inputs) - {"C"}
     if unknown:
         raise DataError(
@@ -246,7 +269,7 @@ def prepare(
     if y_log_sd is not None and y_log_sd in (y, *needed):
         raise DataError(f"y_log_sd={y_log_sd!r} is also the response or an input column")
     roles = [c for c in [*needed, y] if c is not None]
-    if twice := sorted({c for c in roles if roles.count(c) > 1}):
+    if twice := sorted({c for c in roles if roles.count(c) > 1}, key=str):
         raise DataError(
             f"column(s) {twice} are mapped to more than one of law {law.name!r}'s inputs "
             f"{list(law.inputs)} and the response y={y!r}: each needs its own column"
@@ -260,7 +283,9 @@ def prepare(
             f"the table has {list(df.columns)}{hint}"
         )
     used = [c for c in [*needed, *extra, group] if c is not None]
-    if repeated := sorted({c for c in used if (df.columns == c).sum() > 1}):
+    if repeated := sorted(
+        {c for c in used if c in df.columns and (df.columns == c).sum() > 1}, key=str
+    ):
         raise DataError(f"column(s) {repeated} appear more than once in the table: rename them")
     out = {}
     for k in law.inputs:
@@ -268,14 +293,16 @@ def prepare(
             continue
         out[k] = numeric_column(df, cols[k], f"input {k}", law.input_support(k))
     if derive_d:
-        if (
-            not is_number(flops_per_token)
-            or not np.isfinite(flops_per_token)
-            or flops_per_token <= 0
-        ):
-            raise DataError(f"flops_per_token must be a positive number, got {flops_per_token}")
         compute = numeric_column(df, cols["C"], "compute C")
-        out["D"] = compute / (flops_per_token * out["N"])
+        with np.errstate(over="ignore", under="ignore"):
+            out["D"] = compute / (flops_per_token * out["N"])
+        if (bad := ~(np.isfinite(out["D"]) & (out["D"] > 0))).any():
+            raise DataError(
+                f"tokens D = C / ({flops_per_token:g} N) from columns {cols['C']!r} and "
+                f"{cols['N']!r} overflow or underflow float64 at {row_labels(df.index, bad)}: "
+                "give a column of tokens D, or C and N in units that keep D within "
+                "1e-300 to 1e300"
+            )
     if group is not None:
         out[group] = _group_column(df, group, fitting=y is not None)
     if y is None:

@@ -72,6 +72,11 @@ def resolve(law, group, pooling):
     With a few rich groups, separate coefficients can sample better (second row): pass
     ``pooling=`` and check ``fit.diagnostics``.
     """
+    if pooling is not None and not isinstance(pooling, dict):
+        raise SpecError(
+            f"pooling= must map law parameters to choices, e.g. {{'alpha': 'shared'}}; "
+            f"got {pooling!r}"
+        )
     pooling = dict(pooling or {})
     if group is None:
         if pooling:
@@ -84,7 +89,7 @@ def resolve(law, group, pooling):
             f"{', '.join(law.parameters)}"
         )
     for name, mode in pooling.items():
-        if mode not in POOLINGS:
+        if not isinstance(mode, str) or mode not in POOLINGS:
             raise SpecError(f"pooling[{name!r}] = {mode!r}; choose one of {', '.join(POOLINGS)}")
     return {name: pooling.get(name, "pooled") for name in law.parameters}
 

@@ -56,11 +56,17 @@ def quantiles(draws, ci, axis=0):
     """Median and central ``ci`` interval along ``axis``: every interval bayescale gives.
 
     Equal-tailed, as the posterior summary's intervals are. NaN draws (where a law is undefined) are left out.
+    Infinite draws (a value beyond float64, e.g. a law far outside its fitted range) count
+    as the largest float: interpolating between two infinities would give NaN. A quantile
+    that lands on them is infinite again.
     """
     tail = (1.0 - ci) / 2.0
+    big = np.finfo(float).max
+    draws = np.clip(draws, -big, big)
     with warnings.catch_warnings():  # all-NaN slices stay NaN, reported by the caller
         warnings.simplefilter("ignore", RuntimeWarning)
-        lo, med, hi = np.nanquantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
+        q = np.nanquantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
+    lo, med, hi = np.where(np.abs(q) == big, np.sign(q) * np.inf, q)
     return med, lo, hi
 
 
@@ -72,7 +78,7 @@ def fitted_links(law, likelihood, fitdata, log_ref, labels=()):
 
 def check_kind(kind):
     """``kind`` if it is one of :data:`KINDS`, else a :class:`SpecError`."""
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise SpecError(f"kind must be 'mean' or 'observed', got {kind!r}")
     return kind
 
@@ -205,6 +211,8 @@ class Evaluator:
     def log_density(self, frame, y, rng):
         """``log mean_s p(y_i | theta_s)`` per row, over the draws for which the law is defined.
 
+        NaN at rows where the law is undefined for every draw.
+
         On the likelihood's observed scale (``log y`` for losses): the quantity LOO
         estimates in-sample and backtests score out of sample.
         """
@@ -219,7 +227,10 @@ class Evaluator:
             )
         defined = np.isfinite(log_mu)  # draws for which the law is undefined are left out
         logpdf = np.where(defined, logpdf, -np.inf)
-        return special.logsumexp(logpdf, axis=0) - np.log(defined.sum(axis=0))
+        count = defined.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = special.logsumexp(logpdf, axis=0) - np.log(count)
+        return np.where(count > 0, out, np.nan)  # rows where no draw is defined stay NaN
 
     def _fitted_terms(self):
         """Parameters, log mean, known sd and links at the fitted rows (unexpanded inputs)."""

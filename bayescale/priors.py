@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from bayescale.arguments import is_number
 from bayescale.errors import SpecError
 
 # name -> (parameter names, parameters that must be > 0, support, scipy constructor)
@@ -73,7 +74,7 @@ class Prior:
     params: dict = field(default_factory=dict)
 
     def __init__(self, dist, **params):
-        if dist not in _DISTRIBUTIONS:
+        if not isinstance(dist, str) or dist not in _DISTRIBUTIONS:
             raise SpecError(
                 f"unknown prior distribution {dist!r}; supported: {', '.join(_DISTRIBUTIONS)}"
             )
@@ -85,8 +86,11 @@ class Prior:
         clean = {}
         for key in names:
             value = params[key]
-            number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
-            if not number or not np.isfinite(value):
+            try:  # an int beyond float64 (2**1024) is not finite either
+                finite = is_number(value) and bool(np.isfinite(float(value)))
+            except OverflowError:
+                finite = False
+            if not finite:
                 raise SpecError(f"Prior({dist!r}): {key}={value!r} must be a finite number")
             if key in positive and value <= 0:
                 raise SpecError(f"Prior({dist!r}): {key}={value!r} must be > 0")

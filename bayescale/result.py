@@ -19,7 +19,7 @@ from bayescale import arviz_adapter, io
 from bayescale import diagnostics as diag_mod
 from bayescale import pooling as pooling_mod
 from bayescale.arguments import check_probability, seeded
-from bayescale.data import FitData, numeric_column, read_table
+from bayescale.data import FitData, numeric_column, read_table, row_labels
 from bayescale.errors import DataError, SpecError, UndefinedDrawsWarning
 from bayescale.predictive import Evaluator, check_kind, quantiles
 from bayescale.spec import FitSpec
@@ -235,6 +235,9 @@ class ScalingFit:
         Returns
         -------
         ndarray, shape (rows,)
+            NaN, with an :class:`~bayescale.errors.UndefinedDrawsWarning`, at rows where
+            the law is undefined for every draw (e.g. ``lr_annealing`` far beyond the
+            fitted ``S2``).
         """
         df = read_table(data)
         frame = self.spec.prediction_frame(df)
@@ -245,7 +248,16 @@ class ScalingFit:
             )
         y = numeric_column(df, self.data.y, "response", self.likelihood.support)
         rng = np.random.default_rng(self.spec.random_seed)
-        return self.evaluator.log_density(frame, y, rng)
+        density = self.evaluator.log_density(frame, y, rng)
+        if (undefined := np.isnan(density)).any():
+            warnings.warn(
+                f"the law is undefined for every posterior draw at "
+                f"{row_labels(frame.index, undefined)}: an input outside what the draws allow; "
+                "their log density is NaN",
+                UndefinedDrawsWarning,
+                stacklevel=2,
+            )
+        return density
 
     def contrast(self, param, a, b, ci=0.9):
         """Posterior of ``param[a] - param[b]`` between two groups, and P(param_a > param_b).

@@ -40,7 +40,7 @@ def check_settings(sampler, chains, draws, tune, target_accept, random_seed):
         For an unknown sampler, non-integer or non-positive chains/draws (negative tune),
         a target_accept outside (0, 1) or a bad seed.
     """
-    if sampler not in SAMPLERS:
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise SpecError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     for label, value, least in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
         if not is_integer(value) or value < least:
