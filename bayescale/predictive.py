@@ -55,10 +55,10 @@ class Predictive(Protocol):
 def quantiles(draws, ci, axis=0):
     """Median and central ``ci`` interval along ``axis``: every interval bayescale gives.
 
-    Equal-tailed, as the posterior summary's intervals are. NaN draws (where a law is undefined) are left out.
-    Infinite draws (a value beyond float64, e.g. a law far outside its fitted range) count
-    as the largest float: interpolating between two infinities would give NaN. A quantile
-    that lands on them is infinite again.
+    Equal-tailed, as the posterior summary's intervals are. NaN draws (where a law is
+    undefined) are left out. Infinite draws (a value beyond float64, e.g. a law far outside
+    its fitted range) count as the largest float: interpolating between two infinities
+    would give NaN. A quantile that lands on them is infinite again.
     """
     tail = (1.0 - ci) / 2.0
     big = np.finfo(float).max
