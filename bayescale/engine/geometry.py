@@ -139,16 +139,14 @@ def _laplace(law, priors, z, log_y, ridge, rng):
         return np.concatenate([r, (theta - centre) / scale])
 
     starts = [centre, *(centre + scale * rng.standard_normal((_STARTS - 1, len(names))))]
-    noise = 0.01
-    for _ in range(2):  # the noise from the first pass's residuals, then the final fit
-        best = min(
-            (optimize.least_squares(residuals, x0, args=(noise,)) for x0 in starts),
-            key=lambda result: result.cost,
-        )
-        r = residuals(best.x, 1.0)[: len(log_y)]
-        dof = max(len(log_y) - len(names), 1)
-        noise = max(float(np.sqrt(np.sum(r**2) / dof)), _NOISE_FLOOR)
-        starts = [best.x]
+    first = min(
+        (optimize.least_squares(residuals, x0, args=(0.01,)) for x0 in starts),
+        key=lambda result: result.cost,
+    )
+    # refit from the best start with the noise its residuals show
+    r = residuals(first.x, 1.0)[: len(log_y)]
+    noise = max(float(np.sqrt(np.sum(r**2) / max(len(log_y) - len(names), 1))), _NOISE_FLOOR)
+    best = optimize.least_squares(residuals, first.x, args=(noise,))
     precision = best.jac.T @ best.jac
     sd = np.sqrt(np.diag(np.linalg.pinv(precision)))
     return best.x, np.minimum(sd, scale)

@@ -1,10 +1,11 @@
 """Run NUTS, with compiled code reused across fits of the same spec.
 
 Sampler choice, measured on the 240-point Chinchilla fit (4 chains x 1000 tune + 1000 draws,
-2 cores; ``benchmarks/fit_speed.py``): numpyro's kernel, compiled once per model as one JAX
-program (:mod:`bayescale.engine.jax_nuts`), takes 7.0 s in a fresh process with empty caches,
-3.7 s with warm ones and 1.2 s per refit; nutpie pays 13-40 s of Numba compilation per new
-graph and then refits in 1.4 s. So ``"numpyro"`` is the default; ``"nutpie"`` and
+2 cores; ``benchmarks/fit_speed.py`` on a fast host; the README's Speed section has the
+latest numbers): numpyro's kernel, compiled once per model as one JAX program
+(:mod:`bayescale.engine.jax_nuts`), takes 7.0 s in a fresh process with empty caches, 3.7 s
+with warm ones and 1.2 s per refit; nutpie pays 13-40 s of Numba compilation per new graph
+and then refits in 1.4 s. So ``"numpyro"`` is the default; ``"nutpie"`` and
 ``"pymc"`` (PyMC's own NUTS) stay selectable.
 
 Every sampler's ``sample_stats`` carry the maximum tree depth it ran with as the attribute
