@@ -25,17 +25,20 @@ import sys
 import tempfile
 import time
 
-from workloads import CHINCHILLA_INPUTS as INPUTS
-from workloads import chinchilla_runs as load_data
+from bayescale import sweeps
+
+
+def load_data():
+    """The case study's 240 runs: Epoch's Chinchilla data less Besiroglu et al.'s 5 dropped."""
+    df = sweeps.load("epoch_chinchilla")
+    return df.loc[~df["besiroglu_dropped"], ["N", "D", "loss"]].reset_index(drop=True)
 
 
 def child(sampler):
     """One fit in this (fresh) process; the parent times the whole process."""
     import bayescale
 
-    bayescale.fit(
-        load_data(), law="chinchilla", y="loss", inputs=INPUTS, random_seed=0, sampler=sampler
-    )
+    bayescale.fit(load_data(), law="chinchilla", y="loss", random_seed=0, sampler=sampler)
 
 
 def fresh_process(sampler, env):
@@ -66,7 +69,7 @@ def refit_times(sampler, repeat):
     import bayescale
 
     df = load_data()
-    kwargs = dict(law="chinchilla", y="loss", inputs=INPUTS, random_seed=0, sampler=sampler)
+    kwargs = dict(law="chinchilla", y="loss", random_seed=0, sampler=sampler)
     start = time.perf_counter()
     bayescale.fit(df, **kwargs)
     first = time.perf_counter() - start
@@ -108,9 +111,7 @@ def main():
             f"(median of {args.repeat}) {second:6.1f} s"
         )
     start = time.perf_counter()
-    base = huber_fit(
-        load_data(), law="chinchilla", y="loss", inputs=INPUTS, n_bootstrap=args.bootstrap
-    )
+    base = huber_fit(load_data(), law="chinchilla", y="loss", n_bootstrap=args.bootstrap)
     baseline = time.perf_counter() - start
     print(
         f"baseline: {base.n_starts} L-BFGS starts + {args.bootstrap} bootstrap "
