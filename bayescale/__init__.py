@@ -29,10 +29,12 @@ from bayescale.errors import (
 )
 from bayescale.evaluation.averaging import AveragedFit, average
 from bayescale.evaluation.backtesting import Backtest, backtest, reach_split
+from bayescale.evaluation.calibration import recalibrate
 from bayescale.evaluation.comparison import compare
 from bayescale.evaluation.decisions import compute_optimal, frontier_exponents
 from bayescale.evaluation.sbc import sbc
 from bayescale.evaluation.two_stage import predict_chained
+from bayescale.extrapolation import ExtrapolationError
 from bayescale.fitting import fit
 from bayescale.laws import ScalingLaw, get_law
 from bayescale.likelihoods import (
@@ -58,6 +60,7 @@ __all__ = [
     "ConvergenceWarning",
     "DataError",
     "Diagnostics",
+    "ExtrapolationError",
     "FitFileError",
     "FitSpec",
     "Likelihood",
@@ -83,5 +86,6 @@ __all__ = [
     "load",
     "predict_chained",
     "reach_split",
+    "recalibrate",
     "sbc",
 ]

@@ -59,6 +59,10 @@ class ScalingLaw:
         Inputs seen as ``x / x_ref`` instead of ``log x - log x_ref`` (zeros allowed).
     noisy_inputs : tuple of str
         Inputs measured with noise; see :meth:`input_log_sd`.
+    scale_inputs : tuple of str
+        Inputs whose product measures a row's scale (``N * D``, or ``x``): how far a
+        prediction reaches beyond the fitted runs, :func:`bayescale.extrapolation.reach`.
+        Empty for laws of a loss or of a schedule, which have no learnt extrapolation error.
     options : dict
         Constructor options of this instance (empty for families without variants).
     """
@@ -69,6 +73,7 @@ class ScalingLaw:
     citation: ClassVar[str] = ""
     linear_inputs: ClassVar[tuple[str, ...]] = ()
     noisy_inputs: ClassVar[tuple[str, ...]] = ()
+    scale_inputs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options):
         if options:

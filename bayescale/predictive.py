@@ -24,6 +24,7 @@ from scipy import special
 from bayescale import pooling as pooling_mod
 from bayescale.data import FitData
 from bayescale.errors import SpecError
+from bayescale.extrapolation import log_reach
 from bayescale.likelihoods import in_quadrature
 from bayescale.ops import NUMPY
 
@@ -45,10 +46,13 @@ class Predictive(Protocol):
 
     converged: bool | None
 
-    def predictive_draws(self, new_data, kind="observed", random_seed=None):
-        """``(frame, draws)``: validated inputs and draws of shape (draws, rows)."""
+    def predictive_draws(self, new_data, kind="observed", random_seed=None, **options):
+        """``(frame, draws)``: validated inputs and draws of shape (draws, rows).
 
-    def log_predictive_density(self, data):
+        Bayesian methods take ``extrapolation=`` (:mod:`bayescale.extrapolation`).
+        """
+
+    def log_predictive_density(self, data, **options):
         """Log predictive density of held-out rows' response, per row."""
 
 
@@ -106,8 +110,11 @@ class Evaluator:
         Group column of the rows evaluated; ``labels`` are the fitted groups in order.
     labels : tuple of str
     fitted : FitData, optional
-        The fitted rows: what dependent noise at new rows is conditioned on, and the rows
-        of :meth:`fitted_log_likelihood`.
+        The fitted rows: what dependent noise at new rows is conditioned on, the rows
+        of :meth:`fitted_log_likelihood`, and what a new row's reach is measured from.
+    extrapolation : ExtrapolationError, optional
+        Drift of the law's shape added to ``log`` of the mean at rows beyond the fitted
+        range (:mod:`bayescale.extrapolation`); None adds nothing.
     """
 
     law: object
@@ -119,6 +126,7 @@ class Evaluator:
     group: str | None = None
     labels: tuple = ()
     fitted: FitData | None = None
+    extrapolation: object = None
 
     @property
     def _pooling(self):
@@ -195,11 +203,16 @@ class Evaluator:
         """
         check_kind(kind)
         lik = self.noise_parameters() if kind == "observed" else None
+        slopes = None
+        drift_rng = rng.spawn(1)[0]  # rng's own stream, hence rows inside the data, unchanged
         for start in range(0, len(frame), ROW_CHUNK):
             chunk = frame.iloc[start : start + ROW_CHUNK]
             p, z = self.parameters(chunk, rng), self._z(chunk)
             with np.errstate(invalid="ignore"):
                 log_mu = self.law.log_mean(NUMPY, p, z)
+                if slopes is None:  # one drift per draw, shared by every chunk
+                    slopes = self.drift_slopes(log_mu.shape[:-1], drift_rng)
+                log_mu = log_mu + self.drift(slopes, chunk, drift_rng)
                 if kind == "observed":
                     noise = self.law.input_log_sd(NUMPY, p, z)
                     context = self.noise_context(chunk)
@@ -207,6 +220,40 @@ class Evaluator:
                 else:
                     values = np.exp(log_mu)
             yield chunk, values
+
+    @property
+    def extrapolates(self):
+        """Whether rows beyond the fitted range get extrapolation error.
+
+        Only for laws with scale inputs and responses modelled on the log scale (a loss):
+        the error was learnt on ``log loss``, not on accuracies in (0, 1).
+        """
+        positive = self.likelihood is None or self.likelihood.support == "positive"
+        return self.extrapolation is not None and bool(self.law.scale_inputs) and positive
+
+    def reach(self, frame):
+        """Each row's reach beyond the fitted rows (:func:`bayescale.extrapolation.log_reach`)."""
+        return np.exp(log_reach(self.law, frame, self.fitted.frame))
+
+    def drift_slopes(self, shape, rng):
+        """``(b, omega)`` of :attr:`extrapolation`, one per draw (``shape``); None if none."""
+        if not self.extrapolates:
+            return None
+        b, omega = self.extrapolation.draw(int(np.prod(shape)), rng)
+        return b.reshape(shape), omega.reshape(shape)
+
+    def drift(self, slopes, frame, rng):
+        """Extrapolation error on ``log`` of the mean at ``frame``'s rows, shape (*draws, rows).
+
+        ``(b + omega z) log(reach)``: ``b`` shared by the rows of one draw, ``z`` drawn
+        per row and draw.
+        """
+        if slopes is None:
+            return 0.0
+        b, omega = slopes
+        lr = log_reach(self.law, frame, self.fitted.frame)
+        z = rng.standard_normal((*b.shape, len(frame)))
+        return (b[..., None] + omega[..., None] * z) * lr
 
     def log_density(self, frame, y, rng):
         """``log mean_s p(y_i | theta_s)`` per row, over the draws for which the law is defined.
@@ -219,6 +266,9 @@ class Evaluator:
         p, z = self.parameters(frame, rng), self._z(frame)
         with np.errstate(invalid="ignore"):
             log_mu = self.law.log_mean(NUMPY, p, z)
+            drift_rng = rng.spawn(1)[0]
+            slopes = self.drift_slopes(log_mu.shape[:-1], drift_rng)
+            log_mu = log_mu + self.drift(slopes, frame, drift_rng)
             noise = self.law.input_log_sd(NUMPY, p, z)
             observed = self.likelihood.observe(y)[None, :]
             context = self.noise_context(frame)

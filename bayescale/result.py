@@ -7,6 +7,7 @@ predicts exactly as the original. Nothing mutates it: ``predict`` returns new ta
 Predictions are evaluated by :mod:`bayescale.predictive`.
 """
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,6 +22,7 @@ from bayescale import pooling as pooling_mod
 from bayescale.arguments import check_probability, seeded
 from bayescale.data import FitData, numeric_column, read_table, row_labels
 from bayescale.errors import DataError, SpecError, UndefinedDrawsWarning
+from bayescale.extrapolation import resolve as resolve_extrapolation
 from bayescale.predictive import Evaluator, check_kind, quantiles
 from bayescale.spec import FitSpec
 
@@ -147,6 +149,12 @@ class ScalingFit:
             fitted=self.data,
         )
 
+    def evaluator_with(self, extrapolation):
+        """:attr:`evaluator` with the extrapolation error ``extrapolation=`` names."""
+        return dataclasses.replace(
+            self.evaluator, extrapolation=resolve_extrapolation(extrapolation)
+        )
+
     def row_parameters(self, frame, rng):
         """Law parameter draws for each row of ``frame``: arrays of shape (draws, rows).
 
@@ -160,7 +168,7 @@ class ScalingFit:
         rng = rng or np.random.default_rng(self.spec.random_seed)
         return self.evaluator.log_mean(frame, rng)
 
-    def predict(self, new_data, ci=0.9, kind="mean", random_seed=None):
+    def predict(self, new_data, ci=0.9, kind="mean", random_seed=None, extrapolation="calibrated"):
         """Predict at new inputs, with posterior intervals, in original units.
 
         Parameters
@@ -181,21 +189,47 @@ class ScalingFit:
             of the fitted curve, see
             :meth:`bayescale.predictive.Evaluator.noise_context`).
         random_seed : int, optional
-            Seed for the noise draws of ``kind="observed"`` (default: the fit's seed).
+            Seed for the noise and extrapolation draws (default: the fit's seed).
+        extrapolation : {"calibrated", "none"} or ExtrapolationError
+            Error of the law's shape beyond the fitted range, added to rows whose
+            ``reach`` exceeds 1 (:mod:`bayescale.extrapolation`): by default the one
+            learnt from the field's real sweeps; ``"none"`` gives the posterior given the
+            law alone; an :class:`~bayescale.extrapolation.ExtrapolationError` from
+            :func:`bayescale.recalibrate` uses your own backtests.
 
         Returns
         -------
         pandas.DataFrame
-            The law's inputs, then ``median``, ``lower``, ``upper``.
+            The law's inputs, then ``median``, ``lower``, ``upper``, ``reach`` (the row's
+            scale over the largest fitted scale, at least 1; NaN for a law without scale
+            inputs) and ``extrapolation_share``: the part of the interval's width (on the
+            log scale) that the extrapolation error adds, 0 inside the fitted range.
         """
         check_probability(ci, "ci")
+        evaluator = self.evaluator_with(extrapolation)
+        chunks = self._predictive_chunks(new_data, kind, random_seed, evaluator)
+        alone = self._predictive_chunks(new_data, kind, random_seed, self.evaluator)
         out = []
-        for chunk, values in self._predictive_chunks(new_data, kind, random_seed):
+        for (chunk, values), (_, law_only) in zip(chunks, alone, strict=True):
             med, lo, hi = quantiles(values, ci, axis=0)
-            out.append(chunk.assign(median=med, lower=lo, upper=hi))
+            _, lo0, hi0 = quantiles(law_only, ci, axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.clip(1 - np.log(hi0 / lo0) / np.log(hi / lo), 0, 1)
+            reach = evaluator.reach(chunk)
+            out.append(
+                chunk.assign(
+                    median=med,
+                    lower=lo,
+                    upper=hi,
+                    reach=reach,
+                    extrapolation_share=np.where(reach > 1, share, 0.0),
+                )
+            )
         return pd.concat(out)
 
-    def predictive_draws(self, new_data, kind="observed", random_seed=None):
+    def predictive_draws(
+        self, new_data, kind="observed", random_seed=None, extrapolation="calibrated"
+    ):
         """Posterior draws of the prediction at new inputs, for scores and custom summaries.
 
         Parameters are as in :meth:`predict`.
@@ -207,20 +241,21 @@ class ScalingFit:
         draws : ndarray, shape (draws, rows)
             In the response's units; NaN where the law is undefined for a draw.
         """
-        chunks = list(self._predictive_chunks(new_data, kind, random_seed))
+        evaluator = self.evaluator_with(extrapolation)
+        chunks = list(self._predictive_chunks(new_data, kind, random_seed, evaluator))
         frame = pd.concat([c for c, _ in chunks])
         return frame, np.concatenate([v for _, v in chunks], axis=1)
 
-    def _predictive_chunks(self, new_data, kind, random_seed):
+    def _predictive_chunks(self, new_data, kind, random_seed, evaluator):
         """``(frame, draws)`` per chunk of rows, so dense grids never hold every draw at once."""
         check_kind(kind)
         frame = self.spec.prediction_frame(new_data)
         rng = seeded(self.spec.random_seed if random_seed is None else random_seed)
-        for chunk, values in self.evaluator.predictive_chunks(frame, kind, rng):
+        for chunk, values in evaluator.predictive_chunks(frame, kind, rng):
             _warn_undefined(values, chunk.index)
             yield chunk, values
 
-    def log_predictive_density(self, data):
+    def log_predictive_density(self, data, extrapolation="calibrated"):
         """Log predictive density of held-out observations, per row.
 
         ``log mean_s p(y_i | theta_s)`` over posterior draws, on the likelihood's observed
@@ -231,6 +266,8 @@ class ScalingFit:
         ----------
         data : DataFrame or CSV path
             Inputs as for :meth:`predict` plus the fitted response column.
+        extrapolation : {"calibrated", "none"} or ExtrapolationError
+            As in :meth:`predict`.
 
         Returns
         -------
@@ -248,7 +285,7 @@ class ScalingFit:
             )
         y = numeric_column(df, self.data.y, "response", self.likelihood.support)
         rng = np.random.default_rng(self.spec.random_seed)
-        density = self.evaluator.log_density(frame, y, rng)
+        density = self.evaluator_with(extrapolation).log_density(frame, y, rng)
         if (undefined := np.isnan(density)).any():
             warnings.warn(
                 f"the law is undefined for every posterior draw at "

@@ -112,6 +112,7 @@ class BrokenPowerLaw(ScalingLaw):
 
     name = "broken_power_law"
     inputs = ("x",)
+    scale_inputs = ("x",)
     priors = _priors(1)
     citation = "Caballero et al. 2023, arXiv:2210.14891"
 

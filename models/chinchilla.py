@@ -45,6 +45,7 @@ class Chinchilla(ScalingLaw):
 
     name = "chinchilla"
     inputs = ("N", "D")
+    scale_inputs = ("N", "D")
     priors = {
         "E": Prior("LogNormal", mu=0.5, sigma=0.6),
         "a_ref": Prior("LogNormal", mu=-1.0, sigma=1.5),

@@ -85,6 +85,7 @@ class DataConstrained(Chinchilla):
 
     name = "data_constrained"
     inputs = ("N", "D", "U")
+    scale_inputs = ("N", "D")
     priors = {
         **Chinchilla.priors,
         "r_d_star": Prior("LogNormal", mu=float(np.log(10.0)), sigma=1.2),

@@ -49,6 +49,7 @@ class Exponential(ScalingLaw):
 
     name = "exponential"
     inputs = ("x",)
+    scale_inputs = ("x",)
     priors = {
         "E": Prior("LogNormal", mu=0.5, sigma=0.6),
         "a_ref": Prior("LogNormal", mu=-1.0, sigma=1.5),

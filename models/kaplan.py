@@ -42,6 +42,7 @@ class Kaplan(ScalingLaw):
 
     name = "kaplan"
     inputs = ("N", "D")
+    scale_inputs = ("N", "D")
     priors = {
         "LN_ref": Prior("LogNormal", mu=1.0, sigma=0.75),
         "LD_ref": Prior("LogNormal", mu=1.0, sigma=0.75),

@@ -37,6 +37,7 @@ class PurePowerLaw(ScalingLaw):
 
     name = "pure_power_law"
     inputs = ("x",)
+    scale_inputs = ("x",)
     priors = {
         "y_ref": Prior("LogNormal", mu=0.0, sigma=10.0),
         "a": Prior("Normal", mu=0.0, sigma=1.0),

@@ -58,7 +58,15 @@ def test_a_chain_stuck_in_a_minor_mode_is_named(short_fit):
 def test_predict_mean_and_observed(short_fit):
     grid = pd.DataFrame({"N": [1e9, 1e10, 1e11], "D": [2e10, 2e11, 2e12]})
     mean = short_fit.predict(grid, ci=0.9)
-    assert list(mean.columns) == ["N", "D", "median", "lower", "upper"]
+    assert list(mean.columns) == [
+        "N",
+        "D",
+        "median",
+        "lower",
+        "upper",
+        "reach",
+        "extrapolation_share",
+    ]
     assert (np.diff(mean["median"]) < 0).all()  # bigger models on more data: lower loss
     observed = short_fit.predict(grid, ci=0.9, kind="observed")
     assert ((observed["upper"] - observed["lower"]) > (mean["upper"] - mean["lower"])).all()

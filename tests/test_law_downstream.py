@@ -184,7 +184,7 @@ def two_stage():
 def test_chain_pushes_every_loss_draw_through_the_accuracy_law(two_stage):
     upstream, downstream = two_stage
     new = {"x": [7e9, 1.2e10]}
-    frame, loss, acc = chained_draws(upstream, downstream, new, random_seed=3)
+    frame, loss, acc = chained_draws(upstream, downstream, new, random_seed=3, extrapolation="none")
     assert loss.shape == acc.shape == (3000, 2)  # 2,000 downstream draws resampled to 3,000
     # Redo the computation by hand for the same pairing.
     rng = np.random.default_rng(3)
@@ -208,8 +208,11 @@ def test_chained_intervals_are_wider_than_at_a_fixed_loss(two_stage):
         "lower",
         "upper",
         "p_loss_outside",
+        "reach",
     ]
-    _, _, acc_fixed = chained_draws(_pin(upstream), downstream, {"x": [7e9, 1.2e10]}, random_seed=0)
+    _, _, acc_fixed = chained_draws(
+        _pin(upstream), downstream, {"x": [7e9, 1.2e10]}, random_seed=0, extrapolation="none"
+    )
     lo, hi = np.quantile(acc_fixed, [0.05, 0.95], axis=0)
     assert np.all(table["upper"] - table["lower"] > hi - lo)
     # the larger model's loss is lower, further below the accuracy law's fitted losses

@@ -487,8 +487,10 @@ def predict_cases(draw):
 
 
 def check_prediction(key, result):
-    """No NaN where the law is defined, and lower <= median <= upper."""
-    assert list(result.columns[-3:]) == ["median", "lower", "upper"]
+    """No NaN where the law is defined, lower <= median <= upper, reach >= 1 or NaN."""
+    assert list(result.columns[-5:]) == ["median", "lower", "upper", "reach", "extrapolation_share"]
+    reach, share = result["reach"].to_numpy(), result["extrapolation_share"].to_numpy()
+    assert (np.isnan(reach) | (reach >= 1)).all() and ((share >= 0) & (share <= 1)).all()
     med, lo, hi = (result[c].to_numpy() for c in ("median", "lower", "upper"))
     defined = ~np.isnan(med)
     if key[0] not in CAN_BE_UNDEFINED:

@@ -74,7 +74,7 @@ def test_a_fit_saved_by_the_previous_format_loads_and_predicts_identically(tmp_p
     fit = bayescale.load(FIXTURES / "format2_grouped.nc")
     expected = pd.read_csv(FIXTURES / "format2_grouped_predictions.csv", index_col=0)
     targets = pd.DataFrame({"tokens": [1e10, 1e10, 3e9], "corpus": ["web", "new", "code"]})
-    got = fit.predict(targets, ci=0.8, kind="observed", random_seed=1)
+    got = fit.predict(targets, ci=0.8, kind="observed", random_seed=1, extrapolation="none")
     for column in ("median", "lower", "upper"):
         np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy())
     assert fit.spec.inputs == {"x": "tokens"} and fit.spec.group == "corpus"
@@ -84,7 +84,7 @@ def test_a_fit_saved_by_the_previous_format_loads_and_predicts_identically(tmp_p
     again = bayescale.load(tmp_path / "now.nc")
     assert again.spec.to_dict() == fit.spec.to_dict()
     pd.testing.assert_frame_equal(
-        again.predict(targets, ci=0.8, kind="observed", random_seed=1), got
+        again.predict(targets, ci=0.8, kind="observed", random_seed=1, extrapolation="none"), got
     )
 
 
@@ -120,7 +120,7 @@ def test_fake_fit_predicts_what_its_draws_say():
     data = pd.DataFrame({"x": np.geomspace(1e6, 1e9, 6), "loss": np.geomspace(3, 2, 6)})
     fit = fake_fit(data, "power_law", draws, log_ref={"x": np.log(1e7)}, chains=2)
     law_value = draws["E"] + draws["a_ref"] * (1e10 / 1e7) ** -draws["alpha"]
-    pred = fit.predict({"x": [1e10]}, ci=0.5).iloc[0]
+    pred = fit.predict({"x": [1e10]}, ci=0.5, extrapolation="none").iloc[0]
     assert pred["median"] == pytest.approx(np.median(law_value), rel=1e-12)
     assert fit.posterior["posterior"].sizes["chain"] == 2
     assert fit.posterior["log_likelihood"]["y"].shape == (2, 250, 6)

@@ -52,14 +52,20 @@ class AveragedFit:
         """Whether every component fit passed its convergence checks."""
         return all(f.converged for f in self.fits.values())
 
-    def predictive_draws(self, new_data, kind="observed", random_seed=0):
+    def predictive_draws(
+        self, new_data, kind="observed", random_seed=0, extrapolation="calibrated"
+    ):
         """Draws from the mixture: ``(frame, draws)`` as :meth:`ScalingFit.predictive_draws`.
 
         Each posterior draw of the mixture comes from fit ``k`` with probability
-        ``weights[k]`` (multinomial counts, then draws taken without replacement).
+        ``weights[k]`` (multinomial counts, then draws taken without replacement); each
+        component carries the extrapolation error ``extrapolation=`` names.
         """
         rng = seeded(random_seed)
-        parts = {k: f.predictive_draws(new_data, kind, random_seed) for k, f in self.fits.items()}
+        parts = {
+            k: f.predictive_draws(new_data, kind, random_seed, extrapolation)
+            for k, f in self.fits.items()
+        }
         size = min(d.shape[0] for _, d in parts.values())
         counts = rng.multinomial(size, self.weights.to_numpy())
         draws = [
@@ -69,17 +75,18 @@ class AveragedFit:
         frame = next(iter(parts.values()))[0]
         return frame, np.concatenate(draws, axis=0)
 
-    def predict(self, new_data, ci=0.9, kind="mean", random_seed=0):
-        """``median``, ``lower``, ``upper`` of the mixture at new inputs (see ``ScalingFit``)."""
+    def predict(self, new_data, ci=0.9, kind="mean", random_seed=0, extrapolation="calibrated"):
+        """``median``, ``lower``, ``upper``, ``reach`` of the mixture (see ``ScalingFit``)."""
         check_probability(ci, "ci")
-        frame, draws = self.predictive_draws(new_data, kind, random_seed)
+        frame, draws = self.predictive_draws(new_data, kind, random_seed, extrapolation)
         med, lo, hi = quantiles(draws, ci, axis=0)
-        return frame.assign(median=med, lower=lo, upper=hi)
+        reach = next(iter(self.fits.values())).evaluator.reach(frame)
+        return frame.assign(median=med, lower=lo, upper=hi, reach=reach)
 
-    def log_predictive_density(self, data):
+    def log_predictive_density(self, data, extrapolation="calibrated"):
         """``log sum_k w_k p_k(y_i)`` per held-out row (components' exact densities)."""
         data = read_table(data)
-        lpd = np.stack([f.log_predictive_density(data) for f in self.fits.values()])
+        lpd = np.stack([f.log_predictive_density(data, extrapolation) for f in self.fits.values()])
         with np.errstate(divide="ignore"):
             log_w = np.log(self.weights.to_numpy())[:, None]
         return special.logsumexp(lpd + log_w, axis=0)

@@ -19,6 +19,7 @@ from bayescale.errors import DataError, SpecError
 from bayescale.evaluation import baselines, scores
 from bayescale.evaluation.averaging import average as average_fits
 from bayescale.evaluation.scores import LEVELS, bootstrap_interval
+from bayescale.extrapolation import resolve as resolve_extrapolation
 from bayescale.fitting import fit as fit_law
 from bayescale.laws import ScalingLaw, get_law
 from bayescale.predictive import quantiles
@@ -273,6 +274,7 @@ def backtest(
     n_bootstrap=200,
     fit_options=None,
     random_seed=0,
+    extrapolation="calibrated",
 ):
     """Fit each law on the rows ``split`` selects, predict the rest, and score every method.
 
@@ -299,11 +301,16 @@ def backtest(
     fit_options : dict, optional
         Passed to every :func:`bayescale.fit` (``draws``, ``chains``, ``likelihood``...).
     random_seed : int
+    extrapolation : {"calibrated", "none"} or ExtrapolationError
+        The error of the law's shape beyond the fitted rows that the Bayesian methods'
+        predictions carry, as in :meth:`bayescale.ScalingFit.predict` (the baseline is
+        scored as the field uses it, without).
 
     Returns
     -------
     Backtest
     """
+    resolve_extrapolation(extrapolation)
     df = read_table(data)
     specs = _specs(laws)
     chosen = list(specs) if baseline is True else list(baseline or [])
@@ -324,6 +331,7 @@ def backtest(
         methods[label] = fit_law(train, y=y, **options)
     if average and len(methods) >= 2:
         methods["stacked average"] = average_fits(dict(methods))
+    bayesian = set(methods)  # the baselines below have no model of extrapolation error
     for label in chosen:
         spec = specs[label]
         methods[f"baseline {label}"] = baselines.huber_fit(
@@ -336,9 +344,12 @@ def backtest(
         )
     rows, points, predictions = {}, {}, test.copy()
     for name, method in methods.items():  # each a bayescale.predictive.Predictive
-        _, draws = method.predictive_draws(test, kind="observed", random_seed=random_seed)
+        options = {"extrapolation": extrapolation} if name in bayesian else {}
+        _, draws = method.predictive_draws(
+            test, kind="observed", random_seed=random_seed, **options
+        )
         log_draws = np.log(draws)
-        lpd = method.log_predictive_density(test)
+        lpd = method.log_predictive_density(test, **options)
         converged = method.converged
         points[name] = scores.pointwise(log_draws, log_y, lpd).set_index(test.index)
         rows[name] = {

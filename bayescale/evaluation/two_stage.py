@@ -51,7 +51,14 @@ def pair_draws(n_up, n_down, rng):
     return pick(n_up), pick(n_down)
 
 
-def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_seed=None):
+def chained_draws(
+    upstream_fit,
+    downstream_fit,
+    new_data,
+    kind="mean",
+    random_seed=None,
+    extrapolation="calibrated",
+):
     """Joint posterior draws of the loss and the accuracy at new inputs.
 
     Parameters
@@ -69,6 +76,9 @@ def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_se
         accuracy (the downstream noise added): what one evaluation of a new model shows.
     random_seed : int, optional
         Seed for the pairing and the noise draws (default: the upstream fit's seed).
+    extrapolation : {"calibrated", "none"} or ExtrapolationError
+        The upstream loss's error beyond its fitted range, as in
+        :meth:`bayescale.ScalingFit.predict`; it flows on into the accuracy.
 
     Returns
     -------
@@ -82,8 +92,11 @@ def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_se
     frame = upstream_fit.spec.prediction_frame(new_data)
     rng = seeded(upstream_fit.spec.random_seed if random_seed is None else random_seed)
 
-    up, down = upstream_fit.evaluator, downstream_fit.evaluator
+    up, down = upstream_fit.evaluator_with(extrapolation), downstream_fit.evaluator
     log_loss = up.log_mean(frame, rng)
+    drift_rng = rng.spawn(1)[0]
+    slopes = up.drift_slopes(log_loss.shape[:-1], drift_rng)
+    log_loss = log_loss + up.drift(slopes, frame, drift_rng)
     group = downstream_fit.spec.group
     if group is not None and group not in new_data.columns:
         raise SpecError(
@@ -109,12 +122,20 @@ def chained_draws(upstream_fit, downstream_fit, new_data, kind="mean", random_se
     return frame, loss, acc
 
 
-def predict_chained(upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean", random_seed=None):
+def predict_chained(
+    upstream_fit,
+    downstream_fit,
+    new_data,
+    ci=0.9,
+    kind="mean",
+    random_seed=None,
+    extrapolation="calibrated",
+):
     """Predict accuracy at new inputs through a loss law and a loss-to-accuracy law.
 
     Parameters
     ----------
-    upstream_fit, downstream_fit, new_data, kind, random_seed
+    upstream_fit, downstream_fit, new_data, kind, random_seed, extrapolation
         As in :func:`chained_draws`.
     ci : float
         Probability of the central (equal-tailed) intervals.
@@ -125,14 +146,17 @@ def predict_chained(upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean",
         The upstream inputs; ``loss_median, loss_lower, loss_upper``; the accuracy's
         ``median, lower, upper``; and ``p_loss_outside``, the share of loss draws outside
         the range of losses the downstream law was fitted on (how much of the accuracy
-        prediction rests on extrapolating the downstream law, not only the upstream one).
+        prediction rests on extrapolating the downstream law, not only the upstream one);
+        ``reach``, how far the upstream law extrapolates (:mod:`bayescale.extrapolation`).
 
     Examples
     --------
     >>> predict_chained(loss_fit, acc_fit, {"x": [6.9e9, 1.2e10]}, ci=0.9)  # doctest: +SKIP
     """
     check_probability(ci, "ci")
-    frame, loss, acc = chained_draws(upstream_fit, downstream_fit, new_data, kind, random_seed)
+    frame, loss, acc = chained_draws(
+        upstream_fit, downstream_fit, new_data, kind, random_seed, extrapolation
+    )
     fitted = downstream_fit.data.frame[downstream_fit.law.inputs[0]]
     outside = (loss < fitted.min()) | (loss > fitted.max())
     l_med, l_lo, l_hi = quantiles(loss, ci, axis=0)
@@ -145,4 +169,5 @@ def predict_chained(upstream_fit, downstream_fit, new_data, ci=0.9, kind="mean",
         lower=lo,
         upper=hi,
         p_loss_outside=outside.mean(axis=0),
+        reach=upstream_fit.evaluator.reach(frame),
     )

@@ -1,0 +1,189 @@
+"""Fit the extrapolation-error model of :mod:`bayescale.extrapolation` to backtests.
+
+Input: held-out rows of many backtests ("records"), each row with its reach, its ``log y``
+and the uncalibrated posterior predictive of ``log y`` there, summarised by a centre ``m``
+(median) and a spread ``s`` (half the central 68% interval). A record is one fit (one cut
+of one sweep, or one learning curve); a source is a set of runs (a sweep and its copies).
+Model, for the rows ``i`` of record ``c`` from source ``k``::
+
+    log y_ci - m_ci = b_c log r_ci + e_ci
+    e_ci ~ Normal(0, s_ci^2 + omega^2 (log r_ci)^2)
+    b_c ~ Normal(0, tau_k),   log tau_k = mu + sigma eta_k,   eta_k ~ Normal(0, 1)
+
+``b_c`` is integrated out in closed form (a rank-one update of a diagonal covariance per
+record), so NUTS explores only ``mu, sigma, omega`` and one ``eta`` per source. Rows at
+reach 1 carry no information on the error and are dropped.
+
+Priors: ``mu ~ Normal(log 0.01, 1.5)`` (a drift of about 1% of the loss per e-fold of
+reach, give or take a factor of 20), ``sigma ~ HalfNormal(1)``, ``omega ~ HalfNormal(0.02)``.
+"""
+
+import numpy as np
+import pandas as pd
+
+from bayescale.errors import DataError, SpecError
+from bayescale.extrapolation import ExtrapolationError
+
+COLUMNS = ("source", "record", "log_reach", "error", "spread")
+
+
+def summarise_draws(log_draws, log_y):
+    """Centre and spread of predictive draws of ``log y``: ``(log y - median, half 68% width)``."""
+    lo, med, hi = np.nanquantile(log_draws, [0.15865, 0.5, 0.84135], axis=0)
+    return log_y - med, (hi - lo) / 2
+
+
+def record_table(source, record, log_reach, log_draws, log_y):
+    """One record's rows in the form :func:`calibrate` reads.
+
+    Parameters
+    ----------
+    source, record : str
+        The set of runs (sweep) and the fit (cut, curve) the rows come from.
+    log_reach : ndarray, shape (rows,)
+    log_draws : ndarray, shape (draws, rows)
+        Uncalibrated predictive draws of ``log y``.
+    log_y : ndarray, shape (rows,)
+    """
+    error, spread = summarise_draws(log_draws, log_y)
+    return pd.DataFrame(
+        {
+            "source": source,
+            "record": record,
+            "log_reach": np.asarray(log_reach, float),
+            "error": error,
+            "spread": spread,
+        }
+    )
+
+
+def _check(table):
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"calibration records lack columns {missing}; need {list(COLUMNS)}")
+    beyond = table[table["log_reach"] > 0]
+    bad = ~np.isfinite(beyond[["log_reach", "error", "spread"]].to_numpy()).all(axis=1)
+    if bad.any():
+        raise DataError(
+            f"calibration records have non-finite reach, error or spread at "
+            f"{list(beyond.index[bad][:8])}"
+        )
+    if beyond.empty:
+        raise DataError(
+            "no held-out row lies beyond its fit's largest scale (reach > 1): nothing to "
+            "learn extrapolation error from"
+        )
+    return beyond
+
+
+def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
+    """Posterior of the extrapolation-error model given calibration records.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of :func:`record_table` for any number of records and sources.
+    draws, chains, random_seed
+        NUTS settings (numpyro).
+    source_label : str
+        Stored in the result's ``source``.
+
+    Returns
+    -------
+    model : ExtrapolationError
+        Posterior draws of ``mu, sigma, omega``; ``source`` says when NUTS did not converge.
+    diagnostics : Diagnostics
+        Of ``mu, sigma, omega`` and the sources' ``eta``.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from bayescale import arviz_adapter
+    from bayescale import diagnostics as diag_mod
+
+    rows = _check(table)
+    source_idx, sources = pd.factorize(rows["source"], sort=True)
+    record_idx, records = pd.factorize(rows["source"] + "\0" + rows["record"].astype(str))
+    record_source = pd.Series(source_idx).groupby(record_idx).first().to_numpy()
+    u = rows["log_reach"].to_numpy()
+    e = rows["error"].to_numpy()
+    s2 = rows["spread"].to_numpy() ** 2
+    n_records = len(records)
+    with pm.Model():
+        mu = pm.Normal("mu", np.log(0.01), 1.5)
+        sigma = pm.HalfNormal("sigma", 1.0)
+        omega = pm.HalfNormal("omega", 0.02)
+        eta = pm.Normal("eta", 0.0, 1.0, shape=len(sources))
+        tau2 = pt.exp(2 * (mu + sigma * eta))[record_source]
+        v = s2 + omega**2 * u**2
+
+        def per_record(x):
+            return pt.zeros(n_records)[record_idx].inc(x)
+
+        a = per_record(u * u / v)  # u' D^-1 u
+        g = per_record(u * e / v)  # u' D^-1 e
+        quad = pt.sum(e * e / v) - pt.sum(tau2 * g**2 / (1 + tau2 * a))
+        logdet = pt.sum(pt.log(v)) + pt.sum(pt.log1p(tau2 * a))
+        pm.Potential("records", -0.5 * (quad + logdet))
+        idata = pm.sample(
+            draws=draws,
+            chains=chains,
+            random_seed=random_seed,
+            nuts_sampler="numpyro",
+            progressbar=False,
+        )
+    names = ["mu", "sigma", "omega", "eta"]
+    check = diag_mod.check(idata, arviz_adapter.summary(idata, names, 0.9))
+    post = idata["posterior"]
+    flat = {k: post[k].to_numpy().reshape(-1) for k in ("mu", "sigma", "omega")}
+    label = source_label + ("" if check.ok else f" (NOT CONVERGED: {check})")
+    model_fit = ExtrapolationError(**flat, source=label)
+    return model_fit, check
+
+
+def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
+    """Learn extrapolation error from your own backtests instead of the shipped sweeps.
+
+    Parameters
+    ----------
+    backtests : Backtest or dict of str to Backtest
+        Each a :func:`bayescale.backtest` of one sweep (its key names the sweep: the drift
+        scale varies between sweeps, so two backtests of one sweep at different cuts
+        should be passed as one sweep via the same key prefix, ``"mine/1"``, ``"mine/2"``).
+    method : str, optional
+        The fitted method of each backtest to learn from; default its first law.
+
+    Returns
+    -------
+    ExtrapolationError
+        For ``predict(..., extrapolation=...)``. With one sweep, the spread between sweeps
+        (``sigma``) is its prior.
+    """
+    from bayescale.result import ScalingFit
+
+    if not isinstance(backtests, dict):
+        backtests = {"backtest": backtests}
+    if not backtests:
+        raise SpecError("recalibrate needs at least one backtest")
+    tables = []
+    for key, bt in backtests.items():
+        name = method or next(iter(bt.fits))
+        fit = bt.fits.get(name)
+        if not isinstance(fit, ScalingFit):
+            raise SpecError(
+                f"backtest {key!r}: method {name!r} is not a fitted law; choose among "
+                f"{[k for k, v in bt.fits.items() if isinstance(v, ScalingFit)]}"
+            )
+        held = bt.predictions
+        frame, d = fit.predictive_draws(held, extrapolation="none")
+        log_y = np.log(held[fit.data.y].to_numpy())
+        reach = fit.evaluator.reach(frame)
+        tables.append(record_table(key.split("/")[0], key, np.log(reach), np.log(d), log_y))
+    result, _ = calibrate(
+        pd.concat(tables, ignore_index=True),
+        draws=draws,
+        chains=chains,
+        random_seed=random_seed,
+        source_label=f"recalibrated on {sorted(backtests)}",
+    )
+    return result

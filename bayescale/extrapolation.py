@@ -1,0 +1,166 @@
+"""Extrapolation error: how far a prediction reaches, and the error the law's shape adds there.
+
+A posterior is honest about a law's parameters *given the law*; beyond the fitted runs the
+law's shape itself drifts, and nothing inside one sweep says by how much. bayescale learns
+the size of that drift from the field's real sweeps (``case_studies/extrapolation_calibration.py``
+backtests every sweep in ``../shared/data`` at several cuts) and adds it to every
+prediction beyond the fitted range.
+
+Reach. A row's reach is its scale over the largest fitted scale, floored at 1::
+
+    reach = max(1, s_row / max(s_fitted)),   s = product of the law's scale_inputs
+
+(``N * D`` for the laws of parameters and tokens, proportional to compute at a fixed FLOP
+rule; ``x`` for 1-D learning curves). Rows inside the fitted range have reach 1. Laws
+without scale inputs (of a loss, of a schedule) have no reach (NaN) and no extrapolation
+error.
+
+The error model. On ``log y``, a prediction at reach ``r`` gets
+
+    delta_i = (b + omega z_i) log(r_i),   b ~ Normal(0, tau),   z_i ~ Normal(0, 1)
+    log tau ~ Normal(mu, sigma)
+
+``b`` is a drift slope shared by every row of one prediction (a law whose exponent is off
+by ``b`` misses by ``b log r``, the more the further it reaches); ``omega`` is the scatter
+of single runs around that drift, also growing with reach; ``tau`` is a sweep's drift
+scale and ``mu, sigma`` its spread over sweeps, so a new sweep gets the population's
+spread, not its average. Zero inside the data. :class:`ExtrapolationError` holds posterior
+draws of ``(mu, sigma, omega)``; :func:`default` is the one fitted to the real sweeps,
+shipped as ``extrapolation_error.json`` beside this module, and
+:func:`bayescale.recalibrate` fits the same model to a user's own backtests.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from bayescale.errors import SpecError
+
+__all__ = ["ExtrapolationError", "default", "log_reach", "resolve"]
+
+SHIPPED = Path(__file__).with_name("extrapolation_error.json")
+"""The calibration fitted by ``case_studies/extrapolation_calibration.py``."""
+
+
+def log_scale(law, frame):
+    """``log`` of each row's scale (the product of ``law.scale_inputs``); None if it has none."""
+    if not law.scale_inputs:
+        return None
+    return sum(np.log(np.asarray(frame[k], float)) for k in law.scale_inputs)
+
+
+def log_reach(law, frame, fitted):
+    """``log`` of each row's reach beyond the fitted rows: 0 inside, NaN for a law without scale.
+
+    Parameters
+    ----------
+    law : ScalingLaw
+    frame, fitted : pandas.DataFrame
+        Validated inputs of the rows predicted and of the rows fitted.
+
+    Returns
+    -------
+    ndarray, shape (rows,)
+    """
+    rows = log_scale(law, frame)
+    if rows is None:
+        return np.full(len(frame), np.nan)
+    return np.maximum(rows - np.max(log_scale(law, fitted)), 0.0)
+
+
+@dataclass(frozen=True)
+class ExtrapolationError:
+    """Posterior draws of the error model: ``log tau ~ Normal(mu, sigma)`` and ``omega``.
+
+    Attributes
+    ----------
+    mu, sigma : ndarray, shape (draws,)
+        Mean and sd of ``log tau`` (a sweep's drift scale per e-fold of reach) over sweeps.
+    omega : ndarray, shape (draws,)
+        Scatter of single runs around the drift, per e-fold of reach.
+    source : str
+        Where the draws come from (the shipped calibration, or a user's backtests).
+    """
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    omega: np.ndarray
+    source: str = ""
+
+    def __post_init__(self):
+        arrays = [np.asarray(getattr(self, k), float) for k in ("mu", "sigma", "omega")]
+        if (
+            arrays[0].ndim != 1
+            or not len(arrays[0])
+            or any(a.shape != arrays[0].shape for a in arrays)
+        ):
+            raise SpecError(
+                "an ExtrapolationError needs equal-length 1-D draws of mu, sigma, omega"
+            )
+        if (
+            not all(np.isfinite(a).all() for a in arrays)
+            or (arrays[1] < 0).any()
+            or (arrays[2] < 0).any()
+        ):
+            raise SpecError("an ExtrapolationError needs finite mu, and sigma and omega >= 0")
+        for k, a in zip(("mu", "sigma", "omega"), arrays, strict=True):
+            object.__setattr__(self, k, a)
+
+    def draw(self, n, rng):
+        """``n`` draws of a new sweep's drift slope ``b`` and run scatter ``omega``."""
+        pick = rng.integers(len(self.mu), size=n)
+        tau = np.exp(self.mu[pick] + self.sigma[pick] * rng.standard_normal(n))
+        return tau * rng.standard_normal(n), self.omega[pick]
+
+    def sd_quantiles(self, reach, probs=(0.05, 0.5, 0.95), n=20000, seed=0):
+        """Quantiles of a new sweep's error sd on ``log y`` at ``reach``: ``sqrt(tau^2 + omega^2) log r``."""
+        rng = np.random.default_rng(seed)
+        pick = rng.integers(len(self.mu), size=n)
+        tau = np.exp(self.mu[pick] + self.sigma[pick] * rng.standard_normal(n))
+        return np.quantile(np.hypot(tau, self.omega[pick]) * np.log(reach), probs)
+
+    def to_dict(self):
+        """JSON-ready form (what :meth:`from_dict` and the shipped file hold)."""
+        keys = ("mu", "sigma", "omega")
+        return {"source": self.source, **{k: np.round(getattr(self, k), 6).tolist() for k in keys}}
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict`."""
+        return cls(mu=d["mu"], sigma=d["sigma"], omega=d["omega"], source=d.get("source", ""))
+
+    def save(self, path):
+        """Write :meth:`to_dict` as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict()) + "\n")
+
+    @classmethod
+    def read(cls, path):
+        """Read a file written by :meth:`save`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+@cache
+def default():
+    """The shipped calibration (:data:`SHIPPED`), read once."""
+    return ExtrapolationError.read(SHIPPED)
+
+
+def resolve(extrapolation):
+    """The :class:`ExtrapolationError` an ``extrapolation=`` argument names, or None.
+
+    ``"calibrated"`` (the default everywhere): the shipped calibration; ``"none"``: no
+    extrapolation error; an :class:`ExtrapolationError` (e.g. from
+    :func:`bayescale.recalibrate`) is used as given.
+    """
+    if isinstance(extrapolation, ExtrapolationError):
+        return extrapolation
+    if extrapolation == "calibrated":
+        return default()
+    if extrapolation == "none":
+        return None
+    raise SpecError(
+        f"extrapolation must be 'calibrated', 'none' or an ExtrapolationError, got {extrapolation!r}"
+    )

@@ -1,0 +1,363 @@
+"""Extrapolation error learnt across the field's sweeps, and checked leave-one-sweep-out.
+
+Three steps, each a subcommand; each reads the previous one's output folder (``--out``,
+default ``~/.cache/bayescale/extrapolation``; derived from third-party data, so it is never
+committed).
+
+``collect``
+    The extrapolation benchmark. Every real sweep in ``../shared/data``
+    (:mod:`bayescale.sweeps`) is cut at scales that leave its largest runs 3x, 10x and
+    30x beyond the largest fitted one (for learning curves also at the source's own
+    held-out split). Scale and reach are those of :mod:`bayescale.extrapolation`: ``N * D``
+    for the laws of parameters and tokens, ``x`` for 1-D curves. Each cut is fitted
+    with bayescale's defaults (``chinchilla``, or ``data_constrained`` where the sweep
+    has unique-token budgets; ``power_law`` per learning curve, ``broken_power_law`` with
+    one break for BNSL's; ``group=`` the sweep's groups) and with the field's baseline
+    (Huber, L-BFGS from 64 of its grid's starts, 100 bootstrap refits; per group where
+    groups were fitted).
+    For every held-out row it stores the reach, ``log y``, 400 posterior predictive
+    draws of ``log y`` without extrapolation error, the baseline's draws, and both
+    methods' log predictive density. One file per fit, so an interrupted run resumes.
+``calibrate``
+    Fits the error model of :mod:`bayescale.extrapolation` to every record
+    (:func:`bayescale.evaluation.calibration.calibrate`) and writes
+    ``bayescale/extrapolation_error.json``, what predictions use by default.
+``evaluate``
+    Leave one source out: the model is refitted without each source's sweeps (copies of
+    one set of runs, e.g. Epoch's and Open-Athena's Chinchilla points, are left out
+    together) and scored on them. Per source and pooled: coverage at 50/80/90/95%,
+    interval score, CRPS and log predictive density, beside the uncalibrated posterior and
+    the baseline, with cluster-bootstrap intervals (clusters: the fits).
+
+Run: ``python case_studies/extrapolation_calibration.py collect`` (hours on 2 cores;
+``--sweeps`` limits it), then ``calibrate``, then ``evaluate``.
+"""
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+import bayescale
+from bayescale import sweeps
+from bayescale.evaluation import baselines, calibration, scores
+from bayescale.extrapolation import SHIPPED, log_scale
+
+OUT = Path.home() / ".cache" / "bayescale" / "extrapolation"
+REACHES = (3.0, 10.0, 30.0)
+"""How far the largest held-out run lies beyond the largest fitted one, per cut."""
+KEEP_DRAWS = 400
+MIN_ROWS = {"N,D": 20, "x": 8}
+"""Fewest fitted rows for a cut to count: a cut that leaves less is skipped."""
+FIT = {"draws": 500, "chains": 4}
+N_BOOTSTRAP = 100
+MAX_STARTS = 64
+"""The baseline's start grid is 4^parameters (1,024 for Chinchilla); a random 64 of them keep
+hundreds of per-group baseline fits affordable (the bootstrap refits start at the optimum)."""
+BNSL = bayescale.get_law("broken_power_law", n_breaks=1)
+
+
+def law_for(name, df):
+    """The law a user would fit to this sweep."""
+    if "U" in df.columns:
+        return bayescale.get_law("data_constrained")
+    if name.startswith("bnsl"):
+        return BNSL
+    return bayescale.get_law("power_law" if "x" in df.columns else "chinchilla")
+
+
+def units(name):
+    """``{unit: table}``: the whole sweep, or each learning curve on its own."""
+    sweep = sweeps.SWEEPS[name]
+    df = sweeps.load(name)
+    if sweep.law_inputs == "x":
+        return {str(k): g.reset_index(drop=True) for k, g in df.groupby("group", sort=True)}
+    return {"all": df}
+
+
+def cuts(df, law, inputs):
+    """``{label: fit mask}`` for the reaches of :data:`REACHES` (and the source's split)."""
+    scale = log_scale(law, df)
+    out = {f"{r:g}x": scale <= scale.max() - np.log(r) + 1e-9 for r in REACHES}
+    if "held_out" in df.columns and df["held_out"].any():
+        out["source"] = ~df["held_out"].to_numpy()
+    return {k: m for k, m in out.items() if m.sum() >= MIN_ROWS[inputs] and (~m).sum() > 0}
+
+
+def _baseline_draws(train, test, law, group, seed):
+    """The baseline's draws of log y at ``test``: per group where groups are fitted."""
+    grid = baselines.start_grid(law, law.priors)
+    if len(grid) > MAX_STARTS:
+        grid = grid[np.random.default_rng(seed).choice(len(grid), MAX_STARTS, replace=False)]
+
+    def one(tr, te):
+        fit = baselines.huber_fit(tr, law=law, grid=grid, n_bootstrap=N_BOOTSTRAP, random_seed=seed)
+        _, d = fit.predictive_draws(te, kind="observed", random_seed=seed)
+        return np.log(d), fit.log_predictive_density(te)
+
+    if group is None:
+        return one(train, test)
+    draws = np.full((N_BOOTSTRAP, len(test)), np.nan)
+    lpd = np.full(len(test), np.nan)
+    pooled = None
+    for label, rows in test.groupby(group).indices.items():
+        own = train[train[group] == label]
+        if len(own) >= MIN_ROWS["N,D"] // 2:
+            d, lp = one(own, test.iloc[rows])
+        else:  # a group the fit never saw (a new budget): the pooled fit
+            pooled = pooled or one(train, test)
+            d, lp = pooled[0][:, rows], pooled[1][rows]
+        draws[:, rows], lpd[rows] = d, lp
+    return draws, lpd
+
+
+def collect_one(name, unit, df, cut, mask, likelihood, out, seed=0):
+    """Fit one cut, store its held-out record; skip if the file exists."""
+    path = out / f"{name}__{unit.replace('/', '_').replace(' ', '')}__{cut}__{likelihood}.npz"
+    if path.exists():
+        return
+    sweep = sweeps.SWEEPS[name]
+    law = law_for(name, df)
+    group = "group" if sweep.law_inputs == "N,D" and sweep.group else None
+    train, test = df[mask].reset_index(drop=True), df[~mask].reset_index(drop=True)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bayescale.fit(
+            train, law=law, group=group, likelihood=likelihood, random_seed=seed, **FIT
+        )
+        _, draws = fit.predictive_draws(test, extrapolation="none")
+        lpd = fit.log_predictive_density(test, extrapolation="none")
+        base, base_lpd = _baseline_draws(train, test, law, group, seed)
+    rng = np.random.default_rng(seed)
+    keep = rng.choice(draws.shape[0], KEEP_DRAWS, replace=False)
+    d = fit.diagnostics
+    meta = {
+        "sweep": name,
+        "source": sweep.source,
+        "unit": unit,
+        "cut": cut,
+        "law": law.name,
+        "likelihood": likelihood,
+        "n_fit": int(mask.sum()),
+        "converged": bool(d.ok),
+        "divergences": int(d.divergences),
+        "seconds": time.perf_counter() - t0,
+    }
+    np.savez(
+        path,
+        meta=json.dumps(meta),
+        log_reach=np.log(fit.evaluator.reach(fit.spec.prediction_frame(test))),
+        log_y=np.log(test["loss"].to_numpy()),
+        draws=np.log(draws[keep]).astype(np.float32),
+        lpd=lpd,
+        baseline=base.astype(np.float32),
+        baseline_lpd=base_lpd,
+    )
+    print(
+        f"{name} {unit} {cut} {likelihood}: {mask.sum()} fitted, {len(test)} held out, "
+        f"{meta['seconds']:.0f} s, {'converged' if d.ok else 'NOT converged'}",
+        flush=True,
+    )
+
+
+def collect(names, likelihoods, out):
+    """Run :func:`collect_one` over every sweep, curve, cut and likelihood."""
+    out.mkdir(parents=True, exist_ok=True)
+    for likelihood in likelihoods:
+        for name in names:
+            for unit, df in units(name).items():
+                law = law_for(name, df)
+                for cut, mask in cuts(df, law, sweeps.SWEEPS[name].law_inputs).items():
+                    try:
+                        collect_one(name, unit, df, cut, mask, likelihood, out)
+                    except bayescale.BayescaleError as err:
+                        print(f"{name} {unit} {cut} {likelihood}: skipped, {err}", flush=True)
+
+
+def records(out, likelihood="normal"):
+    """Every stored fit of ``likelihood``: a list of dicts (meta plus arrays)."""
+    rows = []
+    for path in sorted(out.glob(f"*__{likelihood}.npz")):
+        with np.load(path) as f:
+            rows.append({**json.loads(str(f["meta"])), **{k: f[k] for k in f.files if k != "meta"}})
+    return rows
+
+
+def table(recs):
+    """Calibration rows (:func:`bayescale.evaluation.calibration.record_table`) of records."""
+    return pd.concat(
+        [
+            calibration.record_table(
+                r["source"],
+                f"{r['sweep']}/{r['unit']}/{r['cut']}",
+                r["log_reach"],
+                r["draws"],
+                r["log_y"],
+            )
+            for r in recs
+        ],
+        ignore_index=True,
+    )
+
+
+def calibrate(out, likelihood):
+    """Fit the error model to every record and write the shipped calibration."""
+    recs = records(out, likelihood)
+    rows = table(recs)
+    model, check = calibration.calibrate(
+        rows, source_label=f"{len(recs)} fits of {rows['source'].nunique()} sources ({likelihood})"
+    )
+    print(check)
+    for k in ("mu", "sigma", "omega"):
+        v = getattr(model, k)
+        print(f"{k}: {np.median(v):.4f} [{np.quantile(v, 0.05):.4f}, {np.quantile(v, 0.95):.4f}]")
+    for r in (3, 10, 30, 100):
+        q = model.sd_quantiles(r)
+        print(
+            f"error sd at reach {r}x: median {q[1]:.4f}, 90% of sweeps in [{q[0]:.4f}, {q[2]:.4f}]"
+        )
+    return model, check
+
+
+def calibrated_draws(model, r, rng):
+    """A record's stored draws plus the error model's drift (one slope per draw)."""
+    b, omega = model.draw(len(r["draws"]), rng)
+    z = rng.standard_normal(r["draws"].shape)
+    return r["draws"] + (b[:, None] + omega[:, None] * z) * r["log_reach"]
+
+
+def gaussian_lpd(draws, log_y):
+    """Log density of ``log y`` under a normal with the draws' mean and sd, per row."""
+    return stats.norm.logpdf(log_y, draws.mean(axis=0), draws.std(axis=0))
+
+
+def score_record(r, model, rng):
+    """Pointwise scores of the three methods on one record's held-out rows."""
+    methods = {
+        "calibrated": calibrated_draws(model, r, rng),
+        "uncalibrated": r["draws"],
+        "baseline": r["baseline"],
+    }
+    frames = []
+    for name, draws in methods.items():
+        ok = np.isfinite(draws).all(axis=0)
+        points = scores.pointwise(
+            draws[:, ok], r["log_y"][ok], gaussian_lpd(draws[:, ok], r["log_y"][ok])
+        )
+        frames.append(
+            points.assign(
+                method=name,
+                source=r["source"],
+                record=f"{r['sweep']}/{r['unit']}/{r['cut']}",
+                sweep=r["sweep"],
+                cut=r["cut"],
+                log_reach=r["log_reach"][ok],
+                median=np.median(draws[:, ok], axis=0),
+                log_y=r["log_y"][ok],
+                lpd_raw=points["lpd"] - r["log_y"][ok],
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def leave_one_source_out(out, likelihood):
+    """Score every source with the error model learnt without it: pointwise rows."""
+    recs = records(out, likelihood)
+    rows = table(recs)
+    frames = []
+    for source in sorted({r["source"] for r in recs}):
+        model, check = calibration.calibrate(rows[rows["source"] != source], random_seed=1)
+        print(
+            f"without {source}: {check.summary_line() if hasattr(check, 'summary_line') else check.ok}",
+            flush=True,
+        )
+        rng = np.random.default_rng(0)
+        frames += [score_record(r, model, rng) for r in recs if r["source"] == source]
+    return pd.concat(frames, ignore_index=True)
+
+
+def stratified_interval(points, column, n_resamples=2000, prob=0.9, seed=0):
+    """Bootstrap interval of a sources-averaged mean: records resampled within each source."""
+    rng = np.random.default_rng(seed)
+    by_source = [
+        [g[column].to_numpy() for _, g in s.groupby("record")] for _, s in points.groupby("source")
+    ]
+    stats_ = []
+    for _ in range(n_resamples):
+        means = []
+        for recs in by_source:
+            pick = rng.integers(len(recs), size=len(recs))
+            means.append(np.concatenate([recs[i] for i in pick]).mean())
+        stats_.append(np.mean(means))
+    return np.quantile(stats_, [(1 - prob) / 2, (1 + prob) / 2])
+
+
+def evaluate(out, likelihood):
+    """The leave-one-source-out table and the issue's acceptance checks."""
+    points = leave_one_source_out(out, likelihood)
+    keys = [
+        "coverage_50",
+        "coverage_80",
+        "coverage_90",
+        "coverage_95",
+        "interval_score_90",
+        "crps",
+        "lpd",
+    ]
+    per_source = points.groupby(["source", "method"])[keys].mean().unstack("method")
+    counts = (
+        points[points["method"] == "calibrated"]
+        .groupby("source")
+        .agg(rows=("log_y", "size"), fits=("record", "nunique"))
+    )
+    pd.set_option("display.width", 200)
+    print("\nper source (rows, fits):")
+    print(counts.to_string())
+    for k in ("coverage_90", "interval_score_90", "lpd"):
+        print(f"\n{k} per source:")
+        print(per_source[k].round(4).to_string())
+    pooled = per_source.mean().unstack("method")
+    print("\naveraged over sources (each source counts once):")
+    print(pooled.round(4).to_string())
+    print("\npooled over rows:")
+    print(points.groupby("method")[keys].mean().round(4).to_string())
+    return points, per_source, pooled
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["collect", "calibrate", "evaluate"])
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--sweeps", nargs="*", default=None)
+    parser.add_argument("--likelihoods", nargs="*", default=["normal"])
+    parser.add_argument("--write", action="store_true", help="write the shipped calibration")
+    args = parser.parse_args(argv)
+    try:
+        names = args.sweeps or sweeps.available(args.data)
+    except FileNotFoundError as err:
+        print(err)
+        return 2
+    if args.step == "collect":
+        collect([n for n in names if n not in SKIP], args.likelihoods, args.out)
+    elif args.step == "calibrate":
+        model, check = calibrate(args.out, args.likelihoods[0])
+        if args.write:
+            model.save(SHIPPED)
+            print(f"wrote {SHIPPED}")
+        return 0 if check.ok else 1
+    return 0
+
+
+SKIP = ("gemstones", "datablations_all")
+"""Subsets of sweeps already in the benchmark (``gemstones_350b``, ``datablations``)."""
+
+if __name__ == "__main__":
+    sys.exit(main())
