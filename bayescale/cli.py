@@ -203,6 +203,7 @@ def backtest_command(args):
         n_bootstrap=args.n_bootstrap,
         fit_options=_sampling(args),
         random_seed=args.seed,
+        extrapolation=args.extrapolation,
     )
     table = result.table.join(result.uncertainty(by=args.by, scores=["coverage_90"]))
     print(f"Held-out rows: {int(table['n_test'].iloc[0])} (fitted: {int(table['n_fit'].iloc[0])})")
@@ -217,6 +218,58 @@ def backtest_command(args):
         result.predictions.to_csv(args.save_predictions, index=False)
         print(f"predictions saved to {args.save_predictions}")
     return 0 if result.table["converged"].dropna().all() else 1
+
+
+def _targets(items):
+    """``--at "N=7e10,D=1.4e12"`` values: one table row each."""
+    from bayescale.errors import SpecError
+
+    rows = []
+    for item in items:
+        pairs = _pairs([p for p in item.split(",") if p], "--at", "NAME=VALUE,NAME=VALUE")
+        row = {}
+        for name, value in pairs.items():
+            try:
+                row[name] = float(value)
+            except ValueError:
+                row[name] = value  # a group label
+        rows.append(row)
+    if len({tuple(r) for r in rows}) > 1:
+        raise SpecError(f"every --at must name the same columns, got {[list(r) for r in rows]}")
+    return pd.DataFrame(rows)
+
+
+def predict_command(args):
+    """Predict from a saved fit at the given inputs, with intervals and each row's reach."""
+    import bayescale
+    from bayescale.data import read_table
+
+    fit = bayescale.load(args.fit)
+    rows = read_table(args.csv) if args.csv else _targets(args.at)
+    table = fit.predict(
+        rows, ci=args.ci, kind=args.kind, extrapolation=args.extrapolation, random_seed=args.seed
+    )
+    _show(table)
+    if (table["reach"] > 1).any() and args.extrapolation == "calibrated":
+        print(
+            "\nrows with reach > 1 lie beyond the fitted runs: their intervals include the "
+            "extrapolation error learnt across real sweeps (extrapolation_share: its part of "
+            "the width; --extrapolation none leaves it out)"
+        )
+    if not fit.converged:
+        print(f"\nWARNING: the fit did not converge: {fit.diagnostics}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _extrapolation_arg(parser):
+    parser.add_argument(
+        "--extrapolation",
+        choices=["calibrated", "none"],
+        default="calibrated",
+        help="add the extrapolation error learnt across real sweeps beyond the fitted range "
+        "(default) or leave it out",
+    )
 
 
 def laws_command(args):
@@ -273,8 +326,21 @@ def main(argv=None):
     p_bt.add_argument("--no-baseline", action="store_true", help="skip the Huber/L-BFGS baseline")
     p_bt.add_argument("--n-bootstrap", type=int, default=200, help="baseline bootstrap refits")
     p_bt.add_argument("--save-predictions", help="write held-out rows and intervals to this CSV")
+    _extrapolation_arg(p_bt)
     _data_args(p_bt)
     p_bt.set_defaults(func=backtest_command)
+    p_pr = sub.add_parser("predict", help="predict from a saved fit, with intervals and reach")
+    p_pr.add_argument("fit", metavar="FIT.nc")
+    rows = p_pr.add_mutually_exclusive_group(required=True)
+    rows.add_argument(
+        "--at", action="append", metavar="NAME=VALUE,...", help='one row, e.g. "N=7e10,D=1.4e12"'
+    )
+    rows.add_argument("--csv", help="a CSV of rows to predict")
+    p_pr.add_argument("--ci", type=float, default=0.9)
+    p_pr.add_argument("--kind", choices=["mean", "observed"], default="observed")
+    p_pr.add_argument("--seed", type=int, default=None)
+    _extrapolation_arg(p_pr)
+    p_pr.set_defaults(func=predict_command)
     sub.add_parser("laws", help="list the scaling-law families").set_defaults(func=laws_command)
     args = parser.parse_args(argv)
     from bayescale.errors import BayescaleError

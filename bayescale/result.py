@@ -214,7 +214,8 @@ class ScalingFit:
             med, lo, hi = quantiles(values, ci, axis=0)
             _, lo0, hi0 = quantiles(law_only, ci, axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
-                share = np.clip(1 - np.log(hi0 / lo0) / np.log(hi / lo), 0, 1)
+                width, width0 = np.log(hi / lo), np.log(hi0 / lo0)
+                share = np.where(width > 0, np.clip(1 - width0 / width, 0, 1), 0.0)
             reach = evaluator.reach(chunk)
             out.append(
                 chunk.assign(

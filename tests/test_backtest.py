@@ -368,3 +368,36 @@ def test_reach_split_holds_out_the_top_factor():
         bayescale.reach_split(df, "N", 10)
     with pytest.raises(bayescale.DataError, match="'C' \\(scale of the reach split\\) has NaN"):
         bayescale.reach_split(df.assign(C=[1e18, np.nan, 1e20, 1e21]), "C", 10)
+
+
+def test_recalibrate_learns_extrapolation_error_from_your_backtests(small_backtest):
+    _, bt = small_backtest
+    model = bayescale.recalibrate({"mine": bt}, draws=300, chains=2)
+    assert isinstance(model, bayescale.ExtrapolationError) and "mine" in model.source
+    fit = bt.fits["power_law"]
+    rows = {"x": [1e9, 1e11]}
+    pred = fit.predict(rows, extrapolation=model)
+    alone = fit.predict(rows, extrapolation="none")
+    top = fit.data.frame["x"].max()
+    np.testing.assert_allclose(pred["reach"], np.maximum(1, np.array(rows["x"]) / top))
+    assert (
+        pred["upper"].iloc[1] - pred["lower"].iloc[1]
+        > alone["upper"].iloc[1] - alone["lower"].iloc[1]
+    )
+    with pytest.raises(bayescale.SpecError, match="is not a fitted law"):
+        bayescale.recalibrate(bt, method="baseline power_law")
+
+
+def test_backtest_carries_the_extrapolation_error_it_is_given(small_backtest):
+    """The table's intervals are the calibrated ones (the default); the baseline has none."""
+    df, bt = small_backtest
+    test = df[df["x"] > 1e9]
+    fit = bt.fits["power_law"]
+    _, calibrated = fit.predictive_draws(test, random_seed=0)
+    _, alone = fit.predictive_draws(test, random_seed=0, extrapolation="none")
+    np.testing.assert_allclose(
+        bt.predictions["power_law: upper"], np.quantile(calibrated, 0.95, axis=0), rtol=1e-12
+    )
+    assert (np.std(np.log(calibrated), axis=0) > np.std(np.log(alone), axis=0)).all()
+    with pytest.raises(bayescale.SpecError, match="extrapolation must be"):
+        bayescale.backtest(df, ["power_law"], split={"x": 1e9}, extrapolation="wide")

@@ -20,6 +20,15 @@ def test_fit_command_saves_a_loadable_fit(sim_sweep, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "r_hat" in out and "converged" in out
     assert bayescale.load(path).law.name == "chinchilla"
+    top = sim_sweep["C"].max()
+    at = [f"params={sim_sweep['N'].max():g},C={c:g}" for c in (top / 10, top, 100 * top)]
+    assert main(["predict", str(path), *[a for c in at for a in ("--at", c)]]) == 0
+    out = capsys.readouterr().out
+    assert "reach" in out and "extrapolation_share" in out and "rows with reach > 1" in out
+    assert main(["predict", str(path), "--at", at[2], "--extrapolation", "none"]) == 0
+    assert "rows with reach > 1" not in capsys.readouterr().out
+    err = cli_error(capsys, ["predict", str(path), "--at", "params=1e9", "--at", "C=1e21"])
+    assert "every --at must name the same columns" in err
 
 
 def cli_error(capsys, argv):

@@ -73,7 +73,7 @@ def test_closed_form_equals_numeric_optimisation(chinchilla_fit):
 def test_known_truth_has_zero_width():
     frame = design()
     fit = fake_fit(frame, "chinchilla", chinchilla_draws(frame, spread=0.0))
-    out = bayescale.compute_optimal(fit, [CHINCHILLA_C, 1e25])
+    out = bayescale.compute_optimal(fit, [CHINCHILLA_C, 1e25], extrapolation="none")
     n, d = by_hand(np.array([CHINCHILLA_C, 1e25]))
     np.testing.assert_allclose(out["N_opt_median"], n, rtol=1e-6)
     np.testing.assert_allclose(out["D_opt_median"], d, rtol=1e-6)
@@ -89,6 +89,11 @@ def test_known_truth_has_zero_width():
         np.testing.assert_allclose(out[f"{name}_upper"], out[f"{name}_lower"], rtol=1e-12)
     fitted = (6.0 * frame["N"] * frame["D"]).max()
     np.testing.assert_allclose(out["reach"], np.array([CHINCHILLA_C, 1e25]) / fitted)
+    # by default the loss there carries the extrapolation error; the allocation does not
+    calibrated = bayescale.compute_optimal(fit, [CHINCHILLA_C, 1e25])
+    pd.testing.assert_series_equal(calibrated["N_opt_median"], out["N_opt_median"])
+    width = np.log(calibrated["loss_opt_upper"] / calibrated["loss_opt_lower"])
+    assert (width > 0).all() and width.iloc[1] > width.iloc[0]
 
 
 def test_flops_per_token_overrides_the_fits():

@@ -129,6 +129,7 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
             draws=draws,
             chains=chains,
             random_seed=random_seed,
+            target_accept=0.95,  # few sources: sigma near 0 makes a funnel of eta
             nuts_sampler="numpyro",
             progressbar=False,
         )

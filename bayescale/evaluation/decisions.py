@@ -49,7 +49,15 @@ GOLDEN_STEPS = 60
 """Golden-section steps inside one grid cell: 0.2 * 0.618**60 < 1e-13 in ``log N``."""
 
 
-def compute_optimal(fit, C, ci=0.9, group=None, flops_per_token=None, unique_tokens=None):
+def compute_optimal(
+    fit,
+    C,
+    ci=0.9,
+    group=None,
+    flops_per_token=None,
+    unique_tokens=None,
+    extrapolation="calibrated",
+):
     r"""Posterior of the compute-optimal model size and data at FLOP budgets ``C``.
 
     For each posterior draw, ``N*`` minimises the law's mean loss subject to ``k N D = C``;
@@ -81,12 +89,16 @@ def compute_optimal(fit, C, ci=0.9, group=None, flops_per_token=None, unique_tok
     unique_tokens : float, optional
         ``U``, the unique tokens available, for laws with a ``U`` input (``data_constrained``);
         ``D*`` may then exceed ``U`` (repeated epochs).
+    extrapolation : {"calibrated", "none"} or ExtrapolationError
+        The error of the law's shape beyond the fitted budgets, added to ``loss_opt`` as
+        in :meth:`bayescale.ScalingFit.predict` (``N*`` and ``D*`` are the law's answers).
 
     Returns
     -------
     pandas.DataFrame
         One row per budget: ``C``; ``{q}_median``, ``{q}_lower``, ``{q}_upper`` for ``q`` in
-        ``N_opt, D_opt, tokens_per_param, loss_opt`` (the law's mean loss at the optimum);
+        ``N_opt, D_opt, tokens_per_param, loss_opt`` (the law's mean loss at the optimum,
+        with the extrapolation error);
         and ``reach = C / max fitted C`` (fitted ``C = k N D`` with the fit's ``k``): how many
         times beyond the largest fitted budget the answer extrapolates.
 
@@ -99,7 +111,7 @@ def compute_optimal(fit, C, ci=0.9, group=None, flops_per_token=None, unique_tok
     """
     check_probability(ci, "ci")
     budgets = _check_budgets(C)
-    draws = optimal_draws(fit, budgets, group, flops_per_token, unique_tokens)
+    draws = optimal_draws(fit, budgets, group, flops_per_token, unique_tokens, extrapolation)
     out = {"C": budgets}
     for name in SUMMARIES:
         med, lo, hi = quantiles(draws[name], ci, axis=0)
@@ -139,12 +151,17 @@ def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def optimal_draws(fit, C, group=None, flops_per_token=None, unique_tokens=None):
+def optimal_draws(
+    fit, C, group=None, flops_per_token=None, unique_tokens=None, extrapolation="none"
+):
     """Per-draw answers behind :func:`compute_optimal`: arrays of shape (draws, budgets).
 
     The closed form reads ``A``, ``B`` from the law's ``derived`` of each draw's parameters
     (for an ungrouped fit, exactly the posterior's derived ``A``, ``B``), so that a group's,
     or a new group's, parameters go through the same formula.
+
+    ``extrapolation`` is as in :func:`compute_optimal` (here ``"none"`` by default: the
+    law's own answers).
 
     Returns
     -------
@@ -170,7 +187,12 @@ def optimal_draws(fit, C, group=None, flops_per_token=None, unique_tokens=None):
             "D": d_opt,
             **{key: np.full_like(n_opt, v) for key, v in extra.items()},
         }
-        loss = np.exp(law.log_mean(NUMPY, column, law.z(inputs, fit.log_ref)))
+        log_loss = law.log_mean(NUMPY, column, law.z(inputs, fit.log_ref))
+    evaluator = fit.evaluator_with(extrapolation)
+    rng = np.random.default_rng(fit.spec.random_seed).spawn(1)[0]
+    scale = pd.DataFrame({"N": budgets / k, "D": np.ones_like(budgets)})  # N* D* = C / k
+    drift = evaluator.drift(evaluator.drift_slopes(log_loss.shape[:-1], rng), scale, rng)
+    loss = np.exp(log_loss + drift)
     return {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": d_opt / n_opt, "loss_opt": loss}
 
 

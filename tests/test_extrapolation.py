@@ -1,0 +1,163 @@
+"""Extrapolation error: reach, the drift added beyond the data, and its calibration."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayescale
+from bayescale import extrapolation
+from bayescale.evaluation import calibration
+from bayescale.extrapolation import ExtrapolationError
+from bayescale.testing import fake_fit
+
+N_DRAWS = 4000
+CURVE = pd.DataFrame({"x": np.geomspace(1e6, 1e9, 8), "loss": np.geomspace(3, 2, 8)})
+
+
+def point_fit(n=N_DRAWS, sigma=0.01):
+    """A power-law fit whose every draw is the same parameter set (only the drift varies)."""
+    draws = {
+        "E": np.full(n, 1.5),
+        "a_ref": np.full(n, 0.8),
+        "alpha": np.full(n, 0.3),
+        "sigma": np.full(n, sigma),
+    }
+    return fake_fit(CURVE, "power_law", draws, log_ref={"x": np.log(1e7)})
+
+
+def fixed(tau=0.0, omega=0.0, n=10):
+    """An error model with known tau (sigma = 0) and omega."""
+    return ExtrapolationError(
+        mu=np.full(n, np.log(tau) if tau > 0 else -50.0), sigma=np.zeros(n), omega=np.full(n, omega)
+    )
+
+
+def test_reach_is_the_scale_over_the_largest_fitted_scale():
+    fit = point_fit()
+    pred = fit.predict({"x": [1e7, 1e9, 1e10, 1e11]})
+    np.testing.assert_allclose(pred["reach"], [1, 1, 10, 100])
+    law = bayescale.get_law("chinchilla")
+    fitted = pd.DataFrame({"N": [1e8, 1e9], "D": [1e10, 2e10]})
+    rows = pd.DataFrame({"N": [1e8, 2e9, 1e10], "D": [1e9, 1e11, 2e10]})
+    np.testing.assert_allclose(np.exp(extrapolation.log_reach(law, rows, fitted)), [1, 10, 10])
+    downstream = bayescale.get_law("downstream")
+    assert np.isnan(extrapolation.log_reach(downstream, pd.DataFrame({"L": [2.0]}), None)).all()
+
+
+def test_rows_inside_the_data_are_unchanged_and_beyond_they_widen():
+    fit = point_fit()
+    rows = {"x": [1e7, 1e9, 1e10, 1e11]}
+    for kind in ("mean", "observed"):
+        calibrated = fit.predict(rows, kind=kind)
+        alone = fit.predict(rows, kind=kind, extrapolation="none")
+        cols = ["median", "lower", "upper"]
+        pd.testing.assert_frame_equal(calibrated[cols].iloc[:2], alone[cols].iloc[:2])
+        width = np.log(calibrated["upper"] / calibrated["lower"])
+        width_alone = np.log(alone["upper"] / alone["lower"])
+        assert (width.iloc[2:] > width_alone.iloc[2:]).all()
+        share = calibrated["extrapolation_share"].to_numpy()
+        assert (share[:2] == 0).all() and 0 < share[2] <= share[3] <= 1
+
+
+def test_the_drift_has_the_model_s_spread_and_is_shared_by_a_prediction_s_rows():
+    fit = point_fit()
+    rows = {"x": [1e10, 1e11]}
+    _, draws = fit.predictive_draws(rows, kind="mean", extrapolation=fixed(tau=0.02))
+    log_draws = np.log(draws)
+    # b ~ Normal(0, 0.02): sd 0.02 log(10) and 0.02 log(100); SE of an sd from 4,000 draws ~1.1%
+    np.testing.assert_allclose(log_draws.std(axis=0), 0.02 * np.log([10, 100]), rtol=0.05)
+    assert np.corrcoef(log_draws.T)[0, 1] > 0.999  # one slope per draw
+    _, draws = fit.predictive_draws(rows, kind="mean", extrapolation=fixed(omega=0.02))
+    log_draws = np.log(draws)
+    np.testing.assert_allclose(log_draws.std(axis=0), 0.02 * np.log([10, 100]), rtol=0.05)
+    assert abs(np.corrcoef(log_draws.T)[0, 1]) < 0.1  # run scatter: independent rows
+
+
+def test_the_density_beyond_the_data_is_the_drift_convolved_with_the_noise():
+    fit = point_fit(sigma=0.01)
+    x, tau = 1e11, 0.02
+    law_value = 1.5 + 0.8 * (x / 1e7) ** -0.3
+    y = law_value * np.exp([-0.05, 0.0, 0.08])
+    lpd = fit.log_predictive_density({"x": [x] * 3, "loss": y}, extrapolation=fixed(tau=tau))
+    sd = np.hypot(0.01, tau * np.log(100))
+    expected = stats.norm.logpdf(np.log(y), np.log(law_value), sd)
+    np.testing.assert_allclose(lpd, expected, atol=0.05)  # Monte Carlo over 4,000 slopes
+
+
+def test_no_drift_for_accuracies_or_laws_without_scale():
+    """The error was learnt on log losses at scale: accuracies and loss-to-X laws get none."""
+    assert point_fit().evaluator_with("calibrated").extrapolates
+    assert not point_fit().evaluator_with("none").extrapolates
+    acc = CURVE.assign(acc=np.linspace(0.2, 0.6, 8))
+    draws = {"E": np.full(10, 0.0), "a_ref": np.full(10, 0.5), "alpha": np.full(10, 0.2)}
+    beta = fake_fit(
+        acc, "power_law", draws | {"phi": np.full(10, 50.0)}, y="acc", likelihood="beta"
+    )
+    assert not beta.evaluator_with("calibrated").extrapolates
+    pred = beta.predict({"x": [1e11]}, extrapolation="calibrated")
+    assert pred["reach"].iloc[0] == pytest.approx(100) and pred["extrapolation_share"].iloc[0] == 0
+
+
+def test_bad_extrapolation_arguments_are_named():
+    fit = point_fit()
+    with pytest.raises(bayescale.SpecError, match="extrapolation must be 'calibrated', 'none'"):
+        fit.predict({"x": [1e10]}, extrapolation="wide")
+    with pytest.raises(bayescale.SpecError, match="equal-length"):
+        ExtrapolationError(mu=[0.0, 1.0], sigma=[1.0], omega=[0.0, 0.0])
+    with pytest.raises(bayescale.SpecError, match="sigma and omega >= 0"):
+        ExtrapolationError(mu=[0.0], sigma=[-1.0], omega=[0.0])
+
+
+def test_the_shipped_calibration_loads_and_round_trips(tmp_path):
+    model = extrapolation.default()
+    assert len(model.mu) >= 1000 and model.source
+    low, mid, high = model.sd_quantiles(30)
+    assert 0 < low < mid < high < 1
+    model.save(tmp_path / "e.json")
+    again = ExtrapolationError.read(tmp_path / "e.json")
+    np.testing.assert_allclose(again.mu, model.mu, atol=1e-6)
+
+
+def simulated_records(mu, sigma, omega, n_sources=24, n_records=6, rows=12, seed=0):
+    """Records drawn from the calibration model itself, with known parameters."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(n_sources):
+        tau = np.exp(mu + sigma * rng.standard_normal())
+        for c in range(n_records):
+            u = np.sort(rng.uniform(0.1, np.log(30), rows))
+            spread = rng.uniform(0.003, 0.01, rows)
+            b = tau * rng.standard_normal()
+            error = b * u + np.sqrt(spread**2 + (omega * u) ** 2) * rng.standard_normal(rows)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "source": f"s{k}",
+                        "record": c,
+                        "log_reach": u,
+                        "error": error,
+                        "spread": spread,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_calibration_recovers_known_drift_parameters():
+    """24 sources: mu to about +-0.3, sigma and omega to within their 95% intervals."""
+    truth = {"mu": np.log(0.01), "sigma": 0.5, "omega": 0.004}
+    model, check = calibration.calibrate(simulated_records(**truth), draws=500, chains=2)
+    assert check.ok, check
+    for name, value in truth.items():
+        lo, hi = np.quantile(getattr(model, name), [0.025, 0.975])
+        assert lo < value < hi, (name, lo, hi)
+    assert np.std(model.mu) < 0.3
+
+
+def test_calibration_refuses_records_without_reach():
+    rows = simulated_records(np.log(0.01), 0.5, 0.0, n_sources=2).assign(log_reach=0.0)
+    with pytest.raises(bayescale.DataError, match="reach > 1"):
+        calibration.calibrate(rows)
+    with pytest.raises(bayescale.DataError, match="lack columns"):
+        calibration.calibrate(rows.drop(columns="spread"))
