@@ -48,7 +48,7 @@ from scipy import stats
 import bayescale
 from bayescale import sweeps
 from bayescale.evaluation import baselines, calibration, scores
-from bayescale.extrapolation import SHIPPED, log_scale
+from bayescale.extrapolation import SHIPPED, ExtrapolationError, log_scale
 
 OUT = Path.home() / ".cache" / "bayescale" / "extrapolation"
 REACHES = {"N,D": (3.0, 10.0, 30.0), "x": (10.0,)}
@@ -214,10 +214,13 @@ def calibrate(out, likelihood):
     """Fit the error model to every record and write the shipped calibration."""
     recs = records(out, likelihood)
     rows = table(recs)
-    model, check = calibration.calibrate(
+    result = calibration.calibrate(
         rows, source_label=f"{len(recs)} fits of {rows['source'].nunique()} sources ({likelihood})"
     )
+    model, check = result.model, result.diagnostics
     print(check)
+    print("drift scale tau per source (posterior median):")
+    print(result.source_scales.round(4).to_string())
     for k in ("mu", "sigma", "omega"):
         v = getattr(model, k)
         print(f"{k}: {np.median(v):.4f} [{np.quantile(v, 0.05):.4f}, {np.quantile(v, 0.95):.4f}]")
@@ -294,8 +297,9 @@ def leave_one_source_out(out, likelihood):
     rows = table(recs)
     frames = []
     for source in sorted({r["source"] for r in recs}):
-        model, check = calibration.calibrate(rows[rows["source"] != source])
-        print(f"without {source}: {check}", flush=True)
+        result = calibration.calibrate(rows[rows["source"] != source])
+        model = result.model
+        print(f"without {source}: {result.diagnostics}", flush=True)
         rng = np.random.default_rng(0)
         frames += [score_record(r, model, rng) for r in recs if r["source"] == source]
     return pd.concat(frames, ignore_index=True)
@@ -435,8 +439,12 @@ def main(argv=None):
         collect([n for n in names if n not in SKIP], args.likelihoods, args.out)
     elif args.step == "calibrate":
         model, check = calibrate(args.out, args.likelihoods[0])
-        if args.write:
-            model.save(SHIPPED)
+        if args.write:  # a quarter of the draws: plenty for a five-number model
+            keep = slice(None, None, 4)
+            thinned = ExtrapolationError(
+                model.mu[keep], model.sigma[keep], model.omega[keep], model.source
+            )
+            thinned.save(SHIPPED)
             print(f"wrote {SHIPPED}")
         return 0 if check.ok else 1
     else:

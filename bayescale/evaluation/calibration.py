@@ -12,11 +12,16 @@ Model, for the rows ``i`` of record ``c`` from source ``k``::
 
 ``b_c`` is integrated out in closed form (a rank-one update of a diagonal covariance per
 record), so NUTS explores only ``mu, sigma, omega`` and one ``eta`` per source. Rows at
-reach 1 carry no information on the error and are dropped.
+reach 1 carry no information on the error and are dropped; a record with more than
+:data:`MAX_ROWS` rows beyond its data keeps that many, evenly spaced in reach (a learning
+curve's hundreds of neighbouring checkpoints share their errors and would add cost, not
+information: the drift is one slope per record).
 
 Priors: ``mu ~ Normal(log 0.01, 1.5)`` (a drift of about 1% of the loss per e-fold of
 reach, give or take a factor of 20), ``sigma ~ HalfNormal(1)``, ``omega ~ HalfNormal(0.02)``.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,6 +30,27 @@ from bayescale.errors import DataError, SpecError
 from bayescale.extrapolation import ExtrapolationError
 
 COLUMNS = ("source", "record", "log_reach", "error", "spread")
+MAX_ROWS = 25
+"""Rows kept per record, evenly spaced in reach."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Result of :func:`calibrate`.
+
+    Attributes
+    ----------
+    model : ExtrapolationError
+        Posterior draws of ``mu, sigma, omega``; ``source`` says when NUTS did not converge.
+    diagnostics : Diagnostics
+        Of ``mu, sigma, omega`` and the sources' ``eta``.
+    source_scales : pandas.Series
+        Posterior median of each source's drift scale ``tau``, by source.
+    """
+
+    model: ExtrapolationError
+    diagnostics: object
+    source_scales: pd.Series
 
 
 def summarise_draws(log_draws, log_y):
@@ -73,7 +99,17 @@ def _check(table):
             "no held-out row lies beyond its fit's largest scale (reach > 1): nothing to "
             "learn extrapolation error from"
         )
-    return beyond
+    return _thin(beyond)
+
+
+def _thin(rows):
+    """At most :data:`MAX_ROWS` rows of each record, evenly spaced in reach."""
+    rows = rows.sort_values(["source", "record", "log_reach"], kind="stable")
+    groups = rows.groupby(["source", "record"], sort=False)["log_reach"]
+    i, n = groups.cumcount().to_numpy(), groups.transform("size").to_numpy()
+    step = np.maximum(n - 1, 1) / (MAX_ROWS - 1)  # keep i nearest to 0, step, 2 step, ...
+    keep = (n <= MAX_ROWS) | (np.round(np.round(i / step) * step) == i)
+    return rows[keep]
 
 
 def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
@@ -90,10 +126,7 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
 
     Returns
     -------
-    model : ExtrapolationError
-        Posterior draws of ``mu, sigma, omega``; ``source`` says when NUTS did not converge.
-    diagnostics : Diagnostics
-        Of ``mu, sigma, omega`` and the sources' ``eta``.
+    Calibration
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -138,8 +171,11 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
     post = idata["posterior"]
     flat = {k: post[k].to_numpy().reshape(-1) for k in ("mu", "sigma", "omega")}
     label = source_label + ("" if check.ok else f" (NOT CONVERGED: {check})")
-    model_fit = ExtrapolationError(**flat, source=label)
-    return model_fit, check
+    log_tau = post["mu"] + post["sigma"] * post["eta"]
+    scales = pd.Series(
+        np.exp(log_tau.median(dim=("chain", "draw")).to_numpy()), index=sources, name="tau"
+    )
+    return Calibration(ExtrapolationError(**flat, source=label), check, scales)
 
 
 def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
@@ -180,11 +216,10 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
         log_y = np.log(held[fit.data.y].to_numpy())
         reach = fit.evaluator.reach(frame)
         tables.append(record_table(key.split("/")[0], key, np.log(reach), np.log(d), log_y))
-    result, _ = calibrate(
+    return calibrate(
         pd.concat(tables, ignore_index=True),
         draws=draws,
         chains=chains,
         random_seed=random_seed,
         source_label=f"recalibrated on {sorted(backtests)}",
-    )
-    return result
+    ).model
