@@ -208,23 +208,22 @@ class ScalingFit:
         check_probability(ci, "ci")
         evaluator = self.evaluator_with(extrapolation)
         chunks = self._predictive_chunks(new_data, kind, random_seed, evaluator)
+        # the law alone, from the same seed, says how much of each width is extrapolation
         alone = self._predictive_chunks(new_data, kind, random_seed, self.evaluator)
         out = []
-        for (chunk, values), (_, law_only) in zip(chunks, alone, strict=True):
+        for chunk, values in chunks:
             med, lo, hi = quantiles(values, ci, axis=0)
-            _, lo0, hi0 = quantiles(law_only, ci, axis=0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                width, width0 = np.log(hi / lo), np.log(hi0 / lo0)
-                share = np.where(width > 0, np.clip(1 - width0 / width, 0, 1), 0.0)
             reach = evaluator.reach(chunk)
+            share = np.zeros(len(chunk))
+            if evaluator.extrapolates:
+                _, lo0, hi0 = quantiles(next(alone)[1], ci, axis=0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    width, width0 = np.log(hi / lo), np.log(hi0 / lo0)
+                    share = np.where(
+                        (reach > 1) & (width > 0), np.clip(1 - width0 / width, 0, 1), 0.0
+                    )
             out.append(
-                chunk.assign(
-                    median=med,
-                    lower=lo,
-                    upper=hi,
-                    reach=reach,
-                    extrapolation_share=np.where(reach > 1, share, 0.0),
-                )
+                chunk.assign(median=med, lower=lo, upper=hi, reach=reach, extrapolation_share=share)
             )
         return pd.concat(out)
 

@@ -147,7 +147,7 @@ def simulated_records(mu, sigma, omega, n_sources=24, n_records=6, rows=12, seed
 def test_calibration_recovers_known_drift_parameters():
     """24 sources: mu to about +-0.3, sigma and omega to within their 95% intervals."""
     truth = {"mu": np.log(0.01), "sigma": 0.5, "omega": 0.004}
-    result = calibration.calibrate(simulated_records(**truth), draws=500, chains=2)
+    result = calibration.calibrate(simulated_records(**truth), draws=500, chains=4)
     model = result.model
     assert result.diagnostics.ok, result.diagnostics
     assert len(result.source_scales) == 24
