@@ -75,10 +75,10 @@ def law_for(name, df):
     return bayescale.get_law("power_law" if "x" in df.columns else "chinchilla")
 
 
-def units(name):
+def units(name, root=None):
     """``{unit: table}``: the whole sweep, or each learning curve on its own."""
     sweep = sweeps.SWEEPS[name]
-    df = sweeps.load(name)
+    df = sweeps.load(name, root)
     if sweep.law_inputs == "x":
         return {str(k): g.reset_index(drop=True) for k, g in df.groupby("group", sort=True)}
     return {"all": df}
@@ -113,7 +113,7 @@ def _baseline_draws(train, test, law, group, seed):
         own = train[train[group] == label]
         if len(own) >= MIN_ROWS["N,D"] // 2:
             d, lp = one(own, test.iloc[rows])
-        else:  # a group the fit never saw (a new budget): the pooled fit
+        else:  # a group with (almost) no fitted rows, e.g. a new budget: the pooled fit
             pooled = pooled or one(train, test)
             d, lp = pooled[0][:, rows], pooled[1][rows]
         draws[:, rows], lpd[rows] = d, lp
@@ -170,12 +170,12 @@ def collect_one(name, unit, df, cut, mask, likelihood, out, seed=0):
     )
 
 
-def collect(names, likelihoods, out):
+def collect(names, likelihoods, out, root=None):
     """Run :func:`collect_one` over every sweep, curve, cut and likelihood."""
     out.mkdir(parents=True, exist_ok=True)
     for likelihood in likelihoods:
         for name in names:
-            for unit, df in units(name).items():
+            for unit, df in units(name, root).items():
                 law = law_for(name, df)
                 for cut, mask in cuts(df, law, sweeps.SWEEPS[name].law_inputs).items():
                     try:
@@ -422,34 +422,33 @@ def evaluate(out, likelihood):
 
 
 def main(argv=None):
+    """Command line: ``collect``, ``calibrate [--write]`` or ``evaluate``; exit 0 when it passed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["collect", "calibrate", "evaluate"])
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=None, help="default: ../shared/data")
     parser.add_argument("--sweeps", nargs="*", default=None)
     parser.add_argument("--likelihoods", nargs="*", default=["normal"])
     parser.add_argument("--write", action="store_true", help="write the shipped calibration")
     args = parser.parse_args(argv)
-    try:
-        names = args.sweeps or sweeps.available(args.data)
-    except FileNotFoundError as err:
-        print(err)
-        return 2
     if args.step == "collect":
-        collect([n for n in names if n not in SKIP], args.likelihoods, args.out)
-    elif args.step == "calibrate":
-        model, check = calibrate(args.out, args.likelihoods[0])
-        if args.write:  # a quarter of the draws: plenty for a five-number model
-            keep = slice(None, None, 4)
-            thinned = ExtrapolationError(
-                model.mu[keep], model.sigma[keep], model.omega[keep], model.source
-            )
-            thinned.save(SHIPPED)
-            print(f"wrote {SHIPPED}")
-        return 0 if check.ok else 1
-    else:
+        names = args.sweeps or [n for n in sweeps.available(args.data) if n not in SKIP]
+        if not names:
+            print(f"no sweep found under {sweeps.data_root(args.data)} (../shared/data)")
+            return 2
+        collect(names, args.likelihoods, args.out, args.data)
+        return 0
+    if args.step == "evaluate":
         return 0 if evaluate(args.out, args.likelihoods[0])[1] else 1
-    return 0
+    model, check = calibrate(args.out, args.likelihoods[0])
+    if args.write:  # a quarter of the draws: plenty for three parameters
+        keep = slice(None, None, 4)
+        thinned = ExtrapolationError(
+            model.mu[keep], model.sigma[keep], model.omega[keep], model.source
+        )
+        thinned.save(SHIPPED)
+        print(f"wrote {SHIPPED}")
+    return 0 if check.ok else 1
 
 
 SKIP = ("gemstones", "datablations_all")

@@ -26,8 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bayescale import arviz_adapter
+from bayescale import diagnostics as diag_mod
 from bayescale.errors import DataError, SpecError
 from bayescale.extrapolation import ExtrapolationError
+from bayescale.result import ScalingFit
 
 COLUMNS = ("source", "record", "log_reach", "error", "spread")
 MAX_ROWS = 25
@@ -128,11 +131,8 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
     -------
     Calibration
     """
-    import pymc as pm
+    import pymc as pm  # lazily, as everywhere: importing bayescale builds no model
     import pytensor.tensor as pt
-
-    from bayescale import arviz_adapter
-    from bayescale import diagnostics as diag_mod
 
     rows = _check(table)
     source_idx, sources = pd.factorize(rows["source"], sort=True)
@@ -196,8 +196,6 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
         For ``predict(..., extrapolation=...)``. With one sweep, the spread between sweeps
         (``sigma``) is its prior.
     """
-    from bayescale.result import ScalingFit
-
     if not isinstance(backtests, dict):
         backtests = {"backtest": backtests}
     if not backtests:
