@@ -70,14 +70,20 @@ def demo(args):
     target_c = 100 * df["C"].max()
     n_star, d_star = Chinchilla.compute_optimal(CHINCHILLA_TRUTH, target_c)
     truth = float(chinchilla_loss(CHINCHILLA_TRUTH, n_star, d_star))
-    pred = fit.predict(pd.DataFrame({"N": [n_star], "D": [d_star]}), ci=0.9).iloc[0]
-    inside = pred["lower"] <= truth <= pred["upper"]
+    target = pd.DataFrame({"N": [n_star], "D": [d_star]})
+    alone = fit.predict(target, ci=0.9, extrapolation="none").iloc[0]
+    pred = fit.predict(target, ci=0.9).iloc[0]
+    inside = alone["lower"] <= truth <= alone["upper"]
     print(
         f"\nExtrapolation to C = {target_c:.1e} FLOPs (100x the largest run), at the true "
         f"compute-optimal N = {n_star:.3g}, D = {d_star:.3g}:\n"
-        f"  predicted loss {pred['median']:.4f}, 90% interval [{pred['lower']:.4f}, "
-        f"{pred['upper']:.4f}]; true loss {truth:.4f}: "
-        f"{'inside' if inside else 'OUTSIDE'} the interval"
+        f"  the law's posterior: loss {alone['median']:.4f}, 90% interval "
+        f"[{alone['lower']:.4f}, {alone['upper']:.4f}]; true loss {truth:.4f}: "
+        f"{'inside' if inside else 'OUTSIDE'} the interval (the runs were simulated from "
+        "this law)\n"
+        f"  with the extrapolation error learnt across real sweeps (the default for real "
+        f"data, reach {pred['reach']:.0f}x): 90% interval [{pred['lower']:.4f}, "
+        f"{pred['upper']:.4f}], {pred['extrapolation_share']:.0%} of its width"
     )
     return 0 if fit.diagnostics.ok else 1
 
