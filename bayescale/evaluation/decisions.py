@@ -152,7 +152,7 @@ def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
 
 
 def optimal_draws(
-    fit, C, group=None, flops_per_token=None, unique_tokens=None, extrapolation="none"
+    fit, C, group=None, flops_per_token=None, unique_tokens=None, extrapolation="calibrated"
 ):
     """Per-draw answers behind :func:`compute_optimal`: arrays of shape (draws, budgets).
 
@@ -160,8 +160,7 @@ def optimal_draws(
     (for an ungrouped fit, exactly the posterior's derived ``A``, ``B``), so that a group's,
     or a new group's, parameters go through the same formula.
 
-    ``extrapolation`` is as in :func:`compute_optimal` (here ``"none"`` by default: the
-    law's own answers).
+    ``extrapolation`` is as in :func:`compute_optimal`.
 
     Returns
     -------
