@@ -194,7 +194,9 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
     -------
     ExtrapolationError
         For ``predict(..., extrapolation=...)``. With one sweep, the spread between sweeps
-        (``sigma``) is its prior.
+        (``sigma``) is its prior, and a backtest nested inside the runs at hand can
+        under-state the drift beyond them (on Chinchilla it did): learn from several sweeps
+        where you can.
     """
     if not isinstance(backtests, dict):
         backtests = {"backtest": backtests}
