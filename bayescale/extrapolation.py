@@ -39,7 +39,7 @@ import numpy as np
 
 from bayescale.errors import SpecError
 
-__all__ = ["ExtrapolationError", "default", "log_reach", "resolve"]
+__all__ = ["ExtrapolationError", "default", "error", "log_reach", "resolve"]
 
 SHIPPED = Path(__file__).with_name("extrapolation_error.json")
 """The calibration fitted by ``case_studies/extrapolation_calibration.py``."""
@@ -109,17 +109,19 @@ class ExtrapolationError:
         for k, a in zip(("mu", "sigma", "omega"), arrays, strict=True):
             object.__setattr__(self, k, a)
 
+    def _taus(self, n, rng):
+        """``n`` draws of a new sweep's drift scale ``tau``, with the posterior draw each used."""
+        pick = rng.integers(len(self.mu), size=n)
+        return np.exp(self.mu[pick] + self.sigma[pick] * rng.standard_normal(n)), pick
+
     def draw(self, n, rng):
         """``n`` draws of a new sweep's drift slope ``b`` and run scatter ``omega``."""
-        pick = rng.integers(len(self.mu), size=n)
-        tau = np.exp(self.mu[pick] + self.sigma[pick] * rng.standard_normal(n))
+        tau, pick = self._taus(n, rng)
         return tau * rng.standard_normal(n), self.omega[pick]
 
     def sd_quantiles(self, reach, probs=(0.05, 0.5, 0.95), n=20000, seed=0):
         """Quantiles of a new sweep's error sd on ``log y`` at ``reach``: ``sqrt(tau^2 + omega^2) log r``."""
-        rng = np.random.default_rng(seed)
-        pick = rng.integers(len(self.mu), size=n)
-        tau = np.exp(self.mu[pick] + self.sigma[pick] * rng.standard_normal(n))
+        tau, pick = self._taus(n, np.random.default_rng(seed))
         return np.quantile(np.hypot(tau, self.omega[pick]) * np.log(reach), probs)
 
     def to_dict(self):
@@ -140,6 +142,15 @@ class ExtrapolationError:
     def read(cls, path):
         """Read a file written by :meth:`save`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def error(b, omega, log_reach, rng):
+    """The error on ``log y``, ``(b + omega z) log r``, for draws ``b, omega`` at rows of ``log r``.
+
+    Shape ``(*b.shape, rows)``; ``z`` is drawn per draw and row from ``rng``.
+    """
+    z = rng.standard_normal((*b.shape, len(log_reach)))
+    return (b[..., None] + omega[..., None] * z) * log_reach
 
 
 @cache

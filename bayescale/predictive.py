@@ -24,7 +24,7 @@ from scipy import special
 from bayescale import pooling as pooling_mod
 from bayescale.data import FitData
 from bayescale.errors import SpecError
-from bayescale.extrapolation import log_reach
+from bayescale.extrapolation import error, log_reach
 from bayescale.likelihoods import in_quadrature
 from bayescale.ops import NUMPY
 
@@ -245,15 +245,23 @@ class Evaluator:
     def drift(self, slopes, frame, rng):
         """Extrapolation error on ``log`` of the mean at ``frame``'s rows, shape (*draws, rows).
 
-        ``(b + omega z) log(reach)``: ``b`` shared by the rows of one draw, ``z`` drawn
-        per row and draw.
+        :func:`bayescale.extrapolation.error` of ``slopes`` (:meth:`drift_slopes`): ``b``
+        shared by the rows of one draw, ``z`` drawn per row and draw; 0 when ``slopes``
+        is None.
         """
         if slopes is None:
             return 0.0
-        b, omega = slopes
-        lr = log_reach(self.law, frame, self.fitted.frame)
-        z = rng.standard_normal((*b.shape, len(frame)))
-        return (b[..., None] + omega[..., None] * z) * lr
+        return error(*slopes, log_reach(self.law, frame, self.fitted.frame), rng)
+
+    def drifted(self, log_mu, frame, rng):
+        """``log_mu`` (draws by rows of ``frame``) plus its extrapolation error, in one batch.
+
+        The error's draws come from a child of ``rng`` (``rng.spawn``), so what ``rng``
+        draws next, and hence every row inside the data, is unchanged.
+        """
+        drift_rng = rng.spawn(1)[0]
+        slopes = self.drift_slopes(log_mu.shape[:-1], drift_rng)
+        return log_mu + self.drift(slopes, frame, drift_rng)
 
     def log_density(self, frame, y, rng):
         """``log mean_s p(y_i | theta_s)`` per row, over the draws for which the law is defined.
@@ -265,10 +273,7 @@ class Evaluator:
         """
         p, z = self.parameters(frame, rng), self._z(frame)
         with np.errstate(invalid="ignore"):
-            log_mu = self.law.log_mean(NUMPY, p, z)
-            drift_rng = rng.spawn(1)[0]
-            slopes = self.drift_slopes(log_mu.shape[:-1], drift_rng)
-            log_mu = log_mu + self.drift(slopes, frame, drift_rng)
+            log_mu = self.drifted(self.law.log_mean(NUMPY, p, z), frame, rng)
             noise = self.law.input_log_sd(NUMPY, p, z)
             observed = self.likelihood.observe(y)[None, :]
             context = self.noise_context(frame)

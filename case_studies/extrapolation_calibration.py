@@ -48,7 +48,7 @@ from scipy import stats
 import bayescale
 from bayescale import sweeps
 from bayescale.evaluation import baselines, calibration, scores
-from bayescale.extrapolation import SHIPPED, ExtrapolationError, log_scale
+from bayescale.extrapolation import SHIPPED, ExtrapolationError, error, log_scale
 
 OUT = Path.home() / ".cache" / "bayescale" / "extrapolation"
 REACHES = {"N,D": (3.0, 10.0, 30.0), "x": (10.0,)}
@@ -234,9 +234,7 @@ def calibrate(out, likelihood):
 
 def calibrated_draws(model, r, rng):
     """A record's stored draws plus the error model's drift (one slope per draw)."""
-    b, omega = model.draw(len(r["draws"]), rng)
-    z = rng.standard_normal(r["draws"].shape)
-    return r["draws"] + (b[:, None] + omega[:, None] * z) * r["log_reach"]
+    return r["draws"] + error(*model.draw(len(r["draws"]), rng), r["log_reach"], rng)
 
 
 def gaussian_lpd(draws, log_y):

@@ -310,7 +310,7 @@ def backtest(
     -------
     Backtest
     """
-    resolve_extrapolation(extrapolation)
+    resolve_extrapolation(extrapolation)  # a bad value fails before the first fit
     df = read_table(data)
     specs = _specs(laws)
     chosen = list(specs) if baseline is True else list(baseline or [])

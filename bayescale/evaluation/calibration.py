@@ -30,6 +30,7 @@ from bayescale import arviz_adapter
 from bayescale import diagnostics as diag_mod
 from bayescale.errors import DataError, SpecError
 from bayescale.extrapolation import ExtrapolationError
+from bayescale.predictive import quantiles
 from bayescale.result import ScalingFit
 
 COLUMNS = ("source", "record", "log_reach", "error", "spread")
@@ -58,7 +59,7 @@ class Calibration:
 
 def summarise_draws(log_draws, log_y):
     """Centre and spread of predictive draws of ``log y``: ``(log y - median, half 68% width)``."""
-    lo, med, hi = np.nanquantile(log_draws, [0.15865, 0.5, 0.84135], axis=0)
+    med, lo, hi = quantiles(log_draws, 0.6827)
     return log_y - med, (hi - lo) / 2
 
 

@@ -187,11 +187,9 @@ def optimal_draws(
             **{key: np.full_like(n_opt, v) for key, v in extra.items()},
         }
         log_loss = law.log_mean(NUMPY, column, law.z(inputs, fit.log_ref))
-    evaluator = fit.evaluator_with(extrapolation)
-    rng = np.random.default_rng(fit.spec.random_seed).spawn(1)[0]
     scale = pd.DataFrame({"N": budgets / k, "D": np.ones_like(budgets)})  # N* D* = C / k
-    drift = evaluator.drift(evaluator.drift_slopes(log_loss.shape[:-1], rng), scale, rng)
-    loss = np.exp(log_loss + drift)
+    rng = np.random.default_rng(fit.spec.random_seed)
+    loss = np.exp(fit.evaluator_with(extrapolation).drifted(log_loss, scale, rng))
     return {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_param": d_opt / n_opt, "loss_opt": loss}
 
 

@@ -93,10 +93,7 @@ def chained_draws(
     rng = seeded(upstream_fit.spec.random_seed if random_seed is None else random_seed)
 
     up, down = upstream_fit.evaluator_with(extrapolation), downstream_fit.evaluator
-    log_loss = up.log_mean(frame, rng)
-    drift_rng = rng.spawn(1)[0]
-    slopes = up.drift_slopes(log_loss.shape[:-1], drift_rng)
-    log_loss = log_loss + up.drift(slopes, frame, drift_rng)
+    log_loss = up.drifted(up.log_mean(frame, rng), frame, rng)
     group = downstream_fit.spec.group
     if group is not None and group not in new_data.columns:
         raise SpecError(
