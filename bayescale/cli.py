@@ -1,9 +1,14 @@
-"""Command line: ``bayescale demo``, ``fit``, ``compare``, ``backtest``, ``laws``."""
+"""The ``bayescale`` command: fit, compare, backtest, predict and decide from saved fits.
+
+Commands: ``demo``, ``fit``, ``compare``, ``backtest``, ``predict``, ``optimal``, ``target``,
+``versus``, ``laws``.
+"""
 
 import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bayescale.engine.sample import SAMPLERS
@@ -262,10 +267,114 @@ def predict_command(args):
             "extrapolation error learnt across real sweeps (extrapolation_share: its part of "
             "the width; --extrapolation none leaves it out)"
         )
-    if not fit.converged:
+    return _status(fit)
+
+
+def _status(*fits):
+    """Exit status of a command that answers from saved fits: 1, loudly, if any did not converge."""
+    failed = [fit for fit in fits if not fit.converged]
+    for fit in failed:
         print(f"\nWARNING: the fit did not converge: {fit.diagnostics}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed else 0
+
+
+def _decision_args(parser):
+    """Options every decision command shares (``optimal``, ``target``, ``versus``)."""
+    parser.add_argument("--ci", type=float, default=0.9)
+    parser.add_argument(
+        "--flops-per-token", type=float, help="k in C = k N D (default: the fit's, usually 6)"
+    )
+    parser.add_argument(
+        "--unique-tokens", type=float, help="U, the unique tokens available (data_constrained)"
+    )
+    _extrapolation_arg(parser)
+
+
+def _decision_options(args):
+    """The keywords of :func:`_decision_args` as the decision functions take them."""
+    return {
+        "ci": args.ci,
+        "flops_per_token": args.flops_per_token,
+        "unique_tokens": args.unique_tokens,
+        "extrapolation": args.extrapolation,
+    }
+
+
+def _extrapolation_note(reach, args, what):
+    """Say when ``what`` lies beyond the fitted runs and carries the extrapolation error."""
+    if np.nanmax(np.asarray(reach, float), initial=0.0) > 1 and args.extrapolation == "calibrated":
+        print(
+            f"\n{what} beyond the fitted runs (reach > 1) include the extrapolation error "
+            "learnt across real sweeps (--extrapolation none leaves it out)"
+        )
+
+
+def optimal_command(args):
+    """The compute-optimal N*, D*, tokens per parameter and loss at FLOP budgets."""
+    import bayescale
+
+    fit = bayescale.load(args.fit)
+    table = bayescale.compute_optimal(
+        fit, args.compute, group=args.group, **_decision_options(args)
+    )
+    _show(table)
+    _extrapolation_note(table["reach"], args, "losses at budgets")
+    return _status(fit)
+
+
+def target_command(args):
+    """The compute (and N, D) needed to reach target losses, and P(unreachable)."""
+    import bayescale
+
+    fit = bayescale.load(args.fit)
+    table = bayescale.compute_for_target(
+        fit, args.loss, group=args.group, fixed_N=args.fixed_N, **_decision_options(args)
+    )
+    _show(table)
+    print(
+        "\ndraws that never reach the target count as needing infinite compute (an 'inf' "
+        "end: more than the interval's tail of the posterior never gets there); "
+        "p_unreachable: draws whose asymptote is at or above it; p_out_of_range: others "
+        "with no budget reaching it in the searched range"
+    )
+    _extrapolation_note(table["reach_upper"], args, "answers")
+    return _status(fit)
+
+
+def versus_command(args):
+    """P(A beats B) at budgets or given N, D, and the budget where the two curves cross."""
+    import bayescale
+
+    if not (args.compute or args.at or args.crossover):
+        raise bayescale.SpecError("versus needs --compute, --at or --crossover")
+    fit_a = bayescale.load(args.fit_a)
+    same = Path(args.fit_a).resolve() == Path(args.fit_b).resolve()
+    fit_b = fit_a if same else bayescale.load(args.fit_b)  # one fit: pair the same draws
+    pair = {"group_a": args.group_a, "group_b": args.group_b}
+    options = _decision_options(args)
+    beats = cross = None  # both computed before anything is printed, so errors come alone
+    if args.compute or args.at:
+        at = _targets(args.at) if args.at else None
+        beats = bayescale.prob_beats(fit_a, fit_b, args.compute, at=at, **pair, **options)
+    if args.crossover:
+        cross = bayescale.crossover(fit_a, fit_b, tuple(args.crossover), **pair, **options)
+    labels = [
+        f"{name} = {path}" + (f" (group {group!r})" if group is not None else "")
+        for name, path, group in (("A", args.fit_a, args.group_a), ("B", args.fit_b, args.group_b))
+    ]
+    print(f"{labels[0]}; {labels[1]}")
+    reach = []
+    if beats is not None:
+        where = "at the given N, D" if args.at else "each at its own optimal allocation"
+        print(f"P(A has the lower loss) and loss_A - loss_B, {where}:")
+        _show(beats)
+        reach += [beats["reach_a"], beats["reach_b"]]
+    if cross is not None:
+        print(f"\nBudget where the compute-optimal loss curves cross, in {args.crossover}:")
+        _show(cross.to_frame().T)
+        reach += [cross[["reach_a", "reach_b"]]]
+    _extrapolation_note(pd.concat(reach), args, "losses at budgets")
+    return _status(fit_a) if same else _status(fit_a, fit_b)
 
 
 def _extrapolation_arg(parser):
@@ -290,9 +399,17 @@ def laws_command(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors take one line, like every other error the commands report."""
+
+    def error(self, message):
+        """Print ``PROG: error: MESSAGE`` and exit with status 2 (no usage block)."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv=None):
     """Entry point of the ``bayescale`` command."""
-    parser = argparse.ArgumentParser(prog="bayescale", description=__doc__)
+    parser = _Parser(prog="bayescale", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="simulate a Chinchilla sweep, fit it, extrapolate 100x")
     _sampling_args(p_demo)
@@ -347,8 +464,51 @@ def main(argv=None):
     p_pr.add_argument("--seed", type=int, default=None)
     _extrapolation_arg(p_pr)
     p_pr.set_defaults(func=predict_command)
+    p_opt = sub.add_parser(
+        "optimal", help="compute-optimal N*, D* and loss at FLOP budgets, as posteriors"
+    )
+    p_opt.add_argument("fit", metavar="FIT.nc")
+    p_opt.add_argument(
+        "--compute", type=float, nargs="+", required=True, metavar="C", help="FLOP budgets"
+    )
+    p_opt.add_argument("--group", help="a fitted group, or a new label for a new group")
+    _decision_args(p_opt)
+    p_opt.set_defaults(func=optimal_command)
+    p_tg = sub.add_parser("target", help="compute needed to reach target losses, P(unreachable)")
+    p_tg.add_argument("fit", metavar="FIT.nc")
+    p_tg.add_argument(
+        "--loss", type=float, nargs="+", required=True, metavar="L", help="target losses"
+    )
+    p_tg.add_argument("--fixed-N", type=float, dest="fixed_N", help="hold the model size fixed")
+    p_tg.add_argument("--group", help="a fitted group, or a new label for a new group")
+    _decision_args(p_tg)
+    p_tg.set_defaults(func=target_command)
+    p_vs = sub.add_parser("versus", help="P(fit A beats fit B) at budgets; where they cross")
+    p_vs.add_argument("fit_a", metavar="FIT_A.nc")
+    p_vs.add_argument("fit_b", metavar="FIT_B.nc", help="the same file for two of its groups")
+    where_vs = p_vs.add_mutually_exclusive_group()
+    where_vs.add_argument(
+        "--compute", type=float, nargs="+", metavar="C", help="FLOP budgets (optimal allocations)"
+    )
+    where_vs.add_argument(
+        "--at", action="append", metavar="NAME=VALUE,...", help='one row, e.g. "N=7e10,D=1.4e12"'
+    )
+    p_vs.add_argument(
+        "--crossover",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="the budget in [LO, HI] where the two compute-optimal loss curves cross",
+    )
+    p_vs.add_argument("--group-a")
+    p_vs.add_argument("--group-b")
+    _decision_args(p_vs)
+    p_vs.set_defaults(func=versus_command)
     sub.add_parser("laws", help="list the scaling-law families").set_defaults(func=laws_command)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help (0), or a bad argument already reported on one line
+        return stop.code
     from bayescale.errors import BayescaleError
 
     try:

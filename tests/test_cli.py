@@ -121,3 +121,136 @@ def test_compare_command_ranks_saved_fits(curve_csv, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "power_law" in out and "exponential" in out and "weight" in out
     assert "must differ" in cli_error(capsys, ["compare", paths[0], paths[0]])
+
+
+def saved_fit(path, values, seed, draws=2000, chains=4):
+    """A converged fake Chinchilla fit around ``values``, of data on that law, saved to ``path``.
+
+    Enough independent draws in four chains that r-hat and ESS pass, as a good NUTS run's do.
+    """
+    from test_decisions import chinchilla_draws, design
+
+    from bayescale.testing import fake_fit
+
+    frame = design()
+    n, d = frame["N"], frame["D"]
+    frame["loss"] = (
+        values["E"] + values["A"] / n ** values["alpha"] + values["B"] / d ** values["beta"]
+    )
+    params = chinchilla_draws(frame, spread=0.3, seed=seed, values=values, n=draws)
+    params["sigma"] = 0.01 * np.exp(0.1 * np.random.default_rng(seed).standard_normal(draws))
+    fit = fake_fit(frame, "chinchilla", params, chains=chains, random_seed=seed)
+    fit.save(path)
+    return fit
+
+
+SLOW = {"E": 1.90, "A": 400.0, "B": 400.0, "alpha": 0.3, "beta": 0.3}
+FAST = {"E": 1.70, "A": 800.0, "B": 800.0, "alpha": 0.3, "beta": 0.3}
+
+
+@pytest.fixture(scope="module")
+def decision_fits(tmp_path_factory):
+    """Two saved converged fits whose optimal loss curves cross near 6e24 FLOPs."""
+    from test_decisions import BESIROGLU
+
+    folder = tmp_path_factory.mktemp("decide")
+    paths = {name: str(folder / f"{name}.nc") for name in ("besiroglu", "slow", "fast")}
+    fits = {
+        name: saved_fit(paths[name], values, seed)
+        for seed, (name, values) in enumerate(
+            (("besiroglu", BESIROGLU), ("slow", SLOW), ("fast", FAST)), start=1
+        )
+    }
+    assert all(fit.converged for fit in fits.values())
+    return paths, fits
+
+
+def shown(value):
+    """How ``_show`` prints a number in a table."""
+    return f"{value:.4g}"
+
+
+def test_optimal_command_prints_the_posterior_allocation(decision_fits, capsys):
+    paths, fits = decision_fits
+    args = ["optimal", paths["besiroglu"], "--compute", "5.76e23", "1e25", "--ci", "0.8"]
+    assert main([*args, "--extrapolation", "none"]) == 0
+    out = capsys.readouterr().out
+    table = bayescale.compute_optimal(
+        fits["besiroglu"], [5.76e23, 1e25], ci=0.8, extrapolation="none"
+    )
+    for column in ("N_opt_median", "N_opt_lower", "tokens_per_param_upper", "loss_opt_median"):
+        assert shown(table[column].iloc[0]) in out, column
+    assert "beyond the fitted runs" not in out
+    assert main(args) == 0
+    assert "beyond the fitted runs (reach > 1)" in capsys.readouterr().out
+    assert main([*args, "--flops-per-token", "8"]) == 0
+    k8 = bayescale.compute_optimal(fits["besiroglu"], 5.76e23, ci=0.8, flops_per_token=8)
+    assert shown(k8["N_opt_median"].iloc[0]) in capsys.readouterr().out
+
+
+def test_target_command_prints_budgets_and_unreachable_share(decision_fits, capsys):
+    paths, fits = decision_fits
+    args = ["target", paths["besiroglu"], "--loss", "2.0", "1.81", "--fixed-N", "7e10"]
+    assert main([*args, "--extrapolation", "none"]) == 0
+    out = capsys.readouterr().out
+    table = bayescale.compute_for_target(
+        fits["besiroglu"], [2.0, 1.81], fixed_N=7e10, extrapolation="none"
+    )
+    assert shown(table["C_median"].iloc[0]) in out and shown(table["D_upper"].iloc[0]) in out
+    assert table["p_unreachable"].iloc[1] == 1.0  # below E + A N^-alpha at 7e10
+    assert "p_unreachable" in out and "asymptote" in out
+
+
+def test_versus_command_compares_and_finds_the_crossover(decision_fits, capsys):
+    paths, fits = decision_fits
+    args = ["versus", paths["slow"], paths["fast"], "--compute", "1e21", "1e26"]
+    assert main([*args, "--crossover", "1e18", "1e28", "--extrapolation", "none"]) == 0
+    out = capsys.readouterr().out
+    beats = bayescale.prob_beats(fits["slow"], fits["fast"], [1e21, 1e26], extrapolation="none")
+    assert list(beats["p_a_better"]) == [1.0, 0.0]
+    cross = bayescale.crossover(fits["slow"], fits["fast"], (1e18, 1e28), extrapolation="none")
+    assert 1e24 < cross["median"] < 1e25
+    assert "p_a_better" in out and "each at its own optimal allocation" in out
+    assert shown(cross["median"]) in out and shown(cross["upper"]) in out
+    at = ["versus", paths["slow"], paths["fast"], "--at", "N=1e9,D=2e10", "--at", "N=1e11,D=2e12"]
+    assert main(at) == 0
+    assert "at the given N, D" in capsys.readouterr().out
+
+
+def test_decisions_from_an_unconverged_fit_are_loud(tmp_path, capsys):
+    from test_decisions import BESIROGLU
+
+    path = str(tmp_path / "one_chain.nc")
+    saved_fit(path, BESIROGLU, seed=0, draws=200, chains=1)
+    assert main(["optimal", path, "--compute", "1e21"]) == 1
+    assert "WARNING: the fit did not converge" in capsys.readouterr().err
+    assert main(["versus", path, path, "--compute", "1e21"]) == 2  # one fit with itself
+    assert "same fit with the same group" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["optimal", "FIT", "--compute=-1e21"], "C must be positive and finite"),
+        (["optimal", "FIT", "--compute", "big"], "argument --compute: invalid float value: 'big'"),
+        (["optimal", "FIT"], "the following arguments are required: --compute"),
+        (["optimal", "FIT", "--compute", "1e21", "--ci", "2"], "ci must be a probability"),
+        (["optimal", "FIT", "--compute", "1e21", "--group", "x"], "this fit has no groups"),
+        (["optimal", "FIT", "--compute", "1e21", "--unique-tokens", "1e12"], "no unique-token"),
+        (["optimal", "FIT", "--compute", "1e21", "--flops-per-token", "0"], "flops_per_token"),
+        (["optimal", "FIT", "--compute", "1e21", "--extrapolation", "maybe"], "invalid choice"),
+        (["target", "FIT", "--loss", "0"], "loss must be positive and finite target losses"),
+        (["target", "FIT", "--loss", "2", "--fixed-N=-7e10"], "fixed_N must be a positive"),
+        (["target", "FIT", "--loss", "2", "--fixed-N", "-7e10"], "expected one argument"),
+        (["versus", "FIT", "FIT2"], "versus needs --compute, --at or --crossover"),
+        (["versus", "FIT", "FIT2", "--crossover", "1e24", "1e20"], "C_range must be (lo, hi)"),
+        (["versus", "FIT", "FIT2", "--crossover", "1e24"], "expected 2 arguments"),
+        (["versus", "FIT", "FIT2", "--compute", "1e21", "--at", "N=1,D=2"], "not allowed with"),
+        (["versus", "FIT", "FIT2", "--at", "N=1e9"], "D"),
+        (["target", "missing.nc", "--loss", "2"], "missing.nc"),
+    ],
+)
+def test_decision_commands_refuse_bad_arguments_in_one_line(decision_fits, capsys, argv, expected):
+    paths, _ = decision_fits
+    argv = [{"FIT": paths["besiroglu"], "FIT2": paths["slow"]}.get(a, a) for a in argv]
+    assert expected in cli_error(capsys, argv)

@@ -23,13 +23,13 @@ def design(extra=None):
     return frame.assign(**(extra or {}))
 
 
-def chinchilla_draws(frame, spread=0.0, seed=0, values=BESIROGLU):
-    """Free-parameter draws around ``values`` (natural-scale A, B mapped to a_ref, b_ref)."""
+def chinchilla_draws(frame, spread=0.0, seed=0, values=BESIROGLU, n=S):
+    """``n`` free-parameter draws around ``values`` (natural-scale A, B mapped to a_ref, b_ref)."""
     ref = bayescale.get_law("chinchilla").log_reference(frame)
     rng = np.random.default_rng(seed)
 
     def jitter(scale):
-        return np.exp(spread * scale * rng.standard_normal(S))
+        return np.exp(spread * scale * rng.standard_normal(n))
 
     return {
         "E": values["E"] * jitter(0.01),
@@ -37,7 +37,7 @@ def chinchilla_draws(frame, spread=0.0, seed=0, values=BESIROGLU):
         "b_ref": values["B"] * np.exp(-values["beta"] * ref["D"]) * jitter(0.2),
         "alpha": values["alpha"] * jitter(0.03),
         "beta": values["beta"] * jitter(0.03),
-        "sigma": np.full(S, 0.01),
+        "sigma": np.full(n, 0.01),
     }
 
 

@@ -22,6 +22,12 @@ so ``N* ∝ C^a`` and ``D* ∝ C^b`` along the frontier. Other laws in ``N`` and
 numerically, draw by draw but vectorised across draws: the law's log mean along
 ``log D = log(C/k) - log N`` on a dense grid of ``log N``, then golden-section search
 inside the grid cell that holds each draw's minimum.
+
+The per-draw optimum at per-draw budgets (:func:`optimum`), the law's loss there
+(:func:`law_log_loss`) and the drift beyond the data (:func:`drift_per_efold`,
+:func:`log_budget_reach`) also serve the questions asked of the frontier: the budget that
+reaches a target (:mod:`bayescale.evaluation.targets`) and the comparison of two recipes
+(:mod:`bayescale.evaluation.versus`).
 """
 
 import warnings
@@ -31,6 +37,7 @@ import pandas as pd
 
 from bayescale.arguments import check_probability, is_number
 from bayescale.errors import SpecError, UndefinedDrawsWarning
+from bayescale.extrapolation import error, log_scale
 from bayescale.ops import NUMPY
 from bayescale.predictive import quantiles
 
@@ -44,6 +51,9 @@ RATIO_RANGE = (1e-5, 1e7)
 """Tokens per parameter searched by the numeric optimisation: far beyond any published optimum
 (Chinchilla's ~20, data-constrained answers of a few hundred); a minimum on its edge is
 reported as undefined (NaN) for that draw rather than as a false optimum."""
+
+CHUNK_CELLS = 2**21
+"""Grid cells (pairs x grid points) the numeric optimisation evaluates at once (16 MB each)."""
 
 GOLDEN_STEPS = 60
 """Golden-section steps inside one grid cell: 0.2 * 0.618**60 < 1e-13 in ``log N``."""
@@ -110,7 +120,7 @@ def compute_optimal(
         one.
     """
     check_probability(ci, "ci")
-    budgets = _check_budgets(C)
+    budgets = check_budgets(C)
     draws = optimal_draws(fit, budgets, group, flops_per_token, unique_tokens, extrapolation)
     out = {"C": budgets}
     for name in SUMMARIES:
@@ -168,25 +178,13 @@ def optimal_draws(
         ``N_opt``, ``D_opt``, ``tokens_per_param``, ``loss_opt``.
     """
     law = fit.law
-    k = _flops(fit, flops_per_token)
-    budgets = _check_budgets(C)
+    k = resolve_flops(fit, flops_per_token)
+    budgets = check_budgets(C)
     params = law_parameters(fit, group)
-    extra = _extra_inputs(law, unique_tokens)
-    if _has_closed_form(law):
-        full = params | law.derived(NUMPY, params, fit.log_ref)
-        n_opt, d_opt = law.compute_optimal(
-            {key: full[key][:, None] for key in ("A", "B", "alpha", "beta")}, budgets, k
-        )
-    else:
-        n_opt, d_opt = numeric_optimum(law, params, fit.log_ref, budgets, k, extra)
+    extra = extra_inputs(law, unique_tokens)
+    n_opt, d_opt = optimum(law, params, fit.log_ref, budgets, k, extra)
     column = {key: v[:, None] for key, v in params.items()}
-    with np.errstate(invalid="ignore", over="ignore"):
-        inputs = {
-            "N": n_opt,
-            "D": d_opt,
-            **{key: np.full_like(n_opt, v) for key, v in extra.items()},
-        }
-        log_loss = law.log_mean(NUMPY, column, law.z(inputs, fit.log_ref))
+    log_loss = law_log_loss(law, column, fit.log_ref, n_opt, d_opt, extra)
     scale = pd.DataFrame({"N": budgets / k, "D": np.ones_like(budgets)})  # N* D* = C / k
     rng = np.random.default_rng(fit.spec.random_seed)
     loss = np.exp(fit.evaluator_with(extrapolation).drifted(log_loss, scale, rng))
@@ -196,7 +194,7 @@ def optimal_draws(
 def exponent_draws(fit, group=None, C=None, unique_tokens=None):
     """Per-draw ``a`` of ``N* ∝ C^a`` (``b = 1 - a``): shape (draws,)."""
     law = fit.law
-    extra = _extra_inputs(law, unique_tokens)
+    extra = extra_inputs(law, unique_tokens)
     params = law_parameters(fit, group)
     if _has_closed_form(law):
         return params["beta"] / (params["alpha"] + params["beta"])
@@ -207,7 +205,7 @@ def exponent_draws(fit, group=None, C=None, unique_tokens=None):
             f"law {law.name!r} has no constant frontier exponents; pass C= (a budget) for the "
             "local slope d log N*/d log C there"
         )
-    (budget,) = _check_budgets(C)
+    (budget,) = check_budgets(C)
     step = 0.5  # log C: N* is smooth, and the golden-section error is ~1e-13 in log N
     n_opt, _ = numeric_optimum(
         law, params, fit.log_ref, budget * np.exp([-step, step]), fit.spec.flops_per_token, extra
@@ -215,11 +213,63 @@ def exponent_draws(fit, group=None, C=None, unique_tokens=None):
     return (np.log(n_opt[:, 1]) - np.log(n_opt[:, 0])) / (2 * step)
 
 
+def optimum(law, params, log_ref, C, flops_per_token, extra=None):
+    """``(N*, D*)`` per draw: the law's closed form where it has one, else :func:`numeric_optimum`.
+
+    ``params`` are law parameter draws of shape (draws,); ``C`` is shape (budgets,), the same
+    budgets for every draw, or (draws, budgets), each draw its own (what a search for the
+    budget that reaches a target needs). Returns arrays of shape (draws, budgets).
+    """
+    if _has_closed_form(law):
+        full = params | law.derived(NUMPY, params, log_ref)
+        return law.compute_optimal(
+            {key: full[key][:, None] for key in ("A", "B", "alpha", "beta")}, C, flops_per_token
+        )
+    return numeric_optimum(law, params, log_ref, C, flops_per_token, extra)
+
+
+def law_log_loss(law, params, log_ref, N, D, extra=None):
+    """``log`` of the law's mean at ``N``, ``D`` (and ``extra`` inputs), broadcast with ``params``.
+
+    NaN (not an error) where an allocation is undefined, so one draw cannot sink the rest.
+    """
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        inputs = {"N": N, "D": D} | {k: np.full(np.shape(N), v) for k, v in (extra or {}).items()}
+        return law.log_mean(NUMPY, params, law.z(inputs, log_ref))
+
+
+def drift_per_efold(fit, extrapolation, n_draws):
+    """Each draw's extrapolation drift per e-fold of reach, ``b + omega z``: shape (draws,).
+
+    :func:`bayescale.extrapolation.error` at one row is ``(b + omega z) log r``. A search
+    along budgets needs that error as a function of reach; one ``z`` per draw makes it a line
+    in ``log r`` whose value at any single reach has the distribution that
+    :meth:`~bayescale.ScalingFit.predict` adds there (and the same ``b``, from the same
+    seeded stream as :func:`optimal_draws`). Zeros when ``extrapolation`` adds none.
+    """
+    rng = np.random.default_rng(fit.spec.random_seed).spawn(1)[0]
+    slopes = fit.evaluator_with(extrapolation).drift_slopes((n_draws,), rng)
+    if slopes is None:
+        return np.zeros(n_draws)
+    return error(*slopes, np.ones(1), rng)[:, 0]  # the error at log r = 1: the slope
+
+
+def log_budget_reach(fit, C, flops_per_token):
+    """``log`` of the reach of budgets ``C`` (any shape): ``N D = C / k`` over the fitted ``N D``.
+
+    0 inside the fitted range, as :func:`bayescale.extrapolation.log_reach` of the rows
+    :func:`optimal_draws` predicts at; the laws of ``N`` and ``D`` scale by ``N D``.
+    """
+    top = np.max(log_scale(fit.law, fit.data.frame))
+    return np.maximum(np.log(np.asarray(C, float) / flops_per_token) - top, 0.0)
+
+
 def numeric_optimum(law, params, log_ref, C, flops_per_token, extra=None):
     """``(N*, D*)`` minimising the law's mean at ``k N D = C``, per draw: shape (draws, budgets).
 
     A dense grid in ``log N`` finds each draw's best cell; golden-section search refines it
-    inside the two cells around it (vectorised across draws). Draws whose minimum lies on the
+    inside the two cells around it, vectorised over every (draw, budget) pair at once, in
+    chunks of :data:`CHUNK_CELLS` grid cells. Draws whose minimum lies on the
     edge of the searched range (:data:`RATIO_RANGE` of ``D/N``) have no interior optimum
     there and are NaN, with an :class:`~bayescale.errors.UndefinedDrawsWarning`.
 
@@ -232,44 +282,46 @@ def numeric_optimum(law, params, log_ref, C, flops_per_token, extra=None):
     log_ref : dict
         The fit's log reference scales.
     C : array_like
-        Budgets.
+        Budgets: shape (budgets,), shared by every draw, or (draws, budgets).
     flops_per_token : float
     extra : dict of str to float, optional
         Fixed values of the law's other inputs (``U``).
     """
-    extra = extra or {}
-    col = {key: np.asarray(v, float)[:, None] for key, v in params.items()}
-    n_draws = len(next(iter(col.values())))
+    n_draws = len(next(iter(params.values())))
+    budgets = np.atleast_1d(np.asarray(C, float))
+    budgets = np.broadcast_to(budgets, (n_draws, budgets.shape[-1]))
+    # one element per (draw, budget) pair: that draw's parameters at that budget
+    log_nd = np.log(budgets / flops_per_token).ravel()
+    draw = np.repeat(np.arange(n_draws), budgets.shape[1])
+    flat = {key: np.asarray(v, float)[draw] for key, v in params.items()}
+    unit = np.linspace(0.0, 1.0, GRID_POINTS)
+    log_n = np.empty(log_nd.size)
+    step = max(CHUNK_CELLS // GRID_POINTS, 1)
+    for start in range(0, log_nd.size, step):
+        part = slice(start, start + step)
+        col = {key: v[part, None] for key, v in flat.items()}
+        nd = log_nd[part, None]
 
-    def objective(log_n, log_nd):
-        inputs = {"N": np.exp(log_n), "D": np.exp(log_nd - log_n)}
-        inputs |= {key: np.full(np.shape(log_n), v) for key, v in extra.items()}
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            value = law.log_mean(NUMPY, col, law.z(inputs, log_ref))
-        return np.where(np.isfinite(value), value, np.inf)
+        def objective(x, col=col, nd=nd):
+            value = law_log_loss(law, col, log_ref, np.exp(x), np.exp(nd - x), extra)
+            return np.where(np.isfinite(value), value, np.inf)
 
-    n_out, undefined = [], 0
-    for budget in np.atleast_1d(np.asarray(C, float)):
-        log_nd = np.log(budget / flops_per_token)
-        lo, hi = (0.5 * (log_nd - np.log(r)) for r in RATIO_RANGE[::-1])
-        grid = np.linspace(lo, hi, GRID_POINTS)
-        values = objective(np.broadcast_to(grid, (n_draws, GRID_POINTS)), log_nd)
-        best = np.argmin(values, axis=1)
+        lo, hi = (0.5 * (nd - np.log(r)) for r in RATIO_RANGE[::-1])
+        grid = lo + (hi - lo) * unit
+        best = np.argmin(objective(grid), axis=1)[:, None]
         edge = (best == 0) | (best == GRID_POINTS - 1)
-        undefined = max(undefined, int(edge.sum()))
-        left = grid[np.clip(best - 1, 0, GRID_POINTS - 1)][:, None]
-        right = grid[np.clip(best + 1, 0, GRID_POINTS - 1)][:, None]
-        log_n = _golden(lambda x, nd=log_nd: objective(x, nd), left, right)[:, 0]
-        n_out.append(np.where(edge, np.nan, np.exp(log_n)))
-    if undefined:
+        left = np.take_along_axis(grid, np.clip(best - 1, 0, GRID_POINTS - 1), axis=1)
+        right = np.take_along_axis(grid, np.clip(best + 1, 0, GRID_POINTS - 1), axis=1)
+        log_n[part] = np.where(edge, np.nan, _golden(objective, left, right))[:, 0]
+    n_opt = np.exp(log_n).reshape(budgets.shape)
+    if undefined := int(np.isnan(n_opt).sum(axis=0).max()):
         warnings.warn(
             f"up to {undefined} of {n_draws} posterior draws have no optimum with tokens per "
             f"parameter in {RATIO_RANGE}; they are left out of the intervals",
             UndefinedDrawsWarning,
             stacklevel=2,
         )
-    n_opt = np.stack(n_out, axis=1)
-    return n_opt, np.asarray(C, float)[None, :] / (flops_per_token * n_opt)
+    return n_opt, budgets / (flops_per_token * n_opt)
 
 
 def _golden(f, left, right):
@@ -324,7 +376,7 @@ def _has_closed_form(law):
     return hasattr(law, "compute_optimal") and set(law.inputs) == {"N", "D"}
 
 
-def _extra_inputs(law, unique_tokens):
+def extra_inputs(law, unique_tokens):
     """Fixed values of the law's inputs other than ``N`` and ``D``; SpecError if unsupported."""
     if not {"N", "D"} <= set(law.inputs):
         raise SpecError(
@@ -351,7 +403,7 @@ def _extra_inputs(law, unique_tokens):
     return {"U": float(unique_tokens)}
 
 
-def _flops(fit, flops_per_token):
+def resolve_flops(fit, flops_per_token):
     """The fit's ``k``, or a positive finite override."""
     if flops_per_token is None:
         return fit.spec.flops_per_token
@@ -360,7 +412,7 @@ def _flops(fit, flops_per_token):
     return float(flops_per_token)
 
 
-def _check_budgets(C):
+def check_budgets(C):
     """``C`` as a 1-D float array of positive finite budgets, else a SpecError."""
     try:
         budgets = np.atleast_1d(np.asarray(C, dtype=float))

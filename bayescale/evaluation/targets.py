@@ -1,0 +1,339 @@
+r"""Targets: the compute (and the model and data) needed to reach a target loss, as a posterior.
+
+The question "how much compute until the loss is 2.0?" inverts the compute-optimal loss
+curve ``L*(C)`` of :mod:`bayescale.evaluation.decisions`: per posterior draw, the smallest
+budget ``C`` with ``L*(C) <= target``. Along the optimal allocation ``L*`` falls
+monotonically to the law's asymptote (for Chinchilla ``L*(C) = E + K (C/k)^{-\alpha\beta/
+(\alpha+\beta)}``, so ``C = k (K / (target - E))^{(\alpha+\beta)/(\alpha\beta)}`` in closed
+form); draws whose asymptote is at or above the target have no answer at any budget, and
+their share, ``p_unreachable``, is part of the answer rather than a hole in it.
+
+With a fixed model size ``N`` the same search runs over tokens: ``C = k N D``, and the
+asymptote is the law with unlimited data at that ``N`` (``E + A N^{-\alpha}`` for Chinchilla).
+
+Extrapolation error. Beyond the fitted budgets the calibrated drift of
+:mod:`bayescale.extrapolation` multiplies each draw's loss by ``exp(s log r(C))``, with ``r``
+the reach and ``s = b + omega z`` one slope per draw
+(:func:`~bayescale.evaluation.decisions.drift_per_efold`): at any single budget that is
+exactly the error :meth:`~bayescale.ScalingFit.predict` adds. So the equation solved per draw
+is ``log L*(C) + s log r(C) = log target``. For ``s <= 0`` the left side still falls
+monotonically; for ``s > 0`` it falls, then may rise again once the law flattens (it is
+convex in ``log C`` for Chinchilla and Kaplan), so it can cross the target twice or not at
+all. The search therefore scans a log-``C`` grid (:data:`SEARCH_STEP` apart, over
+:data:`TARGET_SEARCH` around the fitted budgets) for each draw's *first* downward crossing,
+the smallest budget that reaches the target, and refines it with a bracketed root finder
+(Chandrupatla's, :func:`scipy.optimize.elementwise.find_root`). Draws with no crossing in
+the range although their asymptote is below the target (a positive drift outpacing the
+law's decline, or a target within a hair of the asymptote) are counted in
+``p_out_of_range``. Which draws are unreachable is decided by the law alone: the drift is
+an error of the law's shape at finite reach, not evidence that the asymptote can be beaten.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import elementwise
+
+from bayescale.arguments import check_probability, is_number
+from bayescale.errors import SpecError, UndefinedDrawsWarning
+from bayescale.evaluation.decisions import (
+    check_budgets,
+    drift_per_efold,
+    extra_inputs,
+    fitted_compute,
+    law_log_loss,
+    law_parameters,
+    log_budget_reach,
+    optimum,
+    resolve_flops,
+)
+from bayescale.predictive import quantiles
+
+TARGET_SEARCH = (1e-3, 1e9)
+"""Budgets searched for a target, as factors on the smallest and the largest fitted budget:
+from far below any run (a target the smallest runs already beat) to a billion times the
+largest (beyond any budget a plan is made for)."""
+
+SEARCH_STEP = 1.0
+"""Nats of ``log C`` between the points of the grid that brackets each draw's answer (a
+drifted curve that dips below the target for less than this is missed: counted out of
+range)."""
+
+FAR = 1e300
+"""``N`` and ``D`` at which a law's value stands for its asymptote: its limit to within
+``A * FAR**-alpha`` (``1e-15 A`` for ``alpha = 0.05``). Finite, since ``data_constrained``
+needs ``log(D / U)`` to be a number."""
+
+TARGET_SUMMARIES = ("C", "N", "D", "reach")
+"""The per-draw quantities :func:`compute_for_target` summarises, in column order."""
+
+
+def compute_for_target(
+    fit,
+    loss,
+    ci=0.9,
+    group=None,
+    fixed_N=None,
+    flops_per_token=None,
+    unique_tokens=None,
+    extrapolation="calibrated",
+):
+    """Posterior of the compute needed to reach target losses, and the allocation there.
+
+    Per draw, the smallest budget ``C`` whose loss (at the compute-optimal allocation, or with
+    ``N = fixed_N``) reaches the target, extrapolation error included (module docstring).
+    A draw that never reaches the target (its asymptote is above it, or it is not reached
+    within :data:`TARGET_SEARCH`) needs more than any budget: it counts as infinite ``C``,
+    ``D`` (and ``N`` at the optimal allocation) in the median and interval, so an infinite
+    upper end says that more than the interval's upper tail of the posterior does not get
+    there, rather than an interval over the draws that do passing for a sure answer.
+    ``p_unreachable`` and ``p_out_of_range`` say how many draws do not.
+
+    Parameters
+    ----------
+    fit : ScalingFit
+        A fit of a law with inputs ``N`` and ``D`` (and ``U`` for ``data_constrained``).
+    loss : float or array_like
+        Target losses, positive and finite.
+    ci : float
+        Probability of the central interval.
+    group : str, optional
+        As for :func:`~bayescale.evaluation.decisions.compute_optimal`: a fitted group, or a
+        new label for a new group drawn from the population.
+    fixed_N : float, optional
+        Model size held fixed: the answer is then the tokens ``D`` (and ``C = k N D``) needed.
+    flops_per_token : float, optional
+        ``k`` in ``C = k N D``; default the fit's.
+    unique_tokens : float, optional
+        ``U`` for laws with a unique-token input.
+    extrapolation : {"calibrated", "none"} or ExtrapolationError
+        The drift added beyond the fitted budgets (module docstring); ``"none"``: the law alone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target: ``loss``; ``{q}_median``, ``{q}_lower``, ``{q}_upper`` for ``q``
+        in ``C, N, D, reach`` (``reach = C / max fitted C``, fitted ``C = k N D`` with the
+        fit's ``k``: how far beyond the data the answer lies; with ``fixed_N`` the ``N``
+        columns are that value); ``p_unreachable``: the share of draws whose asymptote is at
+        or above the target; ``p_out_of_range``: the share of the others with no answer in
+        :data:`TARGET_SEARCH`.
+
+    Raises
+    ------
+    SpecError
+        For a target that is not a positive finite loss, ``fixed_N`` that is not a positive
+        number, and the bad arguments :func:`~bayescale.evaluation.decisions.compute_optimal`
+        refuses.
+    """
+    check_probability(ci, "ci")
+    targets = _check_losses(loss)
+    draws = target_draws(
+        fit, targets, group, fixed_N, flops_per_token, unique_tokens, extrapolation
+    )
+    out = {"loss": targets}
+    never = draws["unreachable"] | draws["out_of_range"]
+    for name in TARGET_SUMMARIES:
+        values = draws[name]
+        if name != "N" or fixed_N is None:  # a fixed N is the answer's N, reached or not
+            values = np.where(never, np.inf, values)
+        med, lo, hi = quantiles(values, ci, axis=0)
+        out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
+    out["p_unreachable"] = draws["unreachable"].mean(axis=0)
+    out["p_out_of_range"] = draws["out_of_range"].mean(axis=0)
+    return pd.DataFrame(out)
+
+
+def target_draws(
+    fit,
+    loss,
+    group=None,
+    fixed_N=None,
+    flops_per_token=None,
+    unique_tokens=None,
+    extrapolation="calibrated",
+):
+    """Per-draw answers behind :func:`compute_for_target`: arrays of shape (draws, targets).
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``C``, ``N``, ``D``, ``reach`` (NaN where a draw has no answer) and the boolean
+        ``unreachable`` and ``out_of_range``.
+    """
+    targets = _check_losses(loss)
+    curve = LossCurve.of(fit, group, flops_per_token, unique_tokens, extrapolation, fixed_N)
+    fitted = fitted_compute(fit)
+    log_grid = search_grid(fitted.min() * TARGET_SEARCH[0], fitted.max() * TARGET_SEARCH[1])
+    # f = log loss - log target on the grid, (draws, targets, grid); its first fall to <= 0
+    f = curve.on_grid(log_grid, quiet=True)[:, None, :] - np.log(targets)[None, :, None]
+    unreachable = curve.log_floor()[:, None] >= np.log(targets)[None, :]
+    down = (f[..., :-1] > 0) & (f[..., 1:] <= 0) & ~unreachable[..., None]
+    draw, target = np.indices(unreachable.shape)
+    args = [a[draw].ravel() for a in curve.arguments()] + [np.log(targets)[target].ravel()]
+    log_c = first_crossing(
+        down.reshape(-1, down.shape[-1]),
+        log_grid,
+        lambda x, *a: curve.log_loss(x, *a[:-1]) - a[-1],
+        args,
+    ).reshape(unreachable.shape)
+    c = np.exp(log_c)
+    n, d = curve.allocation_at(log_c)
+    return {
+        "C": c,
+        "N": n,
+        "D": d,
+        "reach": c / fitted.max(),
+        "unreachable": unreachable,
+        "out_of_range": ~unreachable & np.isnan(log_c),
+    }
+
+
+@dataclass(frozen=True)
+class LossCurve:
+    """One fit's drifted mean loss as a function of the budget, per draw, along an allocation.
+
+    The allocation is the compute-optimal one, or ``N = fixed_n`` with ``D = C / (k N)``.
+    :meth:`on_grid` evaluates every draw at shared budgets; :meth:`log_loss` evaluates
+    elementwise (each element its own draw's parameters and budget), the form a vectorised
+    root finder needs.
+
+    Attributes
+    ----------
+    fit : ScalingFit
+    params : dict of str to ndarray
+        Law parameter draws, shape (draws,), of the fit or of one group.
+    slope : ndarray, shape (draws,)
+        Each draw's drift per e-fold of reach (zeros without extrapolation error).
+    k : float
+        FLOPs per parameter per token.
+    extra : dict of str to float
+        Fixed values of the law's other inputs (``U``).
+    fixed_n : float or None
+    """
+
+    fit: object
+    params: dict
+    slope: np.ndarray
+    k: float
+    extra: dict
+    fixed_n: float | None = None
+
+    @classmethod
+    def of(cls, fit, group, flops_per_token, unique_tokens, extrapolation, fixed_n=None):
+        """The curve of ``fit`` (or its ``group``), with arguments checked as everywhere."""
+        extra = extra_inputs(fit.law, unique_tokens)
+        k = resolve_flops(fit, flops_per_token)
+        if fixed_n is not None and (not is_number(fixed_n) or not 0 < fixed_n < np.inf):
+            raise SpecError(f"fixed_N must be a positive number of parameters, got {fixed_n!r}")
+        params = law_parameters(fit, group)
+        slope = drift_per_efold(fit, extrapolation, len(next(iter(params.values()))))
+        return cls(fit, params, slope, k, extra, None if fixed_n is None else float(fixed_n))
+
+    def arguments(self):
+        """Per-draw arrays that :meth:`log_loss` takes after the budget: the slope, the params."""
+        return (self.slope, *self.params.values())
+
+    def _allocation(self, params, C):
+        """``(N, D)`` at budgets ``C`` of shape (1, budgets) shared or (draws, 1) per draw."""
+        if self.fixed_n is None:
+            return optimum(self.fit.law, params, self.fit.log_ref, C, self.k, self.extra)
+        n = np.full(np.shape(C), self.fixed_n)
+        return n, C / (self.k * n)
+
+    def _log_loss(self, params, slope, C):
+        n, d = self._allocation(params, C)
+        column = {key: v[:, None] for key, v in params.items()}
+        log_loss = law_log_loss(self.fit.law, column, self.fit.log_ref, n, d, self.extra)
+        return log_loss + slope[:, None] * log_budget_reach(self.fit, C, self.k)
+
+    def on_grid(self, log_grid, quiet=False):
+        """Drifted ``log`` loss of every draw at budgets ``exp(log_grid)``: (draws, grid).
+
+        ``quiet``: no :class:`~bayescale.errors.UndefinedDrawsWarning` for budgets without an
+        optimum (NaN), for a search range the caller chose rather than the user.
+        """
+        with warnings.catch_warnings():
+            if quiet:
+                warnings.simplefilter("ignore", UndefinedDrawsWarning)
+            return self._log_loss(self.params, self.slope, np.exp(log_grid)[None, :])
+
+    def log_loss(self, log_c, slope, *params):
+        """Drifted ``log`` loss elementwise, the form a vectorised root finder calls.
+
+        Element ``i`` is at budget ``exp(log_c[i])`` with the drift ``slope[i]`` and the
+        parameters ``params[j][i]`` (in :attr:`params` order); all broadcast together.
+        """
+        shape = np.broadcast_shapes(np.shape(log_c), *(np.shape(p) for p in (slope, *params)))
+        flat = [np.broadcast_to(a, shape).ravel() for a in (log_c, slope, *params)]
+        values = dict(zip(self.params, flat[2:], strict=True))
+        return self._log_loss(values, flat[1], np.exp(flat[0])[:, None])[:, 0].reshape(shape)
+
+    def allocation_at(self, log_c):
+        """``(N, D)`` of each draw (rows of ``log_c``, shape (draws, m)) at its own budget."""
+        shape = np.shape(log_c)
+        params = {key: np.repeat(v, shape[1]) for key, v in self.params.items()}
+        defined = np.isfinite(log_c.ravel())
+        n, d = np.full(log_c.size, np.nan), np.full(log_c.size, np.nan)
+        if defined.any():
+            chosen = {key: v[defined] for key, v in params.items()}
+            found = self._allocation(chosen, np.exp(log_c.ravel()[defined])[:, None])
+            n[defined], d[defined] = (v[:, 0] for v in found)
+        return n.reshape(shape), d.reshape(shape)
+
+    def log_floor(self):
+        """``log`` of each draw's asymptote along the allocation: shape (draws,).
+
+        The law with unlimited parameters and data (:data:`FAR`; for Chinchilla ``E``), or
+        with unlimited data at the fixed ``N``.
+        """
+        n = np.full(1, FAR if self.fixed_n is None else self.fixed_n)
+        column = {key: v[:, None] for key, v in self.params.items()}
+        floor = law_log_loss(self.fit.law, column, self.fit.log_ref, n, np.full(1, FAR), self.extra)
+        return floor[:, 0]
+
+
+def search_grid(lo, hi):
+    """``log C`` from ``lo`` to ``hi`` (budgets, ``lo < hi``), at most :data:`SEARCH_STEP` apart."""
+    points = max(int(np.ceil(np.log(hi / lo) / SEARCH_STEP)) + 1, 3)
+    return np.linspace(np.log(lo), np.log(hi), points)
+
+
+def first_crossing(change, log_grid, f, args):
+    """Each row's first crossing of zero by ``f``, in ``log C``: shape (rows,), NaN if none.
+
+    Parameters
+    ----------
+    change : ndarray of bool, shape (rows, grid - 1)
+        The grid cells ``[log_grid[i], log_grid[i + 1]]`` over which the row's ``f`` crosses
+        zero the way the caller asks for; the first such cell is refined.
+    log_grid : ndarray, shape (grid,)
+    f : callable
+        ``f(x, *args)`` elementwise, as :func:`scipy.optimize.elementwise.find_root` calls it.
+    args : list of ndarray, shape (rows,)
+        Each row's arguments of ``f``.
+    """
+    out = np.full(len(change), np.nan)
+    rows = np.flatnonzero(change.any(axis=1))
+    if not rows.size:
+        return out
+    cell = np.argmax(change[rows], axis=1)
+    with warnings.catch_warnings():  # an undefined allocation inside a cell stays NaN
+        warnings.simplefilter("ignore", UndefinedDrawsWarning)
+        found = elementwise.find_root(
+            f, (log_grid[cell], log_grid[cell + 1]), args=tuple(a[rows] for a in args)
+        )
+    out[rows] = np.where(found.success, found.x, np.nan)
+    return out
+
+
+def _check_losses(loss):
+    """``loss`` as a 1-D float array of positive finite target losses, else a SpecError."""
+    try:
+        return check_budgets(loss)
+    except SpecError:
+        raise SpecError(
+            f"loss must be positive and finite target losses (a number or a 1-D list), got {loss!r}"
+        ) from None
