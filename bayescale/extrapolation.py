@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from bayescale.errors import SpecError
+from bayescale.ops import NUMPY
 
 __all__ = ["ExtrapolationError", "default", "error", "log_reach", "resolve"]
 
@@ -119,6 +120,47 @@ class ExtrapolationError:
         tau, pick = self._taus(n, rng)
         return tau * rng.standard_normal(n), self.omega[pick]
 
+    def given(self, log_reach, error, spread, n=4000, random_seed=0):
+        """One sweep's error model given its own backtest: ``tau`` drawn from the population, weighed by the backtest.
+
+        A new sweep's drift scale ``tau`` is a draw from ``log tau ~ Normal(mu, sigma)``;
+        the errors of a backtest nested inside the sweep's runs (fitted below a cut,
+        predicted up to the largest run) say whether this sweep drifts little or much.
+        The population draws are weighed by the backtest's likelihood under the model
+        (:func:`record_log_likelihood`) and resampled: a sweep whose nested errors are small
+        gets a smaller ``tau``, one whose errors are large a larger one, and a backtest that
+        says little leaves the population's spread.
+
+        Parameters
+        ----------
+        log_reach, error, spread : ndarray, shape (rows,)
+            The backtest's held-out rows: ``log`` reach beyond the nested fit, ``log y``
+            minus the nested fit's predictive median, and its predictive spread (half the
+            central 68% interval), as :func:`bayescale.evaluation.calibration.record_table`
+            gives them. Rows at reach 1 carry no evidence and are ignored.
+        n : int
+            Draws of the result.
+        random_seed : int
+
+        Returns
+        -------
+        ExtrapolationError
+            With ``sigma = 0``: ``mu`` holds draws of this sweep's ``log tau``.
+        """
+        u, e, s = (np.asarray(a, float) for a in (log_reach, error, spread))
+        keep = u > 0
+        rng = np.random.default_rng(random_seed)
+        tau, pick = self._taus(n, rng)
+        omega = self.omega[pick]
+        u, e, s = u[keep], e[keep], s[keep]
+        v = s**2 + omega[:, None] ** 2 * u**2
+        sums = [np.sum(x / v, axis=1) for x in (u * u, u * e, e * e)]
+        log_w = record_log_likelihood(NUMPY, tau**2, *sums, np.log(v).sum(axis=1))
+        w = np.exp(log_w - log_w.max())
+        chosen = rng.choice(n, n, p=w / w.sum())
+        label = f"{self.source}, given a backtest of {int(keep.sum())} rows"
+        return ExtrapolationError(np.log(tau[chosen]), np.zeros(n), omega[chosen], label)
+
     def sd_quantiles(self, reach, probs=(0.05, 0.5, 0.95), n=20000, seed=0):
         """Quantiles of a new sweep's error sd on ``log y`` at ``reach``: ``sqrt(tau^2 + omega^2) log r``."""
         tau, pick = self._taus(n, np.random.default_rng(seed))
@@ -151,6 +193,19 @@ def error(b, omega, log_reach, rng):
     """
     z = rng.standard_normal((*b.shape, len(log_reach)))
     return (b[..., None] + omega[..., None] * z) * log_reach
+
+
+def record_log_likelihood(ns, tau2, a, g, quad, log_det):
+    """``log`` density of one backtest's errors with its drift slope integrated out.
+
+    A record's errors ``e`` at ``u = log r`` are ``Normal(0, V + tau^2 u u')`` with
+    ``V = diag(v)``, ``v = s^2 + omega^2 u^2`` (``s`` the predictive spread). A rank-one
+    update gives the density from the record's sums ``a = sum(u^2 / v)``,
+    ``g = sum(u e / v)``, ``quad = sum(e^2 / v)`` and ``log_det = sum(log v)``. ``ns`` is
+    :data:`bayescale.ops.NUMPY` (:meth:`ExtrapolationError.given`) or
+    :data:`bayescale.ops.PYTENSOR` (the calibration's PyMC model); arguments broadcast.
+    """
+    return -0.5 * (quad - tau2 * g**2 / (1 + tau2 * a) + log_det + ns.log1p(tau2 * a))
 
 
 @cache

@@ -150,6 +150,33 @@ def fit(
     return result
 
 
+def refit(fitted, data):
+    """Fit ``data`` as ``fitted`` was fitted: its law, likelihood, priors, group, sampler, seed.
+
+    For fits nested inside a fit's own rows (:func:`bayescale.sweep_error`). A pooled
+    parameter is pooled again, its centring chosen afresh from ``data`` as :func:`fit` does.
+    """
+    s = fitted.spec
+    pooling = {k: "pooled" if v == "pooled_partial" else v for k, v in s.pooling.items()}
+    return fit(
+        data,
+        law=s.law,
+        y=s.y,
+        group=s.group,
+        pooling=pooling if s.group else None,
+        y_log_sd=s.y_log_sd,
+        priors=dict(s.priors),
+        likelihood=s.likelihood,
+        flops_per_token=s.flops_per_token,
+        sampler=s.sampler,
+        chains=s.chains,
+        draws=s.draws,
+        tune=s.tune,
+        target_accept=s.target_accept,
+        random_seed=s.random_seed,
+    )
+
+
 def assemble_posterior(idata, spec, fitdata, log_ref, centring=None):
     """Posterior tree with derived quantities and the pointwise log-likelihood.
 

@@ -157,6 +157,7 @@ def collect_one(name, unit, df, cut, mask, likelihood, out, seed=0):
         path,
         meta=json.dumps(meta),
         log_reach=np.log(fit.evaluator.reach(fit.spec.prediction_frame(test))),
+        log_scale=log_scale(law, test),
         log_y=np.log(test["loss"].to_numpy()),
         draws=np.log(draws[keep]).astype(np.float32),
         lpd=lpd,

@@ -9,6 +9,7 @@ import bayescale
 from bayescale import extrapolation
 from bayescale.evaluation import calibration
 from bayescale.extrapolation import ExtrapolationError
+from bayescale.simulate import from_law
 from bayescale.testing import fake_fit
 
 N_DRAWS = 4000
@@ -163,3 +164,61 @@ def test_calibration_refuses_records_without_reach():
         calibration.calibrate(rows)
     with pytest.raises(bayescale.DataError, match="lack columns"):
         calibration.calibrate(rows.drop(columns="spread"))
+
+
+def test_the_record_likelihood_is_the_marginal_normal_density():
+    """The rank-one closed form equals the dense multivariate normal with the slope integrated out."""
+    rng = np.random.default_rng(3)
+    u, e, s = rng.uniform(0.1, 3, 6), rng.normal(0, 0.05, 6), rng.uniform(0.005, 0.02, 6)
+    tau, omega = 0.03, 0.01
+    v = s**2 + omega**2 * u**2
+    dense = stats.multivariate_normal(np.zeros(6), np.diag(v) + tau**2 * np.outer(u, u))
+    sums = [np.sum(x / v) for x in (u * u, u * e, e * e)]
+    closed = extrapolation.record_log_likelihood(
+        extrapolation.NUMPY, tau**2, *sums, np.log(v).sum()
+    )
+    np.testing.assert_allclose(closed - 3 * np.log(2 * np.pi), dense.logpdf(e), rtol=1e-10)
+
+
+def test_a_sweep_s_own_backtest_moves_its_drift_scale_from_the_population():
+    """Small nested errors pull tau down, large ones push it up; no evidence leaves it alone."""
+    population = ExtrapolationError(np.full(50, np.log(0.01)), np.full(50, 1.0), np.zeros(50))
+    u = np.log(np.geomspace(1.2, 3, 10))
+    spread = np.full(10, 0.002)
+
+    def median_tau(errors):
+        return np.exp(np.median(population.given(u, errors, spread, random_seed=1).mu))
+
+    prior = np.exp(np.median(population.given(u * 0, u * 0, spread).mu))
+    assert 0.008 < prior < 0.0125  # reach 1 everywhere: no evidence, the population's median
+    assert median_tau(0.001 * u) < prior / 2  # drifted 0.1% per e-fold
+    assert median_tau(0.08 * u) > 3 * prior  # drifted 8% per e-fold
+    given = population.given(u, 0.08 * u, spread)
+    assert (given.sigma == 0).all() and "backtest of 10 rows" in given.source
+
+
+def test_sweep_error_refits_below_a_cut_and_conditions_on_the_rest():
+    df = from_law(
+        bayescale.get_law("power_law"),
+        {"E": 1.8, "a_ref": 0.6, "alpha": 0.3},
+        {"x": np.geomspace(1e7, 1e10, 30)},
+        noise=0.01,
+    )[["x", "loss"]]
+    fit = bayescale.fit(df, law="power_law", random_seed=0)
+    error = bayescale.sweep_error(fit, reach=5, n=500)
+    assert error.mu.shape == (500,) and (error.sigma == 0).all()
+    assert np.isfinite(error.mu).all() and "backtest of" in error.source
+    # a law that holds exactly drifts little: tau below the population's median
+    assert np.median(error.mu) < np.median(extrapolation.default().mu)
+    pred = fit.predict({"x": [1e11]}, extrapolation=error)
+    assert pred["extrapolation_share"].iloc[0] > 0
+
+
+def test_sweep_error_names_bad_arguments():
+    fit = point_fit(n=20)
+    with pytest.raises(bayescale.SpecError, match="reach must be a factor above 1"):
+        bayescale.sweep_error(fit, reach=1)
+    with pytest.raises(bayescale.SpecError, match="not extrapolation='none'"):
+        bayescale.sweep_error(fit, extrapolation="none")
+    with pytest.raises(bayescale.SpecError, match="leaves 2 runs to fit"):
+        bayescale.sweep_error(fit, reach=300)

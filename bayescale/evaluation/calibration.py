@@ -28,8 +28,16 @@ import pandas as pd
 
 from bayescale import arviz_adapter
 from bayescale import diagnostics as diag_mod
+from bayescale.arguments import is_number
 from bayescale.errors import DataError, SpecError
-from bayescale.extrapolation import ExtrapolationError
+from bayescale.extrapolation import (
+    ExtrapolationError,
+    log_scale,
+    record_log_likelihood,
+    resolve,
+)
+from bayescale.fitting import refit
+from bayescale.ops import PYTENSOR
 from bayescale.predictive import quantiles
 from bayescale.result import ScalingFit
 
@@ -154,11 +162,9 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
         def per_record(x):
             return pt.zeros(n_records)[record_idx].inc(x)
 
-        a = per_record(u * u / v)  # u' D^-1 u
-        g = per_record(u * e / v)  # u' D^-1 e
-        quad = pt.sum(e * e / v) - pt.sum(tau2 * g**2 / (1 + tau2 * a))
-        logdet = pt.sum(pt.log(v)) + pt.sum(pt.log1p(tau2 * a))
-        pm.Potential("records", -0.5 * (quad + logdet))
+        sums = [per_record(x / v) for x in (u * u, u * e, e * e)]
+        log_lik = record_log_likelihood(PYTENSOR, tau2, *sums, per_record(pt.log(v)))
+        pm.Potential("records", pt.sum(log_lik))
         idata = pm.sample(
             draws=draws,
             chains=chains,
@@ -177,6 +183,70 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
         np.exp(log_tau.median(dim=("chain", "draw")).to_numpy()), index=sources, name="tau"
     )
     return Calibration(ExtrapolationError(**flat, source=label), check, scales)
+
+
+def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
+    """The extrapolation error of ``fit``'s own sweep, learnt from a backtest inside its runs.
+
+    The shipped calibration gives a new sweep the spread of drift scales over all the
+    field's sweeps, from those that barely drift to those that drift by a tenth of the loss
+    per e-fold: honest on average, wide for a sweep that drifts little. This refits the fit
+    (:func:`bayescale.fitting.refit`: same law, priors, likelihood, sampler and seed) on the
+    runs at most ``1/reach`` of its largest scale, predicts the rest, and weighs the
+    population's drift scales by how well each explains those errors
+    (:meth:`ExtrapolationError.given`). A backtest inside the data can under-state the drift
+    beyond it; the population prior is what keeps a small nested error from claiming none.
+
+    Parameters
+    ----------
+    fit : ScalingFit
+        A fit of a law with scale inputs (``N`` and ``D``, or ``x``) and a loss likelihood.
+    reach : float
+        Factor above 1: the nested fit keeps the rows whose scale is at most the largest
+        fitted scale over ``reach`` (3: its held-out rows reach up to 3x, the short end of
+        the extrapolations the shipped calibration was learnt from).
+    extrapolation : "calibrated" or ExtrapolationError
+        The population to start from.
+    n : int
+        Draws of the result.
+
+    Returns
+    -------
+    ExtrapolationError
+        Pass it as ``extrapolation=`` to :meth:`~bayescale.ScalingFit.predict` and the
+        other predictions.
+
+    Raises
+    ------
+    SpecError
+        For a law without scale inputs or a likelihood of accuracies, ``reach`` not above
+        1, ``extrapolation="none"``, or a cut that leaves too few rows on either side.
+    """
+    if not is_number(reach) or not reach > 1:
+        raise SpecError(f"reach must be a factor above 1, got {reach!r}")
+    population = resolve(extrapolation)
+    if population is None:
+        raise SpecError("sweep_error needs a population to start from, not extrapolation='none'")
+    if not fit.evaluator_with(population).extrapolates:
+        raise SpecError(
+            f"law {fit.law.name!r} with a {fit.likelihood.name} likelihood has no "
+            "extrapolation error to learn (it needs scale inputs and a loss)"
+        )
+    frame = fit.data.frame
+    scale = log_scale(fit.law, frame)
+    inside = np.asarray(scale <= scale.max() - np.log(reach) + 1e-9)
+    fewest = 2 * len(fit.law.parameters)
+    if inside.sum() < fewest or inside.all():
+        raise SpecError(
+            f"a cut at 1/{reach:g} of the largest scale leaves {int(inside.sum())} runs to fit "
+            f"(at least {fewest} needed for law {fit.law.name!r}) and {int((~inside).sum())} "
+            "to predict; choose a smaller reach"
+        )
+    nested = refit(fit, frame[inside])
+    held = frame[~inside]
+    rows, draws = nested.predictive_draws(held, extrapolation="none")
+    error, spread = summarise_draws(np.log(draws), np.log(held[fit.data.y].to_numpy(float)))
+    return population.given(np.log(nested.evaluator.reach(rows)), error, spread, n=n)
 
 
 def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
