@@ -15,6 +15,7 @@ catalogue in ``bayescale.models``), ``likelihoods``, ``priors``, ``pooling`` -> 
 """
 
 from bayescale import laws
+from bayescale.batch import fit_many
 from bayescale.diagnostics import Diagnostics
 from bayescale.errors import (
     BayescaleError,
@@ -29,11 +30,13 @@ from bayescale.errors import (
 )
 from bayescale.evaluation.averaging import AveragedFit, average
 from bayescale.evaluation.backtesting import Backtest, backtest, reach_split
-from bayescale.evaluation.calibration import recalibrate
+from bayescale.evaluation.calibration import recalibrate, sweep_error
 from bayescale.evaluation.comparison import compare
 from bayescale.evaluation.decisions import compute_optimal, frontier_exponents
 from bayescale.evaluation.sbc import sbc
+from bayescale.evaluation.targets import compute_for_target
 from bayescale.evaluation.two_stage import predict_chained
+from bayescale.evaluation.versus import crossover, prob_beats
 from bayescale.extrapolation import ExtrapolationError
 from bayescale.fitting import fit
 from bayescale.laws import ScalingLaw, get_law
@@ -77,15 +80,30 @@ __all__ = [
     "average",
     "backtest",
     "compare",
+    "compute_for_target",
     "compute_optimal",
+    "crossover",
     "fit",
+    "fit_many",
     "frontier_exponents",
     "get_law",
     "get_likelihood",
     "laws",
     "load",
+    "plots",
     "predict_chained",
+    "prob_beats",
     "reach_split",
     "recalibrate",
     "sbc",
+    "sweep_error",
 ]
+
+
+def __getattr__(name):
+    """``bayescale.plots`` on first use: matplotlib and arviz-plots add seconds to an import."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module("bayescale.plots")
+    raise AttributeError(f"module 'bayescale' has no attribute {name!r}")

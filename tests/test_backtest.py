@@ -129,6 +129,8 @@ def test_backtest_refuses_bad_arguments_before_fitting():
         bayescale.backtest(df, ["power_law"], split=split, n_bootstrap=None)
     with pytest.raises(bayescale.SpecError, match="law spec 'mine' has no 'law' key"):
         bayescale.backtest(df, {"mine": {"inputs": {"x": "x"}}}, split=split)
+    with pytest.raises(bayescale.SpecError, match=r"law spec 'mine' sets \['y'\]"):
+        bayescale.backtest(df, {"mine": {"law": "power_law", "y": "loss"}}, split=split)
     with pytest.raises(bayescale.SpecError, match="unknown scaling law 'powr'"):
         bayescale.backtest(df, {"ok": "power_law", "typo": {"law": "powr"}}, split=split)
     with pytest.raises(bayescale.SpecError, match="laws must be a law, a list"):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.arguments import is_integer, is_number
+from bayescale.batch import fit_many
 from bayescale.data import numeric_column, read_table, row_labels
 from bayescale.errors import DataError, SpecError
 from bayescale.evaluation import baselines, scores
@@ -228,6 +229,11 @@ def _specs(laws):
                 f"law spec {label!r} has no 'law' key (it has {sorted(spec)}): give "
                 "{'law': name, 'inputs': ..., 'likelihood': ...}"
             )
+        if taken := sorted({"data", "y"} & set(spec)):
+            raise SpecError(
+                f"law spec {label!r} sets {taken}: backtest fits every law to the rows its "
+                "split selects, with its own y="
+            )
         out[label] = {**spec, "law": get_law(spec["law"])}
     if not out:
         raise SpecError("backtest needs at least one law")
@@ -275,6 +281,7 @@ def backtest(
     fit_options=None,
     random_seed=0,
     extrapolation="calibrated",
+    client=None,
 ):
     """Fit each law on the rows ``split`` selects, predict the rest, and score every method.
 
@@ -305,6 +312,10 @@ def backtest(
         The error of the law's shape beyond the fitted rows that the Bayesian methods'
         predictions carry, as in :meth:`bayescale.ScalingFit.predict` (the baseline is
         scored as the field uses it, without).
+    client : distributed.Client or str, optional
+        ``None`` (default) fits the laws one after another in this process. A Dask client
+        or scheduler address fits them as one batch there (:func:`bayescale.fit_many`), with
+        the same posteriors bit for bit.
 
     Returns
     -------
@@ -325,10 +336,15 @@ def backtest(
     mask = split_rows(df, split)
     train, test = df[mask], df[~mask]
     log_y = np.log(numeric_column(test, y, "held-out response"))
-    methods = {}
-    for label, spec in specs.items():
-        options = {"random_seed": random_seed, **(fit_options or {}), **spec}
-        methods[label] = fit_law(train, y=y, **options)
+    tasks = [
+        {"random_seed": random_seed, **(fit_options or {}), **spec, "data": train, "y": y}
+        for spec in specs.values()
+    ]
+    if client is None:
+        fitted = [fit_law(**task) for task in tasks]
+    else:
+        fitted = fit_many(tasks, client=client, progress=False)
+    methods = dict(zip(specs, fitted, strict=True))
     if average and len(methods) >= 2:
         methods["stacked average"] = average_fits(dict(methods))
     bayesian = set(methods)  # the baselines below have no model of extrapolation error
