@@ -1,11 +1,14 @@
-"""The ``bayescale`` command: fit, compare, backtest, predict and decide from saved fits.
+"""The ``bayescale`` command: fit, compare, backtest, predict, decide and report from saved fits.
 
 Commands: ``demo``, ``fit``, ``compare``, ``backtest``, ``predict``, ``optimal``, ``target``,
-``versus``, ``laws``.
+``versus``, ``report``, ``laws``.
 """
 
 import argparse
+import ast
+import contextlib
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ import pandas as pd
 
 from bayescale.engine.sample import SAMPLERS
 from bayescale.likelihoods import likelihood_names
+from bayescale.pooling import POOLINGS
 
 
 def _sampling_args(parser, draws=1000, tune=1000, chains=4):
@@ -37,8 +41,10 @@ def _data_args(parser):
     parser.add_argument(
         "--likelihood",
         default="normal",
-        choices=likelihood_names(options=False),
-        help="ou_normal: noise correlated along one curve's checkpoints (use --target-accept 0.95)",
+        metavar="NAME[(OPTIONS)]",
+        help=f"one of {', '.join(likelihood_names())}; options as keywords, e.g. "
+        "'binomial(n=14042)' (the item count) or 'ou_normal(along=D)' (noise correlated "
+        "along one curve's checkpoints: use --target-accept 0.95)",
     )
     _sampling_args(parser)
 
@@ -108,6 +114,115 @@ def _pairs(items, option, form):
     return out
 
 
+def _call(text, where, form):
+    """``NAME`` or ``NAME(arguments)`` -> ``(NAME, positional values, keyword values)``.
+
+    Read with Python's own parser and only literal values kept (numbers, strings; a bare
+    word is taken as a string, so ``along=D`` needs no quotes): nothing is evaluated.
+    ``where`` (the option and its value) and ``form`` make the error for anything else.
+    """
+    from bayescale.errors import SpecError
+
+    refused = SpecError(f"{where}: expected {form}")
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise refused from None
+    if isinstance(node, ast.Name):
+        return node.id, [], {}
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        raise refused
+    if any(k.arg is None for k in node.keywords):  # **options
+        raise refused
+
+    def value(arg):
+        return arg.id if isinstance(arg, ast.Name) else ast.literal_eval(arg)
+
+    try:
+        args = [value(a) for a in node.args]
+        kwargs = {k.arg: value(k.value) for k in node.keywords}
+    except ValueError:  # an expression, not a literal
+        raise refused from None
+    return node.func.id, args, kwargs
+
+
+def _priors(items):
+    """``--prior NAME=DIST(args)`` values as ``{name: Prior}``, e.g. ``alpha=Normal(0.3, 0.1)``.
+
+    Positional arguments follow the distribution's parameters in PyMC's order
+    (``Normal(mu, sigma)``, ``Beta(alpha, beta)``...); keywords name them.
+    """
+    from bayescale.errors import SpecError
+    from bayescale.priors import Prior
+
+    form = "NAME=DIST(args), e.g. alpha=Normal(mu=0.3, sigma=0.1) or alpha=Normal(0.3, 0.1)"
+    out = {}
+    for name, text in _pairs(items, "--prior", form).items():
+        where = f"--prior {name}={text}"
+        dist, args, kwargs = _call(text, where, form)
+        if dist not in Prior.supported():
+            raise SpecError(f"{where}: unknown distribution {dist!r}; one of {Prior.supported()}")
+        names = Prior.parameter_names(dist)
+        if len(args) > len(names) or set(names[: len(args)]) & set(kwargs):
+            raise SpecError(f"{where}: {dist} takes {', '.join(names)}, each once")
+        try:
+            out[name] = Prior(dist, **dict(zip(names, args, strict=False)), **kwargs)
+        except SpecError as err:
+            raise SpecError(f"{where}: {err}") from None
+    return out
+
+
+def _likelihood(text):
+    """``--likelihood NAME`` or ``NAME(key=value, ...)`` as a likelihood (options by keyword)."""
+    import bayescale
+
+    name, args, kwargs = _call(text, f"--likelihood {text}", "NAME or NAME(key=value, ...)")
+    if args:
+        raise bayescale.SpecError(
+            f"--likelihood {text}: name its options, e.g. binomial(n=14042), not positionally"
+        )
+    return bayescale.get_likelihood({"name": name, **kwargs})
+
+
+def _pooling(items):
+    """``--pooling NAME=CHOICE`` values, each choice one of :data:`bayescale.pooling.POOLINGS`."""
+    from bayescale.errors import SpecError
+
+    pooling = _pairs(items, "--pooling", f"NAME=CHOICE with CHOICE one of {', '.join(POOLINGS)}")
+    for name, choice in pooling.items():
+        if choice not in POOLINGS:
+            raise SpecError(f"--pooling {name}={choice}: choose one of {', '.join(POOLINGS)}")
+    return pooling
+
+
+@contextlib.contextmanager
+def _elapsed(message, show):
+    """A live ``message: 00:12`` line on stderr while work that reports no progress runs.
+
+    numpyro's NUTS runs as one compiled program (:mod:`bayescale.engine.jax_nuts`) that
+    says nothing until it is done; a ticking clock at least shows it is alive.
+    """
+    if not show:
+        yield
+        return
+    from tqdm import tqdm
+
+    stop = threading.Event()
+    with tqdm(desc=message, bar_format="{desc}: {elapsed}", file=sys.stderr) as bar:
+
+        def tick():
+            while not stop.wait(0.5):
+                bar.refresh()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            ticker.join()
+
+
 def _show(table):
     with pd.option_context(
         "display.float_format", "{:.4g}".format, "display.width", 200, "display.max_columns", 30
@@ -136,14 +251,23 @@ def fit_command(args):
     check_probability(args.ci, "ci")  # checked before fitting, like the output path
     if args.save:
         writable(args.save, "the fit")
-    fit = bayescale.fit(
-        args.csv,
-        law=args.law,
-        y=args.y,
-        inputs=_pairs(args.input, "--input", "NAME=COLUMN"),
-        likelihood=args.likelihood,
+    options = {
+        "law": args.law,
+        "y": args.y,
+        "inputs": _pairs(args.input, "--input", "NAME=COLUMN"),
+        "group": args.group,
+        "pooling": _pooling(args.pooling) or None,
+        "priors": _priors(args.prior) or None,
+        "likelihood": _likelihood(args.likelihood),
+        "flops_per_token": args.flops_per_token,
         **_sampling(args),
-    )
+    }
+    # nutpie and PyMC draw their own progress bars; numpyro's compiled run gets a clock
+    show = not args.quiet and sys.stderr.isatty()
+    numpyro = args.sampler == "numpyro"
+    steps = f"{args.chains} chains x {args.tune} + {args.draws} steps"
+    with _elapsed(f"sampling ({args.sampler}, {steps})", show and numpyro):
+        fit = bayescale.fit(args.csv, progressbar=show and not numpyro, **options)
     _show(fit.summary(ci=args.ci))
     print("\nDiagnostics:", fit.diagnostics)
     if args.save:
@@ -204,7 +328,8 @@ def backtest_command(args):
         raise bayescale.DataError(f"--by {args.by!r}: no such column in {list(df.columns)}")
     if args.save_predictions:
         writable(args.save_predictions, "the predictions")
-    laws = {law: {"law": law, "inputs": inputs, "likelihood": args.likelihood} for law in args.law}
+    likelihood = _likelihood(args.likelihood)
+    laws = {law: {"law": law, "inputs": inputs, "likelihood": likelihood} for law in args.law}
     result = bayescale.backtest(
         df,
         laws,
@@ -231,13 +356,13 @@ def backtest_command(args):
     return 0 if result.table["converged"].dropna().all() else 1
 
 
-def _targets(items):
-    """``--at "N=7e10,D=1.4e12"`` values: one table row each."""
+def _targets(items, option="--at"):
+    """``--at "N=7e10,D=1.4e12"`` (or ``--target``) values: one table row each."""
     from bayescale.errors import SpecError
 
     rows = []
     for item in items:
-        pairs = _pairs([p for p in item.split(",") if p], "--at", "NAME=VALUE,NAME=VALUE")
+        pairs = _pairs([p for p in item.split(",") if p], option, "NAME=VALUE,NAME=VALUE")
         row = {}
         for name, value in pairs.items():
             try:
@@ -246,7 +371,7 @@ def _targets(items):
                 row[name] = value  # a group label
         rows.append(row)
     if len({tuple(r) for r in rows}) > 1:
-        raise SpecError(f"every --at must name the same columns, got {[list(r) for r in rows]}")
+        raise SpecError(f"every {option} must name the same columns, got {[list(r) for r in rows]}")
     return pd.DataFrame(rows)
 
 
@@ -387,6 +512,34 @@ def _extrapolation_arg(parser):
     )
 
 
+def report_command(args):
+    """Write a self-contained report of a saved fit: HTML, or Markdown with PNGs for ``.md``."""
+    import bayescale
+    from bayescale.io import writable
+    from bayescale.report import write_report
+
+    output = writable(args.output or Path(args.fit).with_suffix(".html"), "the report")
+    labels = [Path(f).stem for f in (args.fit, *args.compare)]
+    if len(set(labels)) < len(labels):
+        raise bayescale.SpecError(
+            f"fits are labelled by file name, which must differ: {[args.fit, *args.compare]}"
+        )
+    targets = _targets(args.target, "--target") if args.target else None
+    fit = bayescale.load(args.fit)
+    others = {label: bayescale.load(f) for label, f in zip(labels[1:], args.compare, strict=True)}
+    path = write_report(
+        fit,
+        output,
+        compare=others or None,
+        targets=targets,
+        ci=args.ci,
+        name=labels[0],
+        extrapolation=args.extrapolation,
+    )
+    print(f"report written to {path}")
+    return _status(fit, *others.values())
+
+
 def laws_command(args):
     """List the registered laws with their inputs and parameters."""
     import bayescale
@@ -418,8 +571,32 @@ def main(argv=None):
     p_fit.add_argument("csv")
     p_fit.add_argument("--law", default="chinchilla")
     _data_args(p_fit)
+    p_fit.add_argument("--group", help="column of group labels (corpus, model family, ...)")
+    p_fit.add_argument(
+        "--pooling",
+        action="append",
+        default=[],
+        metavar="NAME=CHOICE",
+        help=f"pooling of one law parameter across groups, CHOICE one of {', '.join(POOLINGS)} "
+        "(default with --group: pooled)",
+    )
+    p_fit.add_argument(
+        "--prior",
+        action="append",
+        default=[],
+        metavar="NAME=DIST(ARGS)",
+        help="replace a default prior, e.g. 'alpha=Normal(mu=0.3, sigma=0.1)' or "
+        "'alpha=Beta(2, 3)'",
+    )
+    p_fit.add_argument(
+        "--flops-per-token",
+        type=float,
+        default=6.0,
+        help="k in D = C / (k N), when tokens come from a compute column (default 6)",
+    )
     p_fit.add_argument("--ci", type=float, default=0.9)
     p_fit.add_argument("--save", help="write the fit to this netCDF file")
+    p_fit.add_argument("--quiet", action="store_true", help="no progress display while sampling")
     p_fit.set_defaults(func=fit_command)
     p_cmp = sub.add_parser("compare", help="compare saved fits of the same data by PSIS-LOO")
     p_cmp.add_argument("fits", nargs="+", metavar="FIT.nc", help="two or more `fit --save` files")
@@ -504,6 +681,35 @@ def main(argv=None):
     p_vs.add_argument("--group-b")
     _decision_args(p_vs)
     p_vs.set_defaults(func=versus_command)
+    p_rep = sub.add_parser(
+        "report", help="write a self-contained HTML (or Markdown) report of a saved fit"
+    )
+    p_rep.add_argument("fit", metavar="FIT.nc")
+    p_rep.add_argument(
+        "-o",
+        "--output",
+        metavar="REPORT.html",
+        help="the report: .html (one file, figures inline) or .md (PNGs in a folder beside "
+        "it); default FIT.html beside the fit",
+    )
+    p_rep.add_argument(
+        "--compare",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="OTHER.nc",
+        help="fits of the same data to compare by PSIS-LOO (labelled by file name)",
+    )
+    p_rep.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME=VALUE,...",
+        help='rows to predict, e.g. "N=7e10,D=1.4e12", or FLOP budgets alone, "C=1e23" '
+        "(answered at the compute-optimal allocation)",
+    )
+    p_rep.add_argument("--ci", type=float, default=0.9)
+    _extrapolation_arg(p_rep)
+    p_rep.set_defaults(func=report_command)
     sub.add_parser("laws", help="list the scaling-law families").set_defaults(func=laws_command)
     try:
         args = parser.parse_args(argv)

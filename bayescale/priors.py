@@ -105,6 +105,15 @@ class Prior:
         """Names of the supported distributions."""
         return tuple(_DISTRIBUTIONS)
 
+    @staticmethod
+    def parameter_names(dist):
+        """The parameters of distribution ``dist``, in PyMC's order (``("mu", "sigma")``)."""
+        if dist not in _DISTRIBUTIONS:
+            raise SpecError(
+                f"unknown prior distribution {dist!r}; supported: {', '.join(_DISTRIBUTIONS)}"
+            )
+        return tuple(_DISTRIBUTIONS[dist][0])
+
     @property
     def support(self):
         """``"real"``, ``"positive"``, ``"unit"`` (0, 1) or ``"interval"`` (lower, upper)."""

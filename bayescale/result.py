@@ -343,6 +343,25 @@ class ScalingFit:
         """Write the fit to a netCDF file that :func:`bayescale.load` reads back."""
         io.write(path, self.spec, self.posterior, self.data, self.log_ref)
 
+    def report(self, path, **options):
+        """Write a self-contained posterior report: ``.html`` (one file) or ``.md`` with PNGs.
+
+        Diagnostics (a loud banner when a check failed), data, law and formula, priors,
+        sampler settings, posterior table, figures, predictions at ``targets=``, a
+        comparison with ``compare=`` and a reproducibility checklist; ``options`` and the
+        contents are those of :func:`bayescale.report.write_report`.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+        """
+        # imported on use: matplotlib and arviz-plots would add seconds to every import of
+        # bayescale, and the report module itself imports this one
+        from bayescale.report import write_report
+
+        return write_report(self, path, **options)
+
     def __repr__(self):
         d = self.diagnostics
         return (

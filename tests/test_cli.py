@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -254,3 +256,122 @@ def test_decision_commands_refuse_bad_arguments_in_one_line(decision_fits, capsy
     paths, _ = decision_fits
     argv = [{"FIT": paths["besiroglu"], "FIT2": paths["slow"]}.get(a, a) for a in argv]
     assert expected in cli_error(capsys, argv)
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--prior", "alpha=Normal(0.3"], "--prior alpha=Normal(0.3: expected NAME=DIST(args)"),
+        (["--prior", "alpha"], "--prior expects NAME=DIST(args)"),
+        (["--prior", "alpha=Foo(1)"], "--prior alpha=Foo(1): unknown distribution 'Foo'"),
+        (["--prior", "alpha=Beta(2, 3, 4)"], "Beta takes alpha, beta, each once"),
+        (["--prior", "alpha=Beta(2, alpha=3)"], "Beta takes alpha, beta, each once"),
+        (["--prior", "alpha=Beta(2, s=3)"], "takes parameters ('alpha', 'beta')"),
+        (["--prior", "alpha=Beta(2, 1+x)"], "--prior alpha=Beta(2, 1+x): expected"),
+        (["--prior", "alpha=Beta(2,3)", "--prior", "alpha=Beta(3,3)"], "gives 'alpha' twice"),
+        (["--prior", "zeta=Normal(0, 1)"], "priors= names 'zeta', which is not a parameter"),
+        (["--prior", "E=Normal(0.5, 0.6)"], "of its mass outside"),
+        (["--pooling", "alpha=bogus"], "--pooling alpha=bogus: choose one of shared, pooled"),
+        (["--pooling", "alpha=pooled"], "pooling= needs group="),
+        (["--likelihood", "binomial"], "missing 1 required positional argument: 'n'"),
+        (["--likelihood", "binomial(20)"], "name its options, e.g. binomial(n=14042)"),
+        (["--likelihood", "nope"], "unknown likelihood 'nope'"),
+    ],
+)
+def test_fit_flags_are_parsed_and_refused_before_fitting(tmp_path, capsys, option, expected):
+    """Each is refused in one line naming the argument, before the (missing) CSV is read."""
+    assert expected in cli_error(capsys, ["fit", str(tmp_path / "x.csv"), *option])
+
+
+@pytest.fixture
+def fit_options(monkeypatch):
+    """What ``bayescale fit`` passes to ``bayescale.fit``: recorded, then stopped (no sampling)."""
+    seen = {}
+
+    def record(data, **options):
+        seen.update(options, data=data)
+        raise bayescale.SpecError("recorded")
+
+    monkeypatch.setattr(bayescale, "fit", record)
+    return seen
+
+
+def test_fit_flags_reach_the_fit(fit_options, capsys):
+    args = ["fit", "runs.csv", "--group", "corpus", "--pooling", "alpha=separate"]
+    args += ["--prior", "alpha=Beta(alpha=3, beta=5)", "--prior", "E=LogNormal(0.5, 0.3)"]
+    args += ["--likelihood", "binomial(n=14042)", "--flops-per-token", "8", "--quiet"]
+    assert main(args) == 2 and "recorded" in capsys.readouterr().err
+    assert fit_options["group"] == "corpus" and fit_options["pooling"] == {"alpha": "separate"}
+    assert fit_options["priors"] == {
+        "alpha": bayescale.Prior("Beta", alpha=3, beta=5),
+        "E": bayescale.Prior("LogNormal", mu=0.5, sigma=0.3),
+    }
+    assert fit_options["likelihood"].to_dict() == {"name": "binomial", "n": 14042}
+    assert fit_options["flops_per_token"] == 8.0 and fit_options["progressbar"] is False
+    assert main(["fit", "runs.csv", "--likelihood", "ou_normal(along=N)"]) == 2
+    assert fit_options["likelihood"].to_dict() == {"name": "ou_normal", "along": "N"}
+    assert fit_options["pooling"] is None and fit_options["priors"] is None
+
+
+def test_fit_shows_progress_in_a_terminal_unless_quiet(fit_options, monkeypatch, capsys):
+    """numpyro's compiled run gets a ticking clock; nutpie and PyMC draw their own bars."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    main(["fit", "runs.csv"])
+    assert fit_options["progressbar"] is False  # numpyro draws none of its own
+    assert "sampling (numpyro, 4 chains x 1000 + 1000 steps): 00:00" in capsys.readouterr().err
+    main(["fit", "runs.csv", "--sampler", "nutpie"])
+    assert fit_options["progressbar"] is True and "sampling (" not in capsys.readouterr().err
+    main(["fit", "runs.csv", "--quiet"])
+    assert fit_options["progressbar"] is False and "sampling (" not in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def report_fits(tmp_path_factory):
+    """Two converged saved fits of the same runs (different draws), and an unconverged one."""
+    from test_decisions import BESIROGLU
+
+    folder = tmp_path_factory.mktemp("report")
+    paths = {name: str(folder / f"{name}.nc") for name in ("main", "other", "one_chain")}
+    saved_fit(paths["main"], BESIROGLU, seed=1)
+    saved_fit(paths["other"], BESIROGLU, seed=2)
+    saved_fit(paths["one_chain"], BESIROGLU, seed=0, draws=200, chains=1)
+    return paths
+
+
+def test_report_command_writes_html_and_markdown(report_fits, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    args = ["report", report_fits["main"], "-o", str(out), "--target", "C=5.76e23"]
+    assert main([*args, "--compare", report_fits["other"]]) == 0
+    assert f"report written to {out}" in capsys.readouterr().out
+    text = out.read_text()
+    assert "<h1" in text and "main: posterior report" in text and 'class="banner"' not in text
+    assert "<td>other</td>" in text and "Compute-optimal allocation" in text
+    assert main(["report", report_fits["main"], "-o", str(tmp_path / "r.md")]) == 0
+    assert (tmp_path / "r.md").exists() and any((tmp_path / "r_files").iterdir())
+
+
+def test_report_command_is_loud_for_an_unconverged_fit(report_fits, capsys):
+    assert main(["report", report_fits["one_chain"]]) == 1
+    captured = capsys.readouterr()
+    assert "WARNING: the fit did not converge" in captured.err
+    written = report_fits["one_chain"].replace(".nc", ".html")  # default: beside the fit
+    assert f"report written to {written}" in captured.out
+    assert "NOT CONVERGED: do not use these results" in open(written).read()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["-o", "r.pdf"], "must end in .html (one self-contained file) or .md"),
+        (["-o", "no_such_folder/r.html"], "folder 'no_such_folder' does not exist"),
+        (["--compare", "FIT"], "fits are labelled by file name, which must differ"),
+        (["--target", "C=big"], "compute C of a target"),
+        (["--target", "N=1e9"], "missing column(s) ['D']"),
+        (["--target", "C=1e23", "--target", "N=1e9"], "every --target must name the same"),
+        (["--target", "C"], "--target expects NAME=VALUE,NAME=VALUE"),
+        (["--ci", "2"], "ci must be a probability"),
+    ],
+)
+def test_report_command_refuses_bad_arguments_in_one_line(report_fits, capsys, argv, expected):
+    argv = [report_fits["main"] if a == "FIT" else a for a in argv]
+    assert expected in cli_error(capsys, ["report", report_fits["main"], *argv])
