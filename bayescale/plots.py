@@ -95,6 +95,10 @@ PRIOR_DRAWS = 2000
 PANEL_SIZE = (5.5, 4.0)
 """Width and height in inches of one panel."""
 
+PAIR_PANEL = 1.8
+"""Side in inches of one panel of :func:`pair_plot`: square panels (arviz-plots' default
+squeezes the matrix into a wide, flat figure)."""
+
 
 def fit_plot(
     fit, against=None, ci=BANDS, ax=None, max_curves=MAX_CURVES, extrapolation="calibrated"
@@ -154,6 +158,7 @@ def fit_plot(
     frame, draws = fit.predictive_draws(
         pd.concat(tables, ignore_index=True), kind="mean", extrapolation=extrapolation
     )
+    own = ax is None
     fig, ax = _axes(ax)
     x_data, y_data = _values(fit, data, key), fit.data.y_values()
     starts = np.cumsum([0, *(len(t) for t in tables)])
@@ -169,6 +174,11 @@ def fit_plot(
         _bands(ax, x, draws[:, start:stop], levels, colour, label)
         ax.scatter(x_data[rows], y_data[rows], s=16, color=colour, edgecolor="white", zorder=3)
     _decorate(ax, fit, key, levels)
+    if fit.spec.group:  # group labels are long and the groups' runs fill the axes
+        legend = ax.get_legend()
+        legend.set(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        if own:  # widen the new figure by the legend, so the axes keep their width
+            fig.set_figwidth(PANEL_SIZE[0] + legend.get_window_extent().width / fig.dpi)
     ax.set_title(f"{fit.law.name} fit: runs and posterior median")
     return fig
 
@@ -243,7 +253,7 @@ def extrapolation_plot(
     median, lower, upper = quantiles(full[:, -1], levels[0])
     ax.errorbar(grid[-1], median, yerr=[[median - lower], [upper - median]], fmt="o", color="black")
     ax.annotate(
-        f"{median:.3g} [{lower:.3g}, {upper:.3g}]",
+        f"{median:#.3g} [{lower:#.3g}, {upper:#.3g}]",
         (grid[-1], upper),
         xytext=(-4, 4),
         textcoords="offset points",
@@ -712,7 +722,11 @@ def pair_plot(fit, var_names=None):
     post = fit.posterior["posterior"]
     default = [k for k in fit.sampled_names if post[k].ndim == 2]  # (chain, draw) only
     names = _var_names(fit, var_names, default)
-    return _figure_of(azp.plot_pair(fit.posterior, var_names=names, marginal=True))
+    side = PAIR_PANEL * len(names)
+    pc = azp.plot_pair(
+        fit.posterior, var_names=names, marginal=True, figure_kwargs={"figsize": (side, side)}
+    )
+    return _figure_of(pc)
 
 
 def prior_posterior_plot(fit, var_names=None):
@@ -805,10 +819,12 @@ def _figure_of(plot):
 
     arviz-plots creates its figures through pyplot, which would keep every one alive (and
     show it a second time in a notebook); released, it is a plain figure like the others
-    here, drawn and saved as usual.
+    here, drawn and saved as usual. Its layout is made constrained: arviz-plots' fixed
+    spacing lets a panel's title run into the tick labels of the panel above.
     """
     fig = plot.get_viz("figure")
     plt.close(fig)
+    fig.set_layout_engine("constrained")
     return fig
 
 
