@@ -62,6 +62,7 @@ from bayescale.data import read_table
 from bayescale.errors import BayescaleError, SpecError
 from bayescale.fitting import fit as fit_law
 from bayescale.laws import get_law
+from bayescale.progress import progress_bar
 from bayescale.result import load
 
 _FIT_PARAMETERS = inspect.signature(fit_law).parameters
@@ -112,9 +113,8 @@ def fit_many(tasks, client=None, *, progress=True, errors="raise"):
         * ``False``: every task in this process, one after another, with no cluster
           (debugging, or a default that must not start processes).
     progress : bool
-        Show a progress bar over finished tasks (``tqdm.auto``: a widget in a notebook,
-        text on standard error in a terminal). Pass ``False`` where standard error goes
-        to a log file.
+        Show a progress bar over finished tasks (:mod:`bayescale.progress`: a widget in a
+        notebook, a line in a terminal, nothing where standard error is captured).
     errors : {"raise", "return"}
         What a failed task does. ``"raise"``: its exception is raised as soon as it is
         seen and the unfinished tasks are cancelled. ``"return"``: the batch runs to the
@@ -155,11 +155,9 @@ def fit_many(tasks, client=None, *, progress=True, errors="raise"):
         raise SpecError(f"errors must be one of {ERRORS}, got {errors!r}")
     tasks = _checked_tasks(tasks)
     results = [None] * len(tasks)
-    from tqdm.auto import tqdm  # on use: finding out whether it runs in a notebook takes 0.1 s
-
     with (
         tempfile.TemporaryDirectory(prefix="bayescale-batch-") as folder,
-        tqdm(total=len(tasks), unit="fit", desc="fit_many", disable=not progress) as bar,
+        progress_bar(total=len(tasks), desc="fit_many", progress=progress) as bar,
         _runner(client, len(tasks)) as run,
         closing(run(tasks)) as outcomes,
     ):

@@ -340,6 +340,7 @@ def backtest_command(args):
         fit_options=_sampling(args),
         random_seed=args.seed,
         extrapolation=args.extrapolation,
+        progress=not args.quiet,
     )
     table = result.table.join(result.uncertainty(by=args.by, scores=["coverage_90"]))
     print(f"Held-out rows: {int(table['n_test'].iloc[0])} (fitted: {int(table['n_fit'].iloc[0])})")
@@ -626,6 +627,7 @@ def main(argv=None):
     p_bt.add_argument("--no-baseline", action="store_true", help="skip the Huber/L-BFGS baseline")
     p_bt.add_argument("--n-bootstrap", type=int, default=200, help="baseline bootstrap refits")
     p_bt.add_argument("--save-predictions", help="write held-out rows and intervals to this CSV")
+    p_bt.add_argument("--quiet", action="store_true", help="no progress bar over the fits")
     _extrapolation_arg(p_bt)
     _data_args(p_bt)
     p_bt.set_defaults(func=backtest_command)

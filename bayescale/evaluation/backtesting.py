@@ -24,6 +24,7 @@ from bayescale.extrapolation import resolve as resolve_extrapolation
 from bayescale.fitting import fit as fit_law
 from bayescale.laws import ScalingLaw, get_law
 from bayescale.predictive import quantiles
+from bayescale.progress import progress_bar
 
 UNCERTAIN_SCORES = (
     *(f"coverage_{round(100 * level)}" for level in LEVELS),
@@ -282,6 +283,7 @@ def backtest(
     random_seed=0,
     extrapolation="calibrated",
     client=None,
+    progress=True,
 ):
     """Fit each law on the rows ``split`` selects, predict the rest, and score every method.
 
@@ -316,6 +318,8 @@ def backtest(
         ``None`` (default) fits the laws one after another in this process. A Dask client
         or scheduler address fits them as one batch there (:func:`bayescale.fit_many`), with
         the same posteriors bit for bit.
+    progress : bool
+        A progress bar over the fits in a terminal or notebook (:mod:`bayescale.progress`).
 
     Returns
     -------
@@ -341,9 +345,11 @@ def backtest(
         for spec in specs.values()
     ]
     if client is None:
-        fitted = [fit_law(**task) for task in tasks]
+        fitted = [
+            fit_law(**task) for task in progress_bar(tasks, desc="backtest", progress=progress)
+        ]
     else:
-        fitted = fit_many(tasks, client=client, progress=False)
+        fitted = fit_many(tasks, client=client, progress=progress)
     methods = dict(zip(specs, fitted, strict=True))
     if average and len(methods) >= 2:
         methods["stacked average"] = average_fits(dict(methods))

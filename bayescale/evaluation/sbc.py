@@ -39,6 +39,7 @@ from bayescale.fitting import fit
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
 from bayescale.predictive import Evaluator
+from bayescale.progress import progress_bar
 from bayescale.spec import resolve_priors
 
 LOG_LIK = "log_lik"
@@ -234,6 +235,7 @@ def sbc(
     tune=400,
     target_accept=0.8,
     random_seed=0,
+    progress=True,
 ):
     """Simulation-based calibration of ``law`` with default (or given) priors.
 
@@ -256,6 +258,9 @@ def sbc(
         NUTS settings of every fit (as for :func:`bayescale.fit`).
     random_seed : int
         Seeds simulation ``s`` (``numpy.random.default_rng([random_seed, s])``) and its fit.
+    progress : bool
+        A progress bar over the simulations in a terminal or notebook
+        (:mod:`bayescale.progress`).
 
     Returns
     -------
@@ -266,7 +271,7 @@ def sbc(
     all_priors = resolve_priors(law, lik, priors, {})  # no groups, so no group scales
     names = [*law.parameters, *lik.priors]
     ranks, diags, errors = [], [], []
-    for s in range(n_sims):
+    for s in progress_bar(range(n_sims), desc=f"sbc {law.name}", progress=progress):
         rng = np.random.default_rng([random_seed, s])
         truth, frame, log_lik = simulate(law, lik, inputs, all_priors, rng)
         start = time.perf_counter()
