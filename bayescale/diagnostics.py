@@ -101,6 +101,75 @@ class Diagnostics:
     draws: int
     messages: list = field(default_factory=list)
 
+    def checks(self):
+        """Every check laid out: ``(check, value as shown, requirement, passed)``.
+
+        The thresholds are this module's, the ones :func:`check` applies; ``passed`` is
+        None for a statistic the sampler did not record (NaN). :attr:`ok` and
+        :attr:`messages` remain the verdict; this is for reports that show every value,
+        passed or not.
+        """
+        min_ess = MIN_ESS_PER_CHAIN * self.chains
+        per_chain = f"≥ {min_ess} ({MIN_ESS_PER_CHAIN} per chain)"
+        rows = [  # (check, value, how it is shown, requirement, whether it passes)
+            (
+                "chains",
+                self.chains,
+                f"{self.chains} x {self.draws} draws",
+                "at least 2",
+                self.chains >= 2,
+            ),
+            (
+                "max r-hat",
+                self.max_r_hat,
+                f"{self.max_r_hat:.4f}",
+                f"≤ {MAX_R_HAT}",
+                self.max_r_hat <= MAX_R_HAT,
+            ),
+            (
+                "min bulk ESS",
+                self.min_ess_bulk,
+                f"{self.min_ess_bulk:.0f}",
+                per_chain,
+                self.min_ess_bulk >= min_ess,
+            ),
+            (
+                "min tail ESS",
+                self.min_ess_tail,
+                f"{self.min_ess_tail:.0f}",
+                per_chain,
+                self.min_ess_tail >= min_ess,
+            ),
+            (
+                "divergent transitions",
+                self.divergences,
+                str(self.divergences),
+                "0",
+                self.divergences == 0,
+            ),
+            (
+                "draws at max tree depth",
+                self.max_depth_share,
+                f"{self.max_depth_share:.1%}",
+                f"≤ {MAX_DEPTH_SHARE:.0%}",
+                self.max_depth_share <= MAX_DEPTH_SHARE,
+            ),
+            ("min E-BFMI", self.bfmi, f"{self.bfmi:.3f}", f"≥ {MIN_BFMI}", self.bfmi >= MIN_BFMI),
+            (
+                "worst chain's log-likelihood gap",
+                self.chain_gap,
+                f"{self.chain_gap:.1f} nats",
+                f"≤ {MAX_CHAIN_GAP:g} nats",
+                self.chain_gap <= MAX_CHAIN_GAP,
+            ),
+        ]
+        return [
+            (name, None, requirement, None)
+            if np.isnan(value)
+            else (name, shown, requirement, passed)
+            for name, value, shown, requirement, passed in rows
+        ]
+
     def __str__(self):
         head = "converged" if self.ok else "NOT CONVERGED"
         line = (

@@ -43,7 +43,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bayescale import diagnostics as diag_mod
 from bayescale import errors, plots
 from bayescale import pooling as pooling_mod
 from bayescale.arguments import check_probability
@@ -531,66 +530,16 @@ def _check_compare(compare, name):
 
 
 def _checks(d):
-    """``(check, value, requirement, status)`` of every convergence check of ``d``.
+    """``(check, value, requirement, status)`` of every check of ``d`` (:meth:`Diagnostics.checks`).
 
-    The requirements are :mod:`bayescale.diagnostics`'s own thresholds; ``status`` is
-    ``"pass"``, ``"FAIL"`` or ``"not recorded"`` (a statistic the sampler did not keep).
-    ``d.ok`` and ``d.messages`` remain the verdict; this lays the numbers out.
+    ``status`` is ``"pass"``, ``"FAIL"`` or ``"not recorded"`` (a statistic the sampler did
+    not keep); ``d.ok`` and ``d.messages`` remain the verdict.
     """
-    min_ess = diag_mod.MIN_ESS_PER_CHAIN * d.chains
-    per_chain = f"≥ {min_ess} ({diag_mod.MIN_ESS_PER_CHAIN} per chain)"
-    # (check, value, how it is shown, requirement, whether it passes)
-    checks = [
-        ("chains", d.chains, f"{d.chains} x {d.draws} draws", "at least 2", d.chains >= 2),
-        (
-            "max r-hat",
-            d.max_r_hat,
-            f"{d.max_r_hat:.4f}",
-            f"≤ {diag_mod.MAX_R_HAT}",
-            d.max_r_hat <= diag_mod.MAX_R_HAT,
-        ),
-        (
-            "min bulk ESS",
-            d.min_ess_bulk,
-            f"{d.min_ess_bulk:.0f}",
-            per_chain,
-            d.min_ess_bulk >= min_ess,
-        ),
-        (
-            "min tail ESS",
-            d.min_ess_tail,
-            f"{d.min_ess_tail:.0f}",
-            per_chain,
-            d.min_ess_tail >= min_ess,
-        ),
-        ("divergent transitions", d.divergences, str(d.divergences), "0", d.divergences == 0),
-        (
-            "draws at max tree depth",
-            d.max_depth_share,
-            f"{d.max_depth_share:.1%}",
-            f"≤ {diag_mod.MAX_DEPTH_SHARE:.0%}",
-            d.max_depth_share <= diag_mod.MAX_DEPTH_SHARE,
-        ),
-        (
-            "min E-BFMI",
-            d.bfmi,
-            f"{d.bfmi:.3f}",
-            f"≥ {diag_mod.MIN_BFMI}",
-            d.bfmi >= diag_mod.MIN_BFMI,
-        ),
-        (
-            "worst chain's log-likelihood gap",
-            d.chain_gap,
-            f"{d.chain_gap:.1f} nats",
-            f"≤ {diag_mod.MAX_CHAIN_GAP:g} nats",
-            d.chain_gap <= diag_mod.MAX_CHAIN_GAP,
-        ),
-    ]
     return [
         (check, NOT_RECORDED, requirement, NOT_RECORDED)
-        if np.isnan(value)
+        if passed is None
         else (check, shown, requirement, "pass" if passed else "FAIL")
-        for check, value, shown, requirement, passed in checks
+        for check, shown, requirement, passed in d.checks()
     ]
 
 
