@@ -110,6 +110,7 @@ def fit_many(tasks, client=None, *, progress=True, errors="raise"):
           under ``if __name__ == "__main__":``, since worker processes import it.
         * a ``distributed.Client``: used as it is and left open.
         * a scheduler address (``"tcp://10.0.0.5:8786"``): connected to for the batch.
+        * ``"local"``: a new local cluster as above, whatever ``$BAYESCALE_DASK_ADDRESS`` says.
         * ``False``: every task in this process, one after another, with no cluster
           (debugging, or a default that must not start processes).
     progress : bool
@@ -267,7 +268,7 @@ def _dask_client(client, address, n_tasks):
             f"or None (${ADDRESS_VARIABLE} or a local cluster), got {type(client).__name__}"
         )
     address = client or address
-    if address is None:
+    if address is None or address == "local":
         workers = min(getattr(os, "process_cpu_count", os.cpu_count)() or 1, n_tasks)
         with (
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster,

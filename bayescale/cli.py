@@ -7,8 +7,10 @@ Commands: ``demo``, ``fit``, ``compare``, ``backtest``, ``predict``, ``optimal``
 import argparse
 import ast
 import contextlib
+import os
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +98,7 @@ def demo(args):
         f"data, reach {pred['reach']:.0f}x): 90% interval [{pred['lower']:.4f}, "
         f"{pred['upper']:.4f}], {pred['extrapolation_share']:.0%} of its width"
     )
-    return 0 if fit.diagnostics.ok else 1
+    return _status(fit)
 
 
 def _pairs(items, option, form):
@@ -273,7 +275,7 @@ def fit_command(args):
     if args.save:
         fit.save(args.save)
         print(f"saved to {args.save}")
-    return 0 if fit.diagnostics.ok else 1
+    return _status(fit)
 
 
 def compare_command(args):
@@ -283,8 +285,9 @@ def compare_command(args):
     fits = {Path(f).stem: f for f in args.fits}
     if len(fits) < len(args.fits):
         raise bayescale.SpecError(f"fits are labelled by file name, which must differ: {args.fits}")
-    _show(bayescale.compare({name: bayescale.load(f) for name, f in fits.items()}))
-    return 0
+    loaded = {name: bayescale.load(f) for name, f in fits.items()}
+    _show(bayescale.compare(loaded))
+    return _status(*loaded.values())
 
 
 def _split(items):
@@ -341,6 +344,7 @@ def backtest_command(args):
         random_seed=args.seed,
         extrapolation=args.extrapolation,
         progress=not args.quiet,
+        client=_client(args.scheduler),
     )
     table = result.table.join(result.uncertainty(by=args.by, scores=["coverage_90"]))
     print(f"Held-out rows: {int(table['n_test'].iloc[0])} (fitted: {int(table['n_fit'].iloc[0])})")
@@ -354,7 +358,17 @@ def backtest_command(args):
     if args.save_predictions:
         result.predictions.to_csv(args.save_predictions, index=False)
         print(f"predictions saved to {args.save_predictions}")
-    return 0 if result.table["converged"].dropna().all() else 1
+    failed = [str(name) for name in result.table.index[result.table["converged"].eq(False)]]
+    if failed:
+        print(f"\nWARNING: fits that did not converge: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _client(scheduler):
+    """``client=`` for ``--scheduler``: an address, ``"local"``, or None (in this process)."""
+    from bayescale.batch import ADDRESS_VARIABLE
+
+    return scheduler or os.environ.get(ADDRESS_VARIABLE)
 
 
 def _targets(items, option="--at"):
@@ -628,6 +642,13 @@ def main(argv=None):
     p_bt.add_argument("--n-bootstrap", type=int, default=200, help="baseline bootstrap refits")
     p_bt.add_argument("--save-predictions", help="write held-out rows and intervals to this CSV")
     p_bt.add_argument("--quiet", action="store_true", help="no progress bar over the fits")
+    p_bt.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="fit the laws as one batch on the Dask scheduler at ADDRESS (tcp://HOST:8786), "
+        "or 'local' for a local cluster of one worker per core; default "
+        "$BAYESCALE_DASK_ADDRESS if set, else one after another in this process",
+    )
     _extrapolation_arg(p_bt)
     _data_args(p_bt)
     p_bt.set_defaults(func=backtest_command)
@@ -717,10 +738,15 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0), or a bad argument already reported on one line
         return stop.code
-    from bayescale.errors import BayescaleError
+    from bayescale.errors import BayescaleError, ConvergenceWarning
 
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # every command says itself when a fit failed its checks (the fit's
+            # diagnostics, a WARNING line, exit status 1): the library's warning would
+            # repeat it as a Python warning with a source line
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return args.func(args)
     except BayescaleError as err:  # the message names the problem: no traceback needed
         print(f"bayescale {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -294,3 +294,50 @@ def warn_if_bad(diagnostics, label):
     """Emit a :class:`ConvergenceWarning` for a failed fit."""
     if not diagnostics.ok:
         warnings.warn(f"{label}: {diagnostics}", ConvergenceWarning, stacklevel=3)
+
+
+def flag(table, fits, what):
+    """Mark ``table`` with whether the fits behind it converged; warn once if one did not.
+
+    Every answer drawn from a posterior (a prediction, an average, a comparison, a
+    decision) says so when a fit behind it failed its convergence checks, so that a
+    number from a bad fit cannot travel on looking like a good one: ``table.attrs``
+    gets ``converged`` (False if any fit failed; None where none has checks, e.g. the
+    least-squares baseline) and ``unconverged`` (their names), and one
+    :class:`ConvergenceWarning` names them with their failed checks.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The result, marked in place and returned.
+    fits : dict of str to object
+        The fits behind it, by name; each has ``converged`` (True, False or None) and,
+        when it is a posterior fit, ``diagnostics``.
+    what : str
+        What the table is ("prediction", "compute-optimal allocation", ...), for the
+        warning.
+    """
+    verdicts = {name: getattr(fit, "converged", None) for name, fit in fits.items()}
+    failed = [name for name, ok in verdicts.items() if ok is False]
+    known = [ok for ok in verdicts.values() if ok is not None]
+    table.attrs["converged"] = all(known) if known else None
+    table.attrs["unconverged"] = failed
+    if failed:
+        details = "; ".join(f"{name}: {_failed_checks(fits[name])}" for name in failed)
+        warnings.warn(
+            f"{what} from a fit that failed its convergence checks ({details}); "
+            "treat it as provisional and see the fit's diagnostics",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return table
+
+
+def _failed_checks(fit):
+    """The names of the checks ``fit`` failed (its components', for an average)."""
+    if hasattr(fit, "fits"):  # an AveragedFit
+        return ", ".join(
+            f"{k} {_failed_checks(f)}" for k, f in fit.fits.items() if f.converged is False
+        )
+    failed = [name for name, _, _, ok in fit.diagnostics.checks() if ok is False]
+    return ", ".join(failed)

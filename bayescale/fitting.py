@@ -146,7 +146,7 @@ def fit(
     idata = sample.run_nuts(recipe, progressbar=progressbar, sources=SOURCES)
     posterior = assemble_posterior(idata, spec, fitdata, log_ref, centring)
     result = ScalingFit(spec, posterior, fitdata, log_ref)
-    diagnostics.warn_if_bad(result.diagnostics, f"{law.name} fit")
+    diagnostics.warn_if_bad(result.diagnostics, result.label)
     return result
 
 

@@ -188,7 +188,22 @@ def write_report(
     read = None if targets is None else _read_targets(fit, targets)
     failed = {label: f for label, f in {name: fit, **others}.items() if not f.converged}
     stamp = name in failed  # the figures of this fit; the comparison's carry any failure
-    blocks = [
+    with warnings.catch_warnings():  # the banner, title and stamps say it, not a warning
+        warnings.simplefilter("ignore", errors.ConvergenceWarning)
+        blocks = _blocks(
+            fit, name, others, failed, stamp, read, ci, unique_tokens, extrapolation, backtest
+        )
+    title = f"{name}: {fit.law.name} posterior report"
+    if path.suffix.lower() == ".html":
+        path.write_text(_html_page(title, blocks, stamp), encoding="utf-8")
+    else:
+        path.write_text(_markdown_page(blocks, path), encoding="utf-8")
+    return path
+
+
+def _blocks(fit, name, others, failed, stamp, read, ci, unique_tokens, extrapolation, backtest):
+    """The report's blocks, in order (:func:`write_report`'s arguments, checked)."""
+    return [
         _banner(fit, name, failed),
         Heading(f"{name}: posterior report{' (NOT CONVERGED)' if stamp else ''}", 1),
         Text(_overview(fit)),
@@ -205,12 +220,6 @@ def write_report(
         *_backtest_section(backtest),
         *_checklist_section(fit, backtest),
     ]
-    title = f"{name}: {fit.law.name} posterior report"
-    if path.suffix.lower() == ".html":
-        path.write_text(_html_page(title, blocks, stamp), encoding="utf-8")
-    else:
-        path.write_text(_markdown_page(blocks, path), encoding="utf-8")
-    return path
 
 
 # ---------------------------------------------------------------------------- blocks

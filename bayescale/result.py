@@ -133,6 +133,11 @@ class ScalingFit:
         """Whether the fit passed every convergence check (:attr:`diagnostics`)."""
         return self.diagnostics.ok
 
+    @property
+    def label(self):
+        """How messages name this fit: ``"<law> fit"``."""
+        return f"{self.law.name} fit"
+
     @cached_property
     def evaluator(self):
         """:class:`~bayescale.predictive.Evaluator` of the posterior draws (pooled chains)."""
@@ -225,7 +230,7 @@ class ScalingFit:
             out.append(
                 chunk.assign(median=med, lower=lo, upper=hi, reach=reach, extrapolation_share=share)
             )
-        return pd.concat(out)
+        return diag_mod.flag(pd.concat(out), {self.label: self}, "prediction")
 
     def predictive_draws(
         self, new_data, kind="observed", random_seed=None, extrapolation="calibrated"
@@ -337,7 +342,8 @@ class ScalingFit:
         log_mu = {
             label: self.log_mean_draws(inputs.assign(**{group: label}), rng) for label in (a, b)
         }
-        return inputs.drop(columns=group).assign(p_lower=np.mean(log_mu[a] < log_mu[b], axis=0))
+        table = inputs.drop(columns=group).assign(p_lower=np.mean(log_mu[a] < log_mu[b], axis=0))
+        return diag_mod.flag(table, {self.label: self}, "P(lower)")
 
     def save(self, path):
         """Write the fit to a netCDF file that :func:`bayescale.load` reads back."""

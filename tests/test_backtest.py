@@ -13,6 +13,10 @@ from bayescale.evaluation.backtesting import split_rows
 from bayescale.likelihoods import get_likelihood
 from bayescale.simulate import from_law
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 RNG = np.random.default_rng(0)
 
 

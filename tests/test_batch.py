@@ -152,6 +152,34 @@ def test_backtest_on_a_cluster_scores_as_the_serial_backtest(client, table):
     pd.testing.assert_frame_equal(serial_bt.predictions, cluster_bt.predictions)
 
 
+def test_sbc_on_a_cluster_ranks_as_the_serial_sbc(client):
+    options = {"n_sims": 3, "n_ranks": 19, "chains": 2, "draws": 100, "tune": 150}
+    options |= {"progress": False}
+    serial_sbc = bayescale.sbc("power_law", {"x": np.geomspace(1e7, 1e9, 8)}, **options)
+    cluster_sbc = bayescale.sbc(
+        "power_law", {"x": np.geomspace(1e7, 1e9, 8)}, client=client, **options
+    )
+    pd.testing.assert_frame_equal(serial_sbc.ranks, cluster_sbc.ranks)
+    columns = ["divergences", "max_r_hat", "min_ess_bulk", "converged"]
+    pd.testing.assert_frame_equal(serial_sbc.diagnostics[columns], cluster_sbc.diagnostics[columns])
+    assert cluster_sbc.diagnostics["seconds"].isna().all()
+    assert "s fitting" not in cluster_sbc.report() and "s fitting" in serial_sbc.report()
+
+
+def test_cli_backtest_on_a_scheduler_prints_the_serial_table(client, table, tmp_path, capsys):
+    from bayescale.cli import main
+
+    larger = from_law("power_law", TRUTH, {"x": np.geomspace(2e10, 1e11, 5)}, random_seed=1)
+    pd.concat([table, larger[["x", "loss"]]]).to_csv(tmp_path / "runs.csv", index=False)
+    args = ["backtest", str(tmp_path / "runs.csv"), "--law", "power_law", "--law", "exponential"]
+    args += ["--split", "x=1e10", "--no-baseline", "--draws", "100", "--tune", "100"]
+    args += ["--chains", "2", "--quiet"]
+    main(args)
+    serial = capsys.readouterr().out
+    main([*args, "--scheduler", client.scheduler.address])
+    assert capsys.readouterr().out == serial and "exponential" in serial
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_batch_has_its_fits_rerun(client, table, tmp_path):
     """SIGKILL a worker while it holds a fit (as the OOM killer would): the fit is rerun."""

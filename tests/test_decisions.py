@@ -11,6 +11,10 @@ from bayescale.models.chinchilla import Chinchilla
 from bayescale.ops import NUMPY
 from bayescale.testing import fake_fit
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 BESIROGLU = {"E": 1.8172, "A": 477.84, "B": 2143.86, "alpha": 0.3473, "beta": 0.3672}
 CHINCHILLA_C = 5.76e23
 S = 200

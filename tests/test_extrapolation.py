@@ -12,6 +12,10 @@ from bayescale.extrapolation import ExtrapolationError
 from bayescale.simulate import from_law
 from bayescale.testing import fake_fit
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 N_DRAWS = 4000
 CURVE = pd.DataFrame({"x": np.geomspace(1e6, 1e9, 8), "loss": np.geomspace(3, 2, 8)})
 

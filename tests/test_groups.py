@@ -20,6 +20,10 @@ from bayescale.likelihoods import get_likelihood
 from bayescale.pooling import HIERARCHICAL, POOLINGS, hyper_priors, resolve
 from bayescale.simulate import from_law
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 TRUE_E = {"c0": 1.6, "c1": 1.8, "c2": 2.0, "c3": 1.9}
 
 

@@ -19,6 +19,10 @@ from bayescale.likelihoods import Binomial, get_likelihood
 from bayescale.ops import NUMPY, PYTENSOR
 from bayescale.testing import fake_fit
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 L = np.linspace(1.2, 6.0, 9)
 LOG_REF = {"L": np.log(3.0)}
 FLOORS = [0.25, 0.5, 0.0, None]

@@ -22,6 +22,10 @@ from bayescale.models.lr_annealing import annealing_areas, annealing_table, lr_s
 from bayescale.ops import NUMPY, PYTENSOR
 from bayescale.testing import fake_fit
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 LAW = bayescale.get_law("lr_annealing")
 S1 = np.array([0.2, 0.5, 1.0, 2.0, 4.0, 6.0, 3.0, 3.3])
 S2 = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.12, 0.27])

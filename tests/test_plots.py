@@ -28,6 +28,10 @@ from bayescale.predictive import quantiles
 from bayescale.simulate import from_law
 from bayescale.testing import fake_fit
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 S = 200
 TRUTH = {"E": 1.8, "a_ref": 0.3, "b_ref": 0.25, "alpha": 0.34, "beta": 0.37}
 N_SIZES, D_SIZES = np.geomspace(7e7, 1.6e10, 5), np.geomspace(5e9, 5e11, 4)

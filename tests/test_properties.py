@@ -28,6 +28,10 @@ from bayescale.likelihoods import get_likelihood
 from bayescale.spec import resolve_priors
 from bayescale.testing import fake_fit
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 FAST = {"prepare": 80, "fit": 60, "predict": 40, "density": 20}
 SLOW = {"prepare": 400, "fit": 300, "predict": 250, "density": 100}
 SECONDS_PER_CASE = 30

@@ -14,7 +14,9 @@ import bayescale
 from bayescale.ops import NUMPY
 from bayescale.simulate import CHINCHILLA_TRUTH, chinchilla_sweep, from_law
 
-pytestmark = pytest.mark.slow
+# case studies report each fit's convergence in their own tables and checks, and
+# answer from the fits that fail them too: those answers' warnings are not the subject
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")]
 DATASETS = 4
 
 
@@ -64,7 +66,10 @@ def test_recovery_other_laws(name, free):
                 "D": np.exp(rng.uniform(np.log(1e9), np.log(1e12), 80)),
             }
         df = from_law(law, free, inputs, noise=0.01, random_seed=seed)
-        fit = bayescale.fit(df[[*law.inputs, "loss"]], law=name, random_seed=seed)
+        # 2,000 draws: at 1,000 kaplan's alpha_D (bulk ESS ~1,300, 28 steps per draw) gave
+        # r-hat 1.0104 on one CI host and passes here; r-hat's own noise at that ESS reaches
+        # the 1.01 gate, which this test of recovery should not sit on
+        fit = bayescale.fit(df[[*law.inputs, "loss"]], law=name, random_seed=seed, draws=2000)
         truth = {
             k: v for k, v in _natural_truth(law, free, inputs).items() if not k.endswith("_ref")
         }

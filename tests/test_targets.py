@@ -15,6 +15,10 @@ from bayescale import SpecError
 from bayescale.evaluation import decisions, targets, versus
 from bayescale.testing import fake_fit
 
+# fake fits and short runs: what they answer warns that they failed the checks
+# (tests/test_flags.py tests that warning); here it is not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+
 
 def frontier(p, k=6.0):
     """``(K, gamma)`` of ``L*(C) = E + K (C/k)^-gamma`` for natural-scale ``A, B, alpha, beta``."""

@@ -7,13 +7,16 @@ to maximise the leave-one-out log score of the mixture itself, so a form that is
 best but covers what the others miss keeps some weight.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from bayescale.arguments import check_probability, seeded
 from bayescale.data import read_table
-from bayescale.errors import SpecError
+from bayescale.diagnostics import flag
+from bayescale.errors import ConvergenceWarning, SpecError
 from bayescale.evaluation.comparison import check_same_data, compare
 from bayescale.predictive import quantiles
 
@@ -81,7 +84,8 @@ class AveragedFit:
         frame, draws = self.predictive_draws(new_data, kind, random_seed, extrapolation)
         med, lo, hi = quantiles(draws, ci, axis=0)
         reach = next(iter(self.fits.values())).evaluator.reach(frame)
-        return frame.assign(median=med, lower=lo, upper=hi, reach=reach)
+        table = frame.assign(median=med, lower=lo, upper=hi, reach=reach)
+        return flag(table, self.fits, "averaged prediction")
 
     def log_predictive_density(self, data, extrapolation="calibrated"):
         """``log sum_k w_k p_k(y_i)`` per held-out row (components' exact densities)."""
@@ -116,5 +120,7 @@ def average(fits, weights=None, method="stacking"):
     if not isinstance(fits, dict):
         raise SpecError(f"average takes a dict of name -> fit, not {type(fits).__name__}")
     if weights is None:
-        weights = compare(fits, method=method)["weight"]
+        with warnings.catch_warnings():  # said by the average's predictions, not twice
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            weights = compare(fits, method=method)["weight"]
     return AveragedFit(fits, weights)

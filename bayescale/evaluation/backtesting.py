@@ -315,9 +315,9 @@ def backtest(
         predictions carry, as in :meth:`bayescale.ScalingFit.predict` (the baseline is
         scored as the field uses it, without).
     client : distributed.Client or str, optional
-        ``None`` (default) fits the laws one after another in this process. A Dask client
-        or scheduler address fits them as one batch there (:func:`bayescale.fit_many`), with
-        the same posteriors bit for bit.
+        ``None`` (default) fits the laws one after another in this process. A Dask client,
+        a scheduler address or ``"local"`` (a local cluster) fits them as one batch there
+        (:func:`bayescale.fit_many`), with the same posteriors bit for bit.
     progress : bool
         A progress bar over the fits in a terminal or notebook (:mod:`bayescale.progress`).
 

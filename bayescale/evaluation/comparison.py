@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale import arviz_adapter
+from bayescale.diagnostics import flag
 from bayescale.errors import ParetoKWarning, SpecError
 from bayescale.result import ScalingFit
 
@@ -71,8 +72,10 @@ def compare(fits, method="stacking"):
     -------
     pandas.DataFrame
         One row per fit, best first: ``rank, elpd, se, elpd_diff, dse, p, weight`` and
-        ``n_high_pareto_k`` (observations whose Pareto k exceeds ArviZ's ``good_k``).
-        Warns with :class:`ParetoKWarning` when any fit has such observations.
+        ``n_high_pareto_k`` (observations whose Pareto k exceeds ArviZ's ``good_k``) and
+        ``converged``. Warns with :class:`ParetoKWarning` when any fit has such
+        observations, and with :class:`~bayescale.errors.ConvergenceWarning` when one
+        failed its convergence checks (:func:`bayescale.diagnostics.flag`).
     """
     if not isinstance(fits, dict) or len(fits) < 2:
         raise SpecError("compare needs at least two fits, as a dict of name -> fit")
@@ -95,5 +98,6 @@ def compare(fits, method="stacking"):
             ParetoKWarning,
             stacklevel=2,
         )
+    table["converged"] = pd.Series({name: fit.converged for name, fit in fits.items()})
     cols = ["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight", "n_high_pareto_k"]
-    return table[cols]
+    return flag(table[[*cols, "converged"]], fits, "comparison")

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.arguments import check_probability, is_number
+from bayescale.diagnostics import flag
 from bayescale.errors import SpecError, UndefinedDrawsWarning
 from bayescale.extrapolation import error, log_scale
 from bayescale.ops import NUMPY
@@ -127,7 +128,7 @@ def compute_optimal(
         med, lo, hi = quantiles(draws[name], ci, axis=0)
         out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
     out["reach"] = budgets / fitted_compute(fit).max()
-    return pd.DataFrame(out)
+    return flag(pd.DataFrame(out), {fit.label: fit}, "compute-optimal allocation")
 
 
 def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
@@ -158,7 +159,8 @@ def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
     for name, values in (("a", a), ("b", 1.0 - a)):
         med, lo, hi = quantiles(values, ci)
         rows[name] = {"median": med, "lower": lo, "upper": hi}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    return flag(table, {fit.label: fit}, "frontier exponents")
 
 
 def optimal_draws(

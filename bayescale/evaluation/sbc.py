@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from bayescale.batch import fit_many
 from bayescale.data import FitData
 from bayescale.engine.build import OBSERVED
 from bayescale.errors import BayescaleError, ConvergenceWarning, SpecError
@@ -88,7 +89,8 @@ class SBCResult:
             f"{int((~d['converged']).sum())} failing convergence checks "
             f"(worst r_hat {d['max_r_hat'].max():.3f}, lowest ESS {d['min_ess_bulk'].min():.0f}, "
             f"{int((d['max_depth_share'] > 0).sum())} sims hitting the maximum tree depth, on up "
-            f"to {d['max_depth_share'].max():.1%} of draws); {d['seconds'].sum():.0f} s fitting"
+            f"to {d['max_depth_share'].max():.1%} of draws)"
+            + (f"; {d['seconds'].sum():.0f} s fitting" if d["seconds"].notna().any() else "")
         ]
         for name, p in self.pvalues(bins).items():
             counts = np.bincount(
@@ -236,6 +238,7 @@ def sbc(
     target_accept=0.8,
     random_seed=0,
     progress=True,
+    client=None,
 ):
     """Simulation-based calibration of ``law`` with default (or given) priors.
 
@@ -261,6 +264,11 @@ def sbc(
     progress : bool
         A progress bar over the simulations in a terminal or notebook
         (:mod:`bayescale.progress`).
+    client : distributed.Client or str, optional
+        ``None`` (default) fits the simulations one after another in this process. A Dask
+        client, a scheduler address or ``"local"`` (a local cluster) fits them as one batch with
+        :func:`bayescale.fit_many`: the same fits, bit for bit, so the same ranks; the
+        per-fit ``seconds`` are then not measured (NaN).
 
     Returns
     -------
@@ -270,28 +278,21 @@ def sbc(
     lik = get_likelihood(likelihood)
     all_priors = resolve_priors(law, lik, priors, {})  # no groups, so no group scales
     names = [*law.parameters, *lik.priors]
+    sims = [
+        simulate(law, lik, inputs, all_priors, np.random.default_rng([random_seed, s]))
+        for s in range(n_sims)
+    ]
+    settings = {"chains": chains, "draws": draws, "tune": tune, "target_accept": target_accept}
+    tasks = [
+        {"data": frame, "law": law, "y": "y", "likelihood": lik, "priors": priors, **settings}
+        | {"random_seed": random_seed * 100_003 + s}
+        for s, (_, frame, _) in enumerate(sims)
+    ]
     ranks, diags, errors = [], [], []
-    for s in progress_bar(range(n_sims), desc=f"sbc {law.name}", progress=progress):
-        rng = np.random.default_rng([random_seed, s])
-        truth, frame, log_lik = simulate(law, lik, inputs, all_priors, rng)
-        start = time.perf_counter()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)  # recorded below instead
-                result = fit(
-                    frame,
-                    law=law,
-                    y="y",
-                    likelihood=lik,
-                    priors=priors,
-                    chains=chains,
-                    draws=draws,
-                    tune=tune,
-                    target_accept=target_accept,
-                    random_seed=random_seed * 100_003 + s,
-                )
-        except BayescaleError as err:
-            errors.append(f"simulation {s} ({truth}): {type(err).__name__}: {err}")
+    fitted = _fits(tasks, client, progress, f"sbc {law.name}")
+    for s, ((truth, _, log_lik), (result, seconds)) in enumerate(zip(sims, fitted, strict=True)):
+        if isinstance(result, BayescaleError):
+            errors.append(f"simulation {s} ({truth}): {type(result).__name__}: {result}")
             continue
         post = result.posterior["posterior"]
         row = {k: ranks_of(truth[k], post[k].to_numpy(), n_ranks) for k in names}
@@ -306,7 +307,7 @@ def sbc(
                 "min_ess_bulk": d.min_ess_bulk,
                 "max_depth_share": d.max_depth_share,
                 "converged": d.ok,
-                "seconds": time.perf_counter() - start,
+                "seconds": seconds,
             }
         )
     columns = [*names, LOG_LIK]
@@ -328,3 +329,27 @@ def sbc(
         ),
         errors,
     )
+
+
+def _fits(tasks, client, progress, desc):
+    """``(fit or BayescaleError, seconds)`` per task, in order: here, or as one batch.
+
+    Convergence is recorded per simulation, so the fits' warnings are not raised; an
+    error the engine raises for a simulated data set takes that fit's place (any other
+    exception propagates).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded by the caller instead
+        if client is not None:
+            for result in fit_many(tasks, client=client, progress=progress, errors="return"):
+                if isinstance(result, Exception) and not isinstance(result, BayescaleError):
+                    raise result
+                yield result, float("nan")
+            return
+        for task in progress_bar(tasks, desc=desc, progress=progress):
+            start = time.perf_counter()
+            try:
+                result = fit(**task)
+            except BayescaleError as err:
+                result = err
+            yield result, time.perf_counter() - start

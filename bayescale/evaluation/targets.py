@@ -37,6 +37,7 @@ import pandas as pd
 from scipy.optimize import elementwise
 
 from bayescale.arguments import check_probability, is_number
+from bayescale.diagnostics import flag
 from bayescale.errors import SpecError, UndefinedDrawsWarning
 from bayescale.evaluation.decisions import (
     check_budgets,
@@ -143,7 +144,7 @@ def compute_for_target(
         out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
     out["p_unreachable"] = draws["unreachable"].mean(axis=0)
     out["p_out_of_range"] = draws["out_of_range"].mean(axis=0)
-    return pd.DataFrame(out)
+    return flag(pd.DataFrame(out), {fit.label: fit}, "compute for a target")
 
 
 def target_draws(

@@ -14,6 +14,7 @@ then sample the product of the two posteriors.
 import numpy as np
 
 from bayescale.arguments import check_probability, seeded
+from bayescale.diagnostics import flag
 from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
 from bayescale.predictive import check_kind, quantiles
@@ -158,7 +159,7 @@ def predict_chained(
     outside = (loss < fitted.min()) | (loss > fitted.max())
     l_med, l_lo, l_hi = quantiles(loss, ci, axis=0)
     med, lo, hi = quantiles(acc, ci, axis=0)
-    return frame.assign(
+    table = frame.assign(
         loss_median=l_med,
         loss_lower=l_lo,
         loss_upper=l_hi,
@@ -168,3 +169,6 @@ def predict_chained(
         p_loss_outside=outside.mean(axis=0),
         reach=upstream_fit.evaluator.reach(frame),
     )
+    fits = {f"upstream {upstream_fit.label}": upstream_fit}
+    fits[f"downstream {downstream_fit.label}"] = downstream_fit
+    return flag(table, fits, "two-stage prediction")

@@ -25,6 +25,7 @@ import pandas as pd
 
 from bayescale.arguments import check_probability
 from bayescale.data import read_table
+from bayescale.diagnostics import flag
 from bayescale.errors import SpecError
 from bayescale.evaluation.decisions import (
     check_budgets,
@@ -128,7 +129,7 @@ def prob_beats(
     table["difference_median"], table["difference_lower"], table["difference_upper"] = med, lo, hi
     table["reach_a"] = compute[0] / fitted_compute(fit_a).max()
     table["reach_b"] = compute[1] / fitted_compute(fit_b).max()
-    return table
+    return flag(table, _named(fit_a, fit_b), "P(A beats B)")
 
 
 def crossover(
@@ -174,7 +175,7 @@ def crossover(
     med, lo, hi = quantiles(c, ci)
     crossed = np.isfinite(c)
     after = draws["a_better_after"][crossed].mean() if crossed.any() else np.nan
-    return pd.Series(
+    result = pd.Series(
         {
             "median": med,
             "lower": lo,
@@ -186,6 +187,12 @@ def crossover(
         },
         name="crossover C",
     )
+    return flag(result, _named(fit_a, fit_b), "crossover")
+
+
+def _named(fit_a, fit_b):
+    """The two recipes' fits by name, for :func:`~bayescale.diagnostics.flag`."""
+    return {f"A ({fit_a.label})": fit_a, f"B ({fit_b.label})": fit_b}
 
 
 def crossover_draws(
