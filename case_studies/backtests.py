@@ -133,11 +133,21 @@ def calibrated_line(result, test, law="chinchilla"):
     )
 
 
-def run(draws=1000, chains=4, seed=0, data=DATA, sweeps=tuple(SWEEPS), extrapolation="none"):
+def run(
+    draws=1000,
+    chains=4,
+    seed=0,
+    data=DATA,
+    sweeps=tuple(SWEEPS),
+    extrapolation="none",
+    scheduler=None,
+):
     """Backtest the sweeps; print the tables; check the headline claims.
 
     ``extrapolation="none"`` (the checks were set for it) scores each law's own posterior;
     ``"calibrated"`` scores bayescale's default, with the error learnt across sweeps.
+    ``scheduler`` (a Dask scheduler address, or ``"local"``) fits each backtest's laws
+    as one batch there (:func:`bayescale.fit_many`: the same fits, bit for bit).
     """
     tables, seconds, gains, valid = {}, {}, {}, {}
     for label in sweeps:
@@ -154,6 +164,7 @@ def run(draws=1000, chains=4, seed=0, data=DATA, sweeps=tuple(SWEEPS), extrapola
                 fit_options={"draws": draws, "chains": chains},
                 random_seed=seed,
                 extrapolation=extrapolation,
+                client=scheduler,
             )
         seconds[label] = time.perf_counter() - start
         ci = result.uncertainty(by=UNITS.get(label), scores=["coverage_90", "interval_score_90"])
@@ -321,4 +332,7 @@ if __name__ == "__main__":
     np.set_printoptions(precision=3)
     sweeps = {"nargs": "+", "choices": list(SWEEPS), "default": list(SWEEPS)}
     extrapolation = {"choices": ["none", "calibrated"], "default": "none"}
-    raise SystemExit(main(__doc__, DATA, run, sweeps=sweeps, extrapolation=extrapolation))
+    scheduler = {"default": None, "help": "a Dask scheduler address, or 'local'"}
+    raise SystemExit(
+        main(__doc__, DATA, run, sweeps=sweeps, extrapolation=extrapolation, scheduler=scheduler)
+    )

@@ -30,7 +30,8 @@ committed).
     the baseline, with cluster-bootstrap intervals (clusters: the fits).
 
 Run: ``python case_studies/extrapolation_calibration.py collect`` (hours on 2 cores;
-``--sweeps`` limits it), then ``calibrate``, then ``evaluate``.
+``--sweeps`` limits it; ``--scheduler ADDRESS`` or ``--scheduler local`` fits in batches
+on Dask), then ``calibrate``, then ``evaluate``.
 """
 
 import argparse
@@ -38,6 +39,8 @@ import json
 import sys
 import time
 import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +67,8 @@ MAX_STARTS = 64
 """The baseline's start grid is 4^parameters (1,024 for Chinchilla); a random 64 of them keep
 hundreds of per-group baseline fits affordable (the bootstrap refits start at the optimum)."""
 BNSL = bayescale.get_law("broken_power_law", n_breaks=1)
+BATCH = 16
+"""Fits per ``fit_many`` batch under ``--scheduler``: records are stored batch by batch."""
 
 
 def law_for(name, df):
@@ -120,21 +125,65 @@ def _baseline_draws(train, test, law, group, seed):
     return draws, lpd
 
 
-def collect_one(name, unit, df, cut, mask, likelihood, out, seed=0):
-    """Fit one cut, store its held-out record; skip if the file exists."""
-    path = out / f"{name}__{unit.replace('/', '_').replace(' ', '')}__{cut}__{likelihood}.npz"
-    if path.exists():
-        return
-    sweep = sweeps.SWEEPS[name]
-    law = law_for(name, df)
-    group = "group" if sweep.law_inputs == "N,D" and sweep.group else None
-    train, test = df[mask].reset_index(drop=True), df[~mask].reset_index(drop=True)
-    t0 = time.perf_counter()
+@dataclass(frozen=True)
+class Job:
+    """One cut of one sweep (or curve) with one likelihood: a fit and its record's file."""
+
+    path: Path
+    name: str
+    unit: str
+    cut: str
+    likelihood: str
+    mask: np.ndarray
+    df: pd.DataFrame
+
+    @property
+    def law(self):
+        """The law fitted: the sweep's default (:func:`law_for`)."""
+        return law_for(self.name, self.df)
+
+    @property
+    def group(self):
+        """``"group"`` where a sweep of N, D has groups; 1-D curves are fitted one by one."""
+        sweep = sweeps.SWEEPS[self.name]
+        return "group" if sweep.law_inputs == "N,D" and sweep.group else None
+
+    @property
+    def train(self):
+        """The rows fitted."""
+        return self.df[self.mask].reset_index(drop=True)
+
+    @property
+    def test(self):
+        """The rows held out."""
+        return self.df[~self.mask].reset_index(drop=True)
+
+    def task(self, seed=0):
+        """The fit, as :func:`bayescale.fit`'s keyword arguments (a ``fit_many`` task)."""
+        options = {"likelihood": self.likelihood, "random_seed": seed, **FIT}
+        return {"data": self.train, "law": self.law, "group": self.group, **options}
+
+
+def jobs(names, likelihoods, out, root=None):
+    """Every cut of ``names`` whose record is not in ``out`` yet (a run resumes)."""
+    todo = []
+    for likelihood in likelihoods:
+        for name in names:
+            for unit, df in units(name, root).items():
+                law = law_for(name, df)
+                for cut, mask in cuts(df, law, sweeps.SWEEPS[name].law_inputs).items():
+                    stem = f"{name}__{unit.replace('/', '_').replace(' ', '')}__{cut}"
+                    path = out / f"{stem}__{likelihood}.npz"
+                    if not path.exists():
+                        todo.append(Job(path, name, unit, cut, likelihood, mask, df))
+    return todo
+
+
+def save_record(job, fit, seconds, seed=0):
+    """Score ``fit`` (and the baseline) on ``job``'s held-out rows; store the record."""
+    law, group, train, test = job.law, job.group, job.train, job.test
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bayescale.fit(
-            train, law=law, group=group, likelihood=likelihood, random_seed=seed, **FIT
-        )
         _, draws = fit.predictive_draws(test, extrapolation="none")
         lpd = fit.log_predictive_density(test, extrapolation="none")
         base, base_lpd = _baseline_draws(train, test, law, group, seed)
@@ -142,19 +191,19 @@ def collect_one(name, unit, df, cut, mask, likelihood, out, seed=0):
     keep = rng.choice(draws.shape[0], KEEP_DRAWS, replace=False)
     d = fit.diagnostics
     meta = {
-        "sweep": name,
-        "source": sweep.source,
-        "unit": unit,
-        "cut": cut,
+        "sweep": job.name,
+        "source": sweeps.SWEEPS[job.name].source,
+        "unit": job.unit,
+        "cut": job.cut,
         "law": law.name,
-        "likelihood": likelihood,
-        "n_fit": int(mask.sum()),
+        "likelihood": job.likelihood,
+        "n_fit": int(job.mask.sum()),
         "converged": bool(d.ok),
         "divergences": int(d.divergences),
-        "seconds": time.perf_counter() - t0,
+        "seconds": seconds,
     }
     np.savez(
-        path,
+        job.path,
         meta=json.dumps(meta),
         log_reach=np.log(fit.evaluator.reach(fit.spec.prediction_frame(test))),
         log_scale=log_scale(law, test),
@@ -164,25 +213,72 @@ def collect_one(name, unit, df, cut, mask, likelihood, out, seed=0):
         baseline=base.astype(np.float32),
         baseline_lpd=base_lpd,
     )
+    took = "" if np.isnan(seconds) else f", {seconds:.0f} s"
     print(
-        f"{name} {unit} {cut} {likelihood}: {mask.sum()} fitted, {len(test)} held out, "
-        f"{meta['seconds']:.0f} s, {'converged' if d.ok else 'NOT converged'}",
+        f"{_label(job)}: {job.mask.sum()} fitted, {len(test)} held out{took}, "
+        f"{'converged' if d.ok else 'NOT converged'}",
         flush=True,
     )
 
 
-def collect(names, likelihoods, out, root=None):
-    """Run :func:`collect_one` over every sweep, curve, cut and likelihood."""
+def _label(job):
+    return f"{job.name} {job.unit} {job.cut} {job.likelihood}"
+
+
+def collect(names, likelihoods, out, root=None, scheduler=None, batch=BATCH):
+    """Fit every cut of every sweep, curve and likelihood not yet in ``out``; store records.
+
+    With ``scheduler`` (a Dask scheduler address, or ``"local"``) the fits run as batches
+    of ``batch`` on it (:func:`bayescale.fit_many`), each batch's records stored when it
+    ends, so an interrupted run loses at most one batch; without, one after another here.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    for likelihood in likelihoods:
-        for name in names:
-            for unit, df in units(name, root).items():
-                law = law_for(name, df)
-                for cut, mask in cuts(df, law, sweeps.SWEEPS[name].law_inputs).items():
-                    try:
-                        collect_one(name, unit, df, cut, mask, likelihood, out)
-                    except bayescale.BayescaleError as err:
-                        print(f"{name} {unit} {cut} {likelihood}: skipped, {err}", flush=True)
+    todo = jobs(names, likelihoods, out, root)
+    size = batch if scheduler else 1
+    with dask_client(scheduler) as client:
+        for start in range(0, len(todo), size):
+            chunk = todo[start : start + size]
+            began = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # convergence is stored in each record
+                tasks = [job.task() for job in chunk]
+                if client:
+                    fits = bayescale.fit_many(tasks, client=client, errors="return")
+                else:
+                    fits = _fit_or_error(tasks[0])
+            seconds = np.nan if client else time.perf_counter() - began
+            for job, fit in zip(chunk, fits, strict=True):
+                if isinstance(fit, Exception) and not isinstance(fit, bayescale.BayescaleError):
+                    raise fit
+                try:
+                    if isinstance(fit, Exception):
+                        raise fit
+                    save_record(job, fit, seconds)
+                except bayescale.BayescaleError as err:
+                    print(f"{_label(job)}: skipped, {err}", flush=True)
+
+
+@contextmanager
+def dask_client(scheduler):
+    """What ``fit_many`` is given: None, an address, or one local cluster for the whole run."""
+    if scheduler != "local":
+        yield scheduler
+        return
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(threads_per_worker=1, processes=True) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def _fit_or_error(task):
+    """``[fit]``, or ``[error]`` for data the engine refuses (as ``fit_many`` returns it)."""
+    try:
+        return [bayescale.fit(**task)]
+    except bayescale.BayescaleError as err:
+        return [err]
 
 
 def records(out, likelihood="normal"):
@@ -493,13 +589,18 @@ def main(argv=None):
     parser.add_argument("--sweeps", nargs="*", default=None)
     parser.add_argument("--likelihoods", nargs="*", default=["normal"])
     parser.add_argument("--write", action="store_true", help="write the shipped calibration")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="collect: fit in batches on this Dask scheduler address, or 'local'",
+    )
     args = parser.parse_args(argv)
     if args.step == "collect":
         names = args.sweeps or [n for n in sweeps.available(args.data) if n not in SKIP]
         if not names:
             print(f"no sweep found under {sweeps.data_root(args.data)} (../shared/data)")
             return 2
-        collect(names, args.likelihoods, args.out, args.data)
+        collect(names, args.likelihoods, args.out, args.data, args.scheduler)
         return 0
     if args.step == "evaluate":
         return 0 if evaluate(args.out, args.likelihoods[0])[1] else 1
