@@ -6,10 +6,8 @@ Commands: ``demo``, ``fit``, ``compare``, ``backtest``, ``predict``, ``optimal``
 
 import argparse
 import ast
-import contextlib
 import os
 import sys
-import threading
 import warnings
 from pathlib import Path
 
@@ -197,34 +195,6 @@ def _pooling(items):
     return pooling
 
 
-@contextlib.contextmanager
-def _elapsed(message, show):
-    """A live ``message: 00:12`` line on stderr while work that reports no progress runs.
-
-    numpyro's NUTS runs as one compiled program (:mod:`bayescale.engine.jax_nuts`) that
-    says nothing until it is done; a ticking clock at least shows it is alive.
-    """
-    if not show:
-        yield
-        return
-    from tqdm import tqdm
-
-    stop = threading.Event()
-    with tqdm(desc=message, bar_format="{desc}: {elapsed}", file=sys.stderr) as bar:
-
-        def tick():
-            while not stop.wait(0.5):
-                bar.refresh()
-
-        ticker = threading.Thread(target=tick, daemon=True)
-        ticker.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            ticker.join()
-
-
 def _show(table):
     with pd.option_context(
         "display.float_format", "{:.4g}".format, "display.width", 200, "display.max_columns", 30
@@ -265,11 +235,7 @@ def fit_command(args):
         **_sampling(args),
     }
     # nutpie and PyMC draw their own progress bars; numpyro's compiled run gets a clock
-    show = not args.quiet and sys.stderr.isatty()
-    numpyro = args.sampler == "numpyro"
-    steps = f"{args.chains} chains x {args.tune} + {args.draws} steps"
-    with _elapsed(f"sampling ({args.sampler}, {steps})", show and numpyro):
-        fit = bayescale.fit(args.csv, progressbar=show and not numpyro, **options)
+    fit = bayescale.fit(args.csv, progressbar=not args.quiet and sys.stderr.isatty(), **options)
     _show(fit.summary(ci=args.ci))
     print("\nDiagnostics:", fit.diagnostics)
     if args.save:

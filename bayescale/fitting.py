@@ -16,6 +16,7 @@ from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY
 from bayescale.predictive import Evaluator
+from bayescale.progress import elapsed
 from bayescale.result import ScalingFit, sampled_names
 from bayescale.spec import FitSpec, resolve_priors
 from bayescale.versions import versions
@@ -89,6 +90,9 @@ def fit(
     random_seed : int
         Same seed and data give the identical posterior.
     progressbar : bool
+        Show sampling progress in a terminal or notebook: nutpie's and PyMC's own bars;
+        for numpyro, whose compiled program reports nothing until it ends, a running
+        clock (:func:`bayescale.progress.elapsed`).
 
     Returns
     -------
@@ -143,7 +147,9 @@ def fit(
         versions=versions(),
     )
     recipe = ModelRecipe(spec, fitdata, log_ref, centring)
-    idata = sample.run_nuts(recipe, progressbar=progressbar, sources=SOURCES)
+    steps = f"{law.name}: sampling, {spec.chains} chains x {spec.tune} + {spec.draws} steps"
+    with elapsed(steps, progressbar and spec.sampler == "numpyro"):
+        idata = sample.run_nuts(recipe, progressbar=progressbar, sources=SOURCES)
     posterior = assemble_posterior(idata, spec, fitdata, log_ref, centring)
     result = ScalingFit(spec, posterior, fitdata, log_ref)
     diagnostics.warn_if_bad(result.diagnostics, result.label)
