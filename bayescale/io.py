@@ -1,10 +1,14 @@
 """The saved-fit file: netCDF holding the posterior, the fitted data and the spec as JSON.
 
 The :class:`~bayescale.spec.FitSpec` and the reference scales travel in the file's root
-attributes together with a SHA-256 over them and every stored array, so a truncated or
-edited file is refused with :class:`~bayescale.errors.FitFileError` instead of silently
-predicting something else. Files of the previous format (2, whose sampler and column
-settings were an untyped dict) are migrated on read. The file is written under a
+attributes together with a SHA-256 over them and every stored array, and (from format 4)
+a second one over every coordinate: the group labels, chains and draws, whose bits a
+damaged file could otherwise change unnoticed (of 200 single-bit flips of a saved
+grouped fit, 5 loaded with a different ``draw`` coordinate under the format-3 checksum;
+``tests/test_fit.py`` flips bits and truncates). A truncated or edited file is refused with
+:class:`~bayescale.errors.FitFileError` instead of silently predicting something else.
+Files of format 3 (no coordinate checksum) are read as before, and of format 2 (whose
+sampler and column settings were an untyped dict) migrated on read. The file is written under a
 temporary name and renamed into place, so a failed write leaves no partial file.
 
 This module knows the format, not the result object: :meth:`ScalingFit.save` and
@@ -27,21 +31,35 @@ from bayescale.likelihoods import get_likelihood
 from bayescale.priors import Prior
 from bayescale.spec import FitSpec
 
-FORMAT = 3
-_SPEC, _HASH = "bayescale_spec", "bayescale_sha256"
+FORMAT = 4
+_SPEC, _HASH, _COORDS_HASH = "bayescale_spec", "bayescale_sha256", "bayescale_sha256_coords"
 
 
 def _digest(spec_json, tree):
+    """SHA-256 of the spec and every node's data variables (names and values)."""
     h = hashlib.sha256(spec_json.encode())
     for node in sorted(tree.subtree, key=lambda n: n.path):
         for name in sorted(node.ds.data_vars):
             h.update(f"{node.path}/{name}".encode())
-            values = node.ds[name].to_numpy()
-            if values.dtype.kind in "OUS":  # labels: hash the text, not object pointers
-                h.update("\x00".join(map(str, values.ravel())).encode())
-            else:
-                h.update(np.ascontiguousarray(values).tobytes())
+            _update(h, node.ds[name].to_numpy())
     return h.hexdigest()
+
+
+def _coords_digest(tree):
+    """SHA-256 of every node's coordinates: names, dimensions and values."""
+    h = hashlib.sha256()
+    for node in sorted(tree.subtree, key=lambda n: n.path):
+        for name in sorted(node.ds.coords):
+            h.update(f"{node.path}/{name}({','.join(node.ds[name].dims)})".encode())
+            _update(h, node.ds[name].to_numpy())
+    return h.hexdigest()
+
+
+def _update(h, values):
+    if values.dtype.kind in "OUS":  # labels: hash the text, not object pointers
+        h.update("\x00".join(map(str, values.ravel())).encode())
+    else:
+        h.update(np.ascontiguousarray(values).tobytes())
 
 
 def writable(path, what):
@@ -78,6 +96,7 @@ def write(path, spec, posterior, data, log_ref):
     saved = {"format": FORMAT, "spec": spec.to_dict(), "log_ref": dict(log_ref)}
     spec_json = json.dumps(saved, sort_keys=True)
     tree.attrs = {_SPEC: spec_json, _HASH: _digest(spec_json, tree)}
+    tree.attrs[_COORDS_HASH] = _coords_digest(tree)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tree.to_netcdf(temporary, engine="h5netcdf")
@@ -104,19 +123,22 @@ def read(path):
         raise FitFileError(f"no saved fit at {str(path)!r}")
     try:
         tree = xr.open_datatree(path, engine="h5netcdf").load()
-    except (OSError, ValueError) as err:
+    except Exception as err:  # damaged bytes: h5py raises OSError, KeyError, RuntimeError...
         raise FitFileError(f"{str(path)!r} is not a readable netCDF file: {err}") from err
     spec_json = tree.attrs.get(_SPEC)
     if spec_json is None:
         raise FitFileError(f"{str(path)!r} is netCDF but was not written by bayescale.save")
+    damaged = f"{str(path)!r} fails its checksum: the file was modified or truncated"
     if _digest(spec_json, tree) != tree.attrs.get(_HASH):
-        raise FitFileError(f"{str(path)!r} fails its checksum: the file was modified or truncated")
+        raise FitFileError(damaged)
     saved = json.loads(spec_json)
     if saved.get("format") not in _READERS:
         raise FitFileError(
             f"{str(path)!r} has format {saved.get('format')}; this bayescale reads "
             f"{', '.join(map(str, _READERS))}"
         )
+    if saved["format"] >= 4 and _coords_digest(tree) != tree.attrs.get(_COORDS_HASH):
+        raise FitFileError(f"{damaged} (its coordinates: group labels, chains or draws)")
     try:
         spec = _READERS[saved["format"]](saved)
     except (KeyError, TypeError, BayescaleError) as err:
@@ -160,5 +182,6 @@ def _format2(saved):
     )
 
 
-_READERS = {2: _format2, FORMAT: lambda saved: FitSpec.from_dict(saved["spec"])}
+_READERS = {2: _format2, 3: lambda saved: FitSpec.from_dict(saved["spec"])}
+_READERS[FORMAT] = _READERS[3]  # 4 adds the coordinates' checksum, nothing to migrate
 """Spec reader per file format this version reads."""

@@ -136,6 +136,63 @@ def test_load_refuses_tampered_and_foreign_files(short_fit, tmp_path):
         bayescale.load(tmp_path / "missing.nc")
 
 
+@pytest.fixture(scope="module")
+def saved_grouped(tmp_path_factory):
+    """A grouped fit (the format-2 fixture) saved in today's format: (fit, path, bytes)."""
+    from pathlib import Path
+
+    fit = bayescale.load(Path(__file__).parent / "fixtures" / "format2_grouped.nc")
+    path = tmp_path_factory.mktemp("saved") / "fit.nc"
+    fit.save(path)
+    return bayescale.load(path), path, path.read_bytes()
+
+
+# h5netcdf's File.__del__ on a file it failed to open raises AttributeError (its noise)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_truncated_or_bit_flipped_file_is_refused_or_loads_unchanged(saved_grouped, tmp_path):
+    """Never a silently different fit: every damage is refused or lands in unused bytes."""
+    fit, _, blob = saved_grouped
+    rng = np.random.default_rng(0)
+    damaged = [blob[: int(f * len(blob))] for f in np.linspace(0.02, 0.98, 12)]
+    for at in rng.integers(0, len(blob), 80):
+        flipped = bytearray(blob)
+        flipped[at] ^= 1 << int(rng.integers(8))
+        damaged.append(bytes(flipped))
+    outcomes = {"refused": 0, "unchanged": 0}
+    for i, data in enumerate(damaged):
+        path = tmp_path / f"damaged{i}.nc"
+        path.write_bytes(data)
+        try:
+            loaded = bayescale.load(path)
+        except bayescale.FitFileError:
+            outcomes["refused"] += 1
+            continue
+        assert loaded.posterior.identical(fit.posterior), f"damage {i} changed the posterior"
+        assert loaded.data.frame.equals(fit.data.frame)
+        assert loaded.spec.to_dict() == fit.spec.to_dict() and loaded.log_ref == fit.log_ref
+        outcomes["unchanged"] += 1
+    assert outcomes["refused"] >= 12 + 20, outcomes  # every truncation, many flips
+
+
+def test_changed_coordinates_or_a_missing_group_fail_the_checksum(saved_grouped, tmp_path):
+    _, path, _ = saved_grouped
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    relabelled = tree.copy()
+    posterior = relabelled["posterior"].to_dataset()
+    group = posterior["E"].dims[-1]
+    labels = posterior[group].to_numpy()
+    relabelled["posterior"] = xr.DataTree(posterior.assign_coords({group: labels[::-1]}))
+    relabelled.to_netcdf(tmp_path / "relabelled.nc", engine="h5netcdf")
+    with pytest.raises(bayescale.FitFileError, match="coordinates: group labels"):
+        bayescale.load(tmp_path / "relabelled.nc")
+    for missing in ("posterior", "fit_data"):
+        partial = tree.copy()
+        del partial[missing]
+        partial.to_netcdf(tmp_path / f"no_{missing}.nc", engine="h5netcdf")
+        with pytest.raises(bayescale.FitFileError, match="fails its checksum"):
+            bayescale.load(tmp_path / f"no_{missing}.nc")
+
+
 def test_same_seed_same_posterior(sim_sweep, short_fit):
     again = fit_sweep(sim_sweep)
     np.testing.assert_array_equal(
