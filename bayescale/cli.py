@@ -288,7 +288,7 @@ def backtest_command(args):
     """Fit laws below a cut, score them on the held-out rows beside the field's baseline."""
     import bayescale
     from bayescale.data import read_table
-    from bayescale.io import writable
+    from bayescale.io import writable, write_atomically
 
     inputs = _pairs(args.input, "--input", "NAME=COLUMN")
     df = read_table(args.csv)
@@ -322,7 +322,11 @@ def backtest_command(args):
         print("(90% bootstrap interval; wholly below 0: better beyond the luck of these rows):")
         _show(paired.drop(index=baseline))
     if args.save_predictions:
-        result.predictions.to_csv(args.save_predictions, index=False)
+        write_atomically(
+            args.save_predictions,
+            lambda temporary: result.predictions.to_csv(temporary, index=False),
+            "the predictions",
+        )
         print(f"predictions saved to {args.save_predictions}")
     failed = [str(name) for name in result.table.index[result.table["converged"].eq(False)]]
     if failed:

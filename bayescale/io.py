@@ -97,12 +97,25 @@ def write(path, spec, posterior, data, log_ref):
     spec_json = json.dumps(saved, sort_keys=True)
     tree.attrs = {_SPEC: spec_json, _HASH: _digest(spec_json, tree)}
     tree.attrs[_COORDS_HASH] = _coords_digest(tree)
+    write_atomically(
+        path, lambda temporary: tree.to_netcdf(temporary, engine="h5netcdf"), "the fit"
+    )
+
+
+def write_atomically(path, write, what):
+    """``write(temporary)`` beside ``path``, then rename it over ``path``: all of it or none.
+
+    A write that fails (a full disk, a folder made read-only meanwhile) leaves neither a
+    partial file nor the temporary one, and raises :class:`FitFileError` naming ``what``,
+    the path and the cause. Every file bayescale writes goes through here.
+    """
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tree.to_netcdf(temporary, engine="h5netcdf")
+        write(temporary)
         os.replace(temporary, path)
     except OSError as err:
-        raise FitFileError(f"cannot write the fit to {str(path)!r}: {err}") from err
+        raise FitFileError(f"cannot write {what} to {str(path)!r}: {err}") from err
     finally:
         temporary.unlink(missing_ok=True)
 

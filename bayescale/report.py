@@ -50,7 +50,7 @@ from bayescale.data import numeric_column, read_table
 from bayescale.evaluation import decisions
 from bayescale.evaluation.backtesting import Backtest
 from bayescale.evaluation.comparison import compare as compare_fits
-from bayescale.io import writable
+from bayescale.io import writable, write_atomically
 from bayescale.result import ScalingFit
 from bayescale.spec import resolve_priors
 
@@ -194,10 +194,13 @@ def write_report(
             fit, name, others, failed, stamp, read, ci, unique_tokens, extrapolation, backtest
         )
     title = f"{name}: {fit.law.name} posterior report"
-    if path.suffix.lower() == ".html":
-        path.write_text(_html_page(title, blocks, stamp), encoding="utf-8")
-    else:
-        path.write_text(_markdown_page(blocks, path), encoding="utf-8")
+    html = path.suffix.lower() == ".html"
+
+    def write(temporary):  # a Markdown page's PNGs are written first, beside it
+        page = _html_page(title, blocks, stamp) if html else _markdown_page(blocks, path)
+        temporary.write_text(page, encoding="utf-8")
+
+    write_atomically(path, write, "the report")
     return path
 
 

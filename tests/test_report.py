@@ -122,6 +122,20 @@ def no_figures(monkeypatch):
     )
 
 
+@pytest.mark.parametrize("suffix", [".html", ".md"])
+def test_a_full_disk_leaves_no_partial_report(good, tmp_path, no_figures, monkeypatch, suffix):
+    from pathlib import Path
+
+    def full_disk(self, text, **kwargs):
+        Path.write_bytes(self, text[:100].encode())  # half a page, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(FitFileError, match=r"cannot write the report to .*No space left"):
+        good.report(tmp_path / f"report{suffix}")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture(scope="module")
 def grouped():
     """A fit grouped by labels that are markup, alpha pooled.
