@@ -128,7 +128,7 @@ def test_short_fit_log_likelihood_save_load_and_prediction_below_E_x(tmp_path):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    raises=bayescale.ConvergenceWarning,
+    raises=AssertionError,  # the test asserts each fit passed its checks
     reason="10% of the recovery fits' draws hit NUTS's maximum tree depth (411 leapfrog "
     "steps per draw; found by the tree-depth check, issue 19): the law's geometry needs "
     "reparameterising; this test passes again once it does",
