@@ -10,8 +10,8 @@ sampling): ``bad``'s two chains disagree on alpha, so r-hat fails.
 import warnings
 
 import pytest
+import test_report
 from test_plots import nd_design
-from test_report import DRAWS, chinchilla_draws
 
 import bayescale
 from bayescale import ConvergenceWarning
@@ -19,26 +19,15 @@ from bayescale.cli import main
 from bayescale.testing import fake_fit
 
 ROWS = {"N": [1e9, 7e10], "D": [2e10, 1.4e12]}
-
-
-@pytest.fixture(scope="module")
-def good():
-    fit = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 0), chains=2)
-    assert fit.converged
-    return fit
+good, bad = test_report.good, test_report.bad  # fixtures: a fit that passes, one that fails
 
 
 @pytest.fixture(scope="module")
 def other():
-    fit = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 2), chains=2)
+    fit = fake_fit(
+        nd_design(), "chinchilla", test_report.chinchilla_draws(test_report.DRAWS, 2), chains=2
+    )
     assert fit.converged
-    return fit
-
-
-@pytest.fixture(scope="module")
-def bad():
-    fit = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 1, shift=0.05), chains=2)
-    assert not fit.converged
     return fit
 
 
