@@ -34,6 +34,7 @@ from bayescale.evaluation.calibration import recalibrate, sweep_error
 from bayescale.evaluation.comparison import compare
 from bayescale.evaluation.decisions import compute_optimal, frontier_exponents
 from bayescale.evaluation.sbc import sbc
+from bayescale.evaluation.sensitivity import sensitivity
 from bayescale.evaluation.targets import compute_for_target
 from bayescale.evaluation.two_stage import predict_chained
 from bayescale.evaluation.versus import crossover, prob_beats
@@ -96,6 +97,7 @@ __all__ = [
     "reach_split",
     "recalibrate",
     "sbc",
+    "sensitivity",
     "sweep_error",
 ]
 

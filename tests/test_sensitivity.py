@@ -1,0 +1,111 @@
+"""Sensitivity of a decision (issue 21, item 6): one row per law x likelihood x subset.
+
+The fits are fake (no sampling): ``fit_many`` is replaced by one that returns a fit of
+each task's rows whose draws are the same jittered truth, so every row's answer is the
+compute-optimal answer of a known posterior, and the table's assembly is what is tested.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import test_report
+from test_plots import nd_design
+
+import bayescale
+from bayescale.evaluation import sensitivity as sensitivity_mod
+from bayescale.testing import fake_fit
+
+# fake fits whose chains may disagree on a subset: the answers' warnings are checked once
+# below, and ignored where they are not the subject
+pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+C = 5.76e23
+
+
+def fake(runs, law):
+    """A fake fit of ``runs``: the report tests' converged draws (its chains may disagree here)."""
+    return fake_fit(runs, law, test_report.chinchilla_draws(test_report.DRAWS, 0), chains=2)
+
+
+@pytest.fixture
+def fake_batch(monkeypatch):
+    """``fit_many`` fitting nothing: task -> a fake fit of its rows (or an error)."""
+    seen = []
+
+    def fit_many(tasks, client=None, progress=True, errors="raise"):
+        seen.append(client)
+        out = []
+        for task in tasks:
+            if len(task["data"]) < 10:
+                out.append(bayescale.DataError("too few rows for this law"))
+                continue
+            out.append(fake(task["data"], task["law"]))
+        return out
+
+    monkeypatch.setattr(sensitivity_mod, "fit_many", fit_many)
+    return seen
+
+
+def test_every_combination_answers_as_compute_optimal_on_its_fit(fake_batch):
+    runs = nd_design()
+    compute = 6 * runs["N"] * runs["D"]
+    low, high = np.quantile(compute, [0.25, 0.75])
+    masks = {
+        "all runs": compute > 0,
+        f"budgets <= {low:.3g} dropped": compute > low,
+        f"budgets >= {high:.3g} dropped": compute < high,
+    }
+    fits = {name: fake(runs[mask.to_numpy()], "chinchilla") for name, mask in masks.items()}
+    failed = [name for name, fit in fits.items() if not fit.converged]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = bayescale.sensitivity(runs, C, laws=["chinchilla"], likelihoods=["normal"])
+    said = [str(w.message) for w in caught if w.category is bayescale.ConvergenceWarning]
+    assert len(said) == (1 if failed else 0)  # once for the table, whatever the rows
+    assert fake_batch == [False]  # client=None: fitted here, one after another
+    assert list(table.index.get_level_values("subset")) == list(masks)
+    assert list(table["runs"]) == [int(mask.sum()) for mask in masks.values()]
+    for name, fit in fits.items():
+        expected = bayescale.compute_optimal(fit, C).iloc[0]
+        row = table.loc[("chinchilla", "normal", name)]
+        assert row["median"] == expected["tokens_per_param_median"]
+        assert row["lower"] < row["median"] < row["upper"]
+        assert row["reach"] == pytest.approx(C / (6 * fit.data.frame.eval("N * D")).max())
+        assert row["converged"] == fit.converged
+    assert table.attrs["unconverged"] == [f"chinchilla, normal, {name}" for name in failed]
+    assert table.attrs["answer"] == "tokens_per_param" and table.attrs["C"] == C
+
+
+def test_a_refused_fit_is_a_row_with_its_error(fake_batch):
+    runs = nd_design()
+    few = np.zeros(len(runs), bool)
+    few[:5] = True
+    table = bayescale.sensitivity(
+        runs,
+        C,
+        laws=["chinchilla"],
+        likelihoods=["normal"],
+        subsets={"all": np.ones(len(runs), bool), "five runs": few},
+        answer="N_opt",
+    )
+    assert table.loc[("chinchilla", "normal", "five runs"), "error"] == "too few rows for this law"
+    assert np.isnan(table.loc[("chinchilla", "normal", "five runs"), "median"])
+    assert table.loc[("chinchilla", "normal", "all"), "error"] == ""
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"answer": "loss"}, "answer must be one of N_opt, D_opt"),
+        ({"group": "g"}, "ungrouped"),
+        ({"laws": ["power_law"]}, r"laws \['power_law'\] have no inputs N and D"),
+        ({"subsets": {"half": [True, False]}}, "must be 20 booleans"),
+        ({"subsets": {"none": np.zeros(20, bool)}}, "keeps no row"),
+    ],
+)
+def test_bad_questions_are_named_before_any_fit(fake_batch, options, message):
+    with pytest.raises(bayescale.BayescaleError, match=message):
+        bayescale.sensitivity(nd_design(), C, **options)
+    assert fake_batch == []
+    with pytest.raises(bayescale.SpecError, match="one positive FLOP budget"):
+        bayescale.sensitivity(nd_design(), [1e21, 1e22])
