@@ -324,8 +324,11 @@ def flag(table, fits, what):
     table.attrs["unconverged"] = failed
     if failed:
         details = "; ".join(f"{name}: {_failed_checks(fits[name])}" for name in failed)
+        which = (
+            "a fit that failed its" if len(failed) == 1 else f"{len(failed)} fits that failed their"
+        )
         warnings.warn(
-            f"{what} from a fit that failed its convergence checks ({details}); "
+            f"{what} from {which} convergence checks ({details}); "
             "treat it as provisional and see the fit's diagnostics",
             ConvergenceWarning,
             stacklevel=3,

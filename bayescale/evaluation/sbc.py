@@ -338,18 +338,21 @@ def _fits(tasks, client, progress, desc):
     error the engine raises for a simulated data set takes that fit's place (any other
     exception propagates).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded by the caller instead
-        if client is not None:
-            for result in fit_many(tasks, client=client, progress=progress, errors="return"):
-                if isinstance(result, Exception) and not isinstance(result, BayescaleError):
-                    raise result
-                yield result, float("nan")
-            return
-        for task in progress_bar(tasks, desc=desc, progress=progress):
-            start = time.perf_counter()
-            try:
+    if client is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # recorded by the caller
+            results = fit_many(tasks, client=client, progress=progress, errors="return")
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, BayescaleError):
+                raise result
+            yield result, float("nan")
+        return
+    for task in progress_bar(tasks, desc=desc, progress=progress):
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # recorded by the caller
                 result = fit(**task)
-            except BayescaleError as err:
-                result = err
-            yield result, time.perf_counter() - start
+        except BayescaleError as err:
+            result = err
+        yield result, time.perf_counter() - start

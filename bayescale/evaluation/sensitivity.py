@@ -128,9 +128,11 @@ def sensitivity(
         {**fit_options, "data": table[masks[name]], "law": law, "likelihood": lik}
         for law, lik, name in combos
     ]
-    fits = fit_many(
-        tasks, client=False if client is None else client, progress=progress, errors="return"
-    )
+    with warnings.catch_warnings():  # the table says it once, below
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = fit_many(
+            tasks, client=False if client is None else client, progress=progress, errors="return"
+        )
     rows, answered = [], {}
     for (law, lik, name), task, fitted in zip(combos, tasks, fits, strict=True):
         row = {"law": law.name, "likelihood": lik.name, "subset": name}
