@@ -101,11 +101,14 @@ def test_a_refused_fit_is_a_row_with_its_error(fake_batch):
         ({"laws": ["power_law"]}, r"laws \['power_law'\] have no inputs N and D"),
         ({"subsets": {"half": [True, False]}}, "must be 20 booleans"),
         ({"subsets": {"none": np.zeros(20, bool)}}, "keeps no row"),
+        ({"laws": "chinchilla"}, "non-empty lists of names"),
+        ({"likelihoods": []}, "non-empty lists of names"),
     ],
 )
 def test_bad_questions_are_named_before_any_fit(fake_batch, options, message):
     with pytest.raises(bayescale.BayescaleError, match=message):
         bayescale.sensitivity(nd_design(), C, **options)
     assert fake_batch == []
-    with pytest.raises(bayescale.SpecError, match="one positive FLOP budget"):
-        bayescale.sensitivity(nd_design(), [1e21, 1e22])
+    for budget in ([1e21, 1e22], "1e23", -1.0, np.inf):
+        with pytest.raises(bayescale.SpecError, match="one positive FLOP budget"):
+            bayescale.sensitivity(nd_design(), budget)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale import data as data_mod
-from bayescale.arguments import check_probability
+from bayescale.arguments import check_probability, is_number
 from bayescale.batch import fit_many
 from bayescale.diagnostics import flag
 from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, SpecError
@@ -105,18 +105,24 @@ def sensitivity(
     Raises
     ------
     SpecError
-        For an unknown ``answer``, a law without inputs ``N`` and ``D``, ``group=``, a budget
-        that is not one positive number, or a subset mask of the wrong length.
+        For an unknown ``answer``, empty or bare-string ``laws``/``likelihoods``, a law
+        without inputs ``N`` and ``D``, ``group=``, a budget that is not one positive
+        number, or a subset mask of the wrong length.
     DataError
         As :func:`bayescale.fit` for the runs, before any fitting.
     """
     check_probability(ci, "ci")
     if answer not in SUMMARIES:
         raise SpecError(f"answer must be one of {', '.join(SUMMARIES)}, got {answer!r}")
-    if not np.isscalar(C) or not np.isfinite(C) or C <= 0:
+    if not is_number(C) or not 0 < C < np.inf:
         raise SpecError(f"C must be one positive FLOP budget, got {C!r}")
     if fit_options.get("group") is not None:
         raise SpecError("sensitivity takes ungrouped fits; ask it of each group's runs")
+    if isinstance(laws, str) or isinstance(likelihoods, str) or not laws or not likelihoods:
+        raise SpecError(
+            f"laws and likelihoods must be non-empty lists of names, got {laws!r} and "
+            f"{likelihoods!r}"
+        )
     laws = [get_law(law) for law in laws]
     likelihoods = [get_likelihood(lik) for lik in likelihoods]
     if wrong := [law.name for law in laws if not {"N", "D"} <= set(law.inputs)]:
