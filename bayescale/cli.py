@@ -28,8 +28,8 @@ def _sampling_args(parser, draws=1000, tune=1000, chains=4):
     parser.add_argument("--target-accept", type=float, default=0.8)
 
 
-def _data_args(parser):
-    """Arguments every command that fits a CSV shares."""
+def _column_args(parser):
+    """The response and input columns of a CSV."""
     parser.add_argument("--y", default="loss")
     parser.add_argument(
         "--input",
@@ -38,14 +38,23 @@ def _data_args(parser):
         metavar="NAME=COLUMN",
         help="map a law input to a column, e.g. --input 'N=Model Size'",
     )
+
+
+def _likelihood_arg(parser, **how):
     parser.add_argument(
         "--likelihood",
-        default="normal",
         metavar="NAME[(OPTIONS)]",
         help=f"one of {', '.join(likelihood_names())}; options as keywords, e.g. "
         "'binomial(n=14042)' (the item count) or 'ou_normal(along=D)' (noise correlated "
         "along one curve's checkpoints: use --target-accept 0.95)",
+        **how,
     )
+
+
+def _data_args(parser):
+    """Arguments every command that fits a CSV with one likelihood shares."""
+    _column_args(parser)
+    _likelihood_arg(parser, default="normal")
     _sampling_args(parser)
 
 
@@ -341,6 +350,36 @@ def _client(scheduler):
     return scheduler or os.environ.get(ADDRESS_VARIABLE)
 
 
+def sensitivity_command(args):
+    """Re-answer one compute-optimal question across laws, likelihoods and runs kept."""
+    import bayescale
+
+    table = bayescale.sensitivity(
+        args.csv,
+        args.compute,
+        laws=args.law or ["chinchilla", "kaplan"],
+        likelihoods=[_likelihood(text) for text in args.likelihood or ["normal", "student_t"]],
+        answer=args.answer,
+        ci=args.ci,
+        unique_tokens=args.unique_tokens,
+        client=_client(args.scheduler),
+        progress=not args.quiet,
+        y=args.y,
+        inputs=_pairs(args.input, "--input", "NAME=COLUMN"),
+        flops_per_token=args.flops_per_token,
+        **_sampling(args),
+    )
+    print(f"{args.answer} at C = {args.compute:.3g} FLOPs, {args.ci:.0%} intervals:")
+    _show(table)
+    failed = [", ".join(key) for key in table.index[~table["converged"].eq(True)]]
+    if failed:
+        print(
+            f"\nWARNING: fits that did not converge or were refused: {'; '.join(failed)}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
 def _targets(items, option="--at"):
     """``--at "N=7e10,D=1.4e12"`` (or ``--target``) values: one table row each."""
     from bayescale.errors import SpecError
@@ -622,6 +661,31 @@ def main(argv=None):
     _extrapolation_arg(p_bt)
     _data_args(p_bt)
     p_bt.set_defaults(func=backtest_command)
+    p_sn = sub.add_parser(
+        "sensitivity",
+        help="refit a CSV under every law x likelihood x runs kept and re-answer D*/N* at a budget",
+    )
+    p_sn.add_argument("csv")
+    p_sn.add_argument("--compute", type=float, required=True, metavar="C", help="the FLOP budget")
+    p_sn.add_argument(
+        "--law", action="append", help="repeat for several (default: chinchilla and kaplan)"
+    )
+    _likelihood_arg(p_sn, action="append")
+    p_sn.add_argument(
+        "--answer",
+        default="tokens_per_param",
+        choices=["tokens_per_param", "N_opt", "D_opt", "loss_opt"],
+    )
+    p_sn.add_argument("--ci", type=float, default=0.9)
+    p_sn.add_argument("--flops-per-token", type=float, default=6.0, help="k in C = k N D")
+    p_sn.add_argument(
+        "--unique-tokens", type=float, help="U, the unique tokens available (data_constrained)"
+    )
+    p_sn.add_argument("--quiet", action="store_true", help="no progress bar over the fits")
+    p_sn.add_argument("--scheduler", metavar="ADDRESS", help="as for backtest")
+    _column_args(p_sn)
+    _sampling_args(p_sn)
+    p_sn.set_defaults(func=sensitivity_command)
     p_pr = sub.add_parser("predict", help="predict from a saved fit, with intervals and reach")
     p_pr.add_argument("fit", metavar="FIT.nc")
     rows = p_pr.add_mutually_exclusive_group(required=True)

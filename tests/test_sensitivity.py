@@ -112,3 +112,19 @@ def test_bad_questions_are_named_before_any_fit(fake_batch, options, message):
     for budget in ([1e21, 1e22], "1e23", -1.0, np.inf):
         with pytest.raises(bayescale.SpecError, match="one positive FLOP budget"):
             bayescale.sensitivity(nd_design(), budget)
+
+
+def test_cli_prints_the_table_and_exits_1_when_a_fit_failed(fake_batch, tmp_path, capsys):
+    from bayescale.cli import main
+
+    nd_design().to_csv(tmp_path / "runs.csv", index=False)
+    args = ["sensitivity", str(tmp_path / "runs.csv"), "--compute", "5.76e23", "--quiet"]
+    status = main([*args, "--law", "chinchilla", "--likelihood", "normal"])
+    out, err = capsys.readouterr()
+    assert "tokens_per_param at C = 5.76e+23 FLOPs, 90% intervals:" in out
+    assert out.count("chinchilla") >= 1 and "budgets <=" in out and "budgets >=" in out
+    table = bayescale.sensitivity(nd_design(), C, laws=["chinchilla"], likelihoods=["normal"])
+    assert status == (0 if table["converged"].all() else 1)
+    assert ("WARNING: fits that did not converge" in err) == (status == 1)
+    assert main([*args, "--answer", "N_opt", "--law", "power_law"]) == 2
+    assert "no inputs N and D" in capsys.readouterr().err
