@@ -907,7 +907,7 @@ def _axis_label(fit, key):
 def _values(fit, frame, key):
     """Values of ``key`` (an input, ``"C"`` or ``"D/N"``) at the rows of a validated frame."""
     if key == "C":
-        return fit.spec.flops_per_token * frame["N"].to_numpy(float) * frame["D"].to_numpy(float)
+        return decisions.row_compute(frame, fit.spec.flops_per_token)
     if key == "D/N":
         return frame["D"].to_numpy(float) / frame["N"].to_numpy(float)
     return frame[key].to_numpy(float)

@@ -611,11 +611,6 @@ def _has_nd(fit):
     return {"N", "D"} <= set(fit.law.inputs)
 
 
-def _compute(fit, frame):
-    """``C = k N D`` of a validated frame's rows, with the fit's ``k``."""
-    return fit.spec.flops_per_token * frame["N"].to_numpy(float) * frame["D"].to_numpy(float)
-
-
 def _data_section(fit):
     data, spec = fit.data, fit.spec
     frame = data.frame
@@ -624,7 +619,7 @@ def _data_section(fit):
         for k in fit.law.inputs
     ]
     if _has_nd(fit):
-        c = _compute(fit, frame)
+        c = decisions.fitted_compute(fit)
         rows.append((f"{spec.flops_per_token:g} N D", "compute C", c.min(), c.max(), None))
     y = frame[data.y]
     rows.append((data.y, "response", y.min(), y.max(), y.nunique()))
@@ -878,7 +873,7 @@ def _read_targets(fit, targets):
         values = (
             budgets["C"].to_numpy()
             if budgets is not None
-            else _compute(fit, fit.spec.prediction_frame(table))
+            else decisions.row_compute(fit.spec.prediction_frame(table), fit.spec.flops_per_token)
         )
     elif len(fit.law.inputs) == 1:
         key = fit.law.inputs[0]
@@ -993,22 +988,18 @@ def _optimal_blocks(fit, budgets, ci, unique_tokens, extrapolation, stamp):
         tables.append(table)
         blocks += notes
         where = "" if label is None else f" for group {label}"
-        blocks += _figure(
-            lambda c=c, label=label: plots.isoflop_plot(
-                fit, c, group=label, unique_tokens=unique_tokens
-            ),
-            f"isoFLOP curves at the target budgets{where}",
-            "isoflop",
-            stamp,
-        )
-        blocks += _figure(
-            lambda c=c, label=label: plots.frontier_plot(
-                fit, c, group=label, unique_tokens=unique_tokens
-            ),
-            f"compute-optimal N*(C) and D*(C){where}",
-            "frontier",
-            stamp,
-        )
+        for plot, caption, name in (
+            (plots.isoflop_plot, "isoFLOP curves at the target budgets", "isoflop"),
+            (plots.frontier_plot, "compute-optimal N*(C) and D*(C)", "frontier"),
+        ):
+            blocks += _figure(
+                lambda plot=plot, c=c, label=label: plot(
+                    fit, c, group=label, unique_tokens=unique_tokens
+                ),
+                f"{caption}{where}",
+                name,
+                stamp,
+            )
     table = _interval_columns(pd.concat(tables, ignore_index=True), decisions.SUMMARIES, ci)
     caption = (
         "per posterior draw: the N and D that minimise the law's loss at C = "

@@ -367,10 +367,14 @@ def law_parameters(fit, group=None):
     return {key: np.asarray(v, float)[..., 0] for key, v in rows.items()}
 
 
+def row_compute(frame, flops_per_token):
+    """``C = k N D`` of each row of a validated frame (columns ``N`` and ``D``)."""
+    return flops_per_token * frame["N"].to_numpy(float) * frame["D"].to_numpy(float)
+
+
 def fitted_compute(fit):
     """``k N D`` of the fitted rows, with the fit's ``k``."""
-    frame = fit.data.frame
-    return fit.spec.flops_per_token * frame["N"].to_numpy(float) * frame["D"].to_numpy(float)
+    return row_compute(fit.data.frame, fit.spec.flops_per_token)
 
 
 def _has_closed_form(law):

@@ -21,7 +21,7 @@ from bayescale.arguments import check_probability, is_number
 from bayescale.batch import fit_many
 from bayescale.diagnostics import flag
 from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, SpecError
-from bayescale.evaluation.decisions import SUMMARIES, compute_optimal
+from bayescale.evaluation.decisions import SUMMARIES, compute_optimal, row_compute
 from bayescale.fitting import fit
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
@@ -170,8 +170,7 @@ def _masks(table, law, fit_options, subsets):
         frame = data_mod.prepare(
             table, law, None, inputs=fit_options.get("inputs"), flops_per_token=k
         ).frame
-        compute = k * frame["N"].to_numpy(float) * frame["D"].to_numpy(float)
-        return default_subsets(compute)
+        return default_subsets(row_compute(frame, k))
     if not isinstance(subsets, dict) or not subsets:
         raise SpecError("subsets must map names to row masks of the data, e.g. {'all': mask}")
     masks = {}

@@ -33,6 +33,7 @@ from bayescale.evaluation.decisions import (
     fitted_compute,
     law_parameters,
     optimal_draws,
+    row_compute,
 )
 from bayescale.evaluation.targets import LossCurve, first_crossing, search_grid
 from bayescale.ops import NUMPY
@@ -117,7 +118,7 @@ def prob_beats(
         ]
         table = frames[0].drop(columns=[c for c in (fit_a.spec.group,) if c]).reset_index(drop=True)
         compute = [  # with each fit's k, as its fitted budgets are counted
-            fit.spec.flops_per_token * frame["N"].to_numpy(float) * frame["D"].to_numpy(float)
+            row_compute(frame, fit.spec.flops_per_token)
             for fit, frame in zip((fit_a, fit_b), frames, strict=True)
         ]
     ia, ib = pair_draws(fit_a, fit_b, len(loss[0]), len(loss[1]))
