@@ -257,12 +257,19 @@ def compare_command(args):
     """Compare saved fits of the same data by PSIS-LOO; print the table with stacking weights."""
     import bayescale
 
-    fits = {Path(f).stem: f for f in args.fits}
-    if len(fits) < len(args.fits):
-        raise bayescale.SpecError(f"fits are labelled by file name, which must differ: {args.fits}")
-    loaded = {name: bayescale.load(f) for name, f in fits.items()}
+    loaded = {name: bayescale.load(f) for name, f in _by_file_name(args.fits).items()}
     _show(bayescale.compare(loaded))
     return _status(*loaded.values())
+
+
+def _by_file_name(paths):
+    """``{file name without suffix: path}``: how saved fits are labelled in tables."""
+    from bayescale.errors import SpecError
+
+    labelled = {Path(f).stem: f for f in paths}
+    if len(labelled) < len(paths):
+        raise SpecError(f"fits are labelled by file name, which must differ: {list(paths)}")
+    return labelled
 
 
 def _split(items):
@@ -338,8 +345,13 @@ def backtest_command(args):
         )
         print(f"predictions saved to {args.save_predictions}")
     failed = [str(name) for name in result.table.index[result.table["converged"].eq(False)]]
+    return _failed_status(failed, "fits that did not converge", ", ")
+
+
+def _failed_status(failed, what, sep):
+    """1, after one ``WARNING: what: ...`` line on stderr naming ``failed``; 0 if it is empty."""
     if failed:
-        print(f"\nWARNING: fits that did not converge: {', '.join(failed)}", file=sys.stderr)
+        print(f"\nWARNING: {what}: {sep.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -372,12 +384,7 @@ def sensitivity_command(args):
     print(f"{args.answer} at C = {args.compute:.3g} FLOPs, {args.ci:.0%} intervals:")
     _show(table)
     failed = [", ".join(key) for key in table.index[~table["converged"].eq(True)]]
-    if failed:
-        print(
-            f"\nWARNING: fits that did not converge or were refused: {'; '.join(failed)}",
-            file=sys.stderr,
-        )
-    return 1 if failed else 0
+    return _failed_status(failed, "fits that did not converge or were refused", "; ")
 
 
 def _targets(items, option="--at"):
@@ -543,11 +550,7 @@ def report_command(args):
     from bayescale.report import write_report
 
     output = writable(args.output or Path(args.fit).with_suffix(".html"), "the report")
-    labels = [Path(f).stem for f in (args.fit, *args.compare)]
-    if len(set(labels)) < len(labels):
-        raise bayescale.SpecError(
-            f"fits are labelled by file name, which must differ: {[args.fit, *args.compare]}"
-        )
+    labels = list(_by_file_name([args.fit, *args.compare]))
     targets = _targets(args.target, "--target") if args.target else None
     fit = bayescale.load(args.fit)
     others = {label: bayescale.load(f) for label, f in zip(labels[1:], args.compare, strict=True)}
