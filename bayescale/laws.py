@@ -63,6 +63,10 @@ class ScalingLaw:
         Inputs whose product measures a row's scale (``N * D``, or ``x``): how far a
         prediction reaches beyond the fitted runs, :func:`bayescale.extrapolation.reach`.
         Empty for laws of a loss or of a schedule, which have no learnt extrapolation error.
+    group_pooling : dict of str to str
+        Default pooling of parameters in a grouped fit where ``"pooled"`` is not the right
+        default: ``"shared"`` for parameters that relate the groups to each other (the
+        frontier exponent across the budgets of an isoFLOP sweep), or a fixed form.
     options : dict
         Constructor options of this instance (empty for families without variants).
     """
@@ -74,6 +78,7 @@ class ScalingLaw:
     linear_inputs: ClassVar[tuple[str, ...]] = ()
     noisy_inputs: ClassVar[tuple[str, ...]] = ()
     scale_inputs: ClassVar[tuple[str, ...]] = ()
+    group_pooling: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **options):
         if options:
@@ -175,6 +180,14 @@ class ScalingLaw:
         ``log_ref`` maps each input to ``log x_ref``. The default reports nothing.
         """
         return {}
+
+    def frontier_exponent(self, params):
+        """``a`` of ``N* ∝ C^a`` along the compute-optimal frontier, per draw of ``params``.
+
+        None where the law has no constant exponent (the optimum is then found
+        numerically, and the exponent is a local slope).
+        """
+        return None
 
     def mean(self, params, inputs, log_ref):
         """Evaluate the law in numpy at raw inputs (convenience for plots and tests).

@@ -50,7 +50,9 @@ def resolve(law, group, pooling):
     """Pooling choice of every law parameter.
 
     Without ``group`` every parameter is shared. With ``group``, every law parameter
-    defaults to ``"pooled"``; ``pooling`` overrides per parameter. Likelihood parameters
+    defaults to ``"pooled"``, or to the law's ``group_pooling`` where it names one (an
+    isoFLOP law's frontier exponent is shared across budgets); ``pooling`` overrides
+    per parameter. Likelihood parameters
     (noise) are always shared.
 
     Why this default. Divergent transitions out of 4 x 1000 draws (seed 0), every
@@ -91,7 +93,7 @@ def resolve(law, group, pooling):
     for name, mode in pooling.items():
         if not isinstance(mode, str) or mode not in POOLINGS:
             raise SpecError(f"pooling[{name!r}] = {mode!r}; choose one of {', '.join(POOLINGS)}")
-    return {name: pooling.get(name, "pooled") for name in law.parameters}
+    return {name: pooling.get(name, law.group_pooling.get(name, "pooled")) for name in law.parameters}
 
 
 def hyper_priors(pooling):

@@ -70,6 +70,10 @@ class Chinchilla(ScalingLaw):
             "B": p["b_ref"] * m.exp(p["beta"] * log_ref["D"]),
         }
 
+    def frontier_exponent(self, params):
+        """``a = beta / (alpha + beta)`` of ``N* ∝ C^a`` (:meth:`compute_optimal`)."""
+        return params["beta"] / (params["alpha"] + params["beta"])
+
     @staticmethod
     def compute_optimal(params, C, flops_per_token=6.0):
         r"""Loss-minimising ``N*`` and ``D*`` at compute ``C = k N D`` (closed form).

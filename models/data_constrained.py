@@ -99,6 +99,10 @@ class DataConstrained(Chinchilla):
         ref["U"] = ref["D"]
         return ref
 
+    def frontier_exponent(self, params):
+        """None: with repeated data the optimum's growth with ``C`` depends on ``U``."""
+        return None
+
     def log_mean(self, m, p, z):  # noqa: D102
         alpha, beta = p["alpha"], p["beta"]
         log_a, log_b = m.log(p["a_ref"]), m.log(p["b_ref"])

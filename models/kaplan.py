@@ -60,6 +60,10 @@ class Kaplan(ScalingLaw):
             ]
         )
 
+    def frontier_exponent(self, params):
+        """``a = alpha_D / (alpha_N + alpha_D)``: ``d/dN`` of the law's base at fixed ``N D``."""
+        return params["alpha_D"] / (params["alpha_N"] + params["alpha_D"])
+
     def derived(self, m, p, log_ref):  # noqa: D102
         return {
             "N_c": m.exp(log_ref["N"] + m.log(p["LN_ref"]) / p["alpha_N"]),

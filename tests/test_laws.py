@@ -178,6 +178,7 @@ ROUND_TRIP = {
     "broken_power_law": ({"n_breaks": 2}, "normal", {"x": np.geomspace(1e2, 1e5, 14)}),
     "chinchilla": ({}, "normal", {"N": N, "D": D}),
     "kaplan": ({}, "normal", {"N": N, "D": D}),
+    "isoflop": ({}, "normal", {"N": N, "D": D}),
     "data_constrained": ({}, "normal", {"N": N, "D": D, "U": D / np.arange(1, 8)}),
     "lr_annealing": ({}, "normal", {"S1": np.geomspace(1, 50, 9), "S2": np.linspace(0, 3, 9)}),
     "downstream": ({"floor": 0.25}, "beta", {"L": np.linspace(2.0, 4.0, 9)}),

@@ -13,7 +13,7 @@ log-likelihood is checked as well).
 Test. Ranks are pooled into 5 equal bins and tested with Pearson's chi-square, its p-value
 computed exactly (20 ranks in 5 bins is too few for the chi-square approximation). Each
 law passes if every quantity has p > 0.001 / k (Bonferroni over its k quantities), so a
-correct law fails with probability <= 0.001 and the eleven designs together <= 1.1%. Everything is
+correct law fails with probability <= 0.001 and the twelve designs together <= 1.2%. Everything is
 seeded, so a run is reproducible.
 
 Power (exact, :func:`bayescale.evaluation.sbc.rank_test_power`, checked in
@@ -91,6 +91,13 @@ def _data_constrained_design():
     return {"N": n, "D": d, "U": np.exp(rng.uniform(np.log(1e8), np.log(d)))}
 
 
+def _isoflop_design():
+    """6 isoFLOP budgets, 1e18 to 1e21, 7 model sizes each across two decades."""
+    c = np.repeat(np.geomspace(1e18, 1e21, 6), 7)
+    n = 0.08 * np.sqrt(c / 6) * np.exp(np.tile(np.linspace(-2.3, 2.3, 7), 6))
+    return {"N": n, "D": c / (6 * n)}
+
+
 def _lr_annealing_design():
     """20 evaluations each of a constant and a cosine-to-10% run (the law's docstring design)."""
     from bayescale.models.lr_annealing import annealing_areas, lr_schedule
@@ -108,6 +115,7 @@ DESIGNS = {
     "data_constrained": ({}, "normal", _data_constrained_design),
     "downstream": ({"floor": 0.25}, "beta", lambda: {"L": np.geomspace(1.3, 5.0, 30)}),
     "exponential": ({}, "normal", lambda: {"x": np.geomspace(1e7, 1e10, 30)}),
+    "isoflop": ({}, "normal", _isoflop_design),
     "kaplan": ({}, "normal", _chinchilla_design),
     "loss_to_loss": ({}, "normal", lambda: {"Lx": np.geomspace(2.4, 4.5, 30)}),
     "lr_annealing": ({}, "normal", _lr_annealing_design),

@@ -17,7 +17,8 @@ For Chinchilla's law the optimum has a closed form
     G = \left(\frac{\alpha A}{\beta B}\right)^{1/(\alpha+\beta)},\quad
     a = \frac{\beta}{\alpha+\beta},\ b = \frac{\alpha}{\alpha+\beta},
 
-so ``N* ∝ C^a`` and ``D* ∝ C^b`` along the frontier. Other laws in ``N`` and ``D``
+so ``N* ∝ C^a`` and ``D* ∝ C^b`` along the frontier; ``isoflop`` (Approach 2 as a law)
+has ``N* = G (C/k)^a`` with ``a`` its own parameter. Other laws in ``N`` and ``D``
 (``kaplan``; ``data_constrained`` at a fixed unique-token budget ``U``) are minimised
 numerically, draw by draw but vectorised across draws: the law's log mean along
 ``log D = log(C/k) - log N`` on a dense grid of ``log N``, then golden-section search
@@ -77,7 +78,8 @@ def compute_optimal(
 
     Chinchilla (closed form, per draw):
     ``N* = (alpha A / (beta B))^(1/(alpha+beta)) (C/k)^(beta/(alpha+beta))``,
-    ``D* = C / (k N*)``. Other ``N``-``D`` laws: numeric minimisation of ``log L`` over
+    ``D* = C / (k N*)``; ``isoflop``: ``N* = G (C/k)^a``. Other ``N``-``D`` laws: numeric
+    minimisation of ``log L`` over
     ``log N`` at fixed ``C`` (module docstring).
 
     Parameters
@@ -134,9 +136,10 @@ def compute_optimal(
 def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
     r"""Posterior of the frontier exponents ``a``, ``b`` in ``N* ∝ C^a``, ``D* ∝ C^b``.
 
-    Per draw: Chinchilla ``a = beta/(alpha+beta)``, ``b = alpha/(alpha+beta)``; Kaplan
-    ``a = alpha_D/(alpha_N+alpha_D)``, ``b = alpha_N/(alpha_N+alpha_D)`` (the same
-    derivation: ``d/dN`` of the law's base at fixed ``N D``). Since ``N* D* = C/k``, ``a + b = 1``.
+    Per draw, the law's own :meth:`~bayescale.ScalingLaw.frontier_exponent`: Chinchilla
+    ``a = beta/(alpha+beta)``; Kaplan ``a = alpha_D/(alpha_N+alpha_D)`` (the same
+    derivation: ``d/dN`` of the law's base at fixed ``N D``); ``isoflop`` its parameter
+    ``a``. Since ``N* D* = C/k``, ``b = 1 - a``.
     These are what "parameters and data should be scaled equally" (``a = b = 0.5``) is a
     claim about. For other laws the exponents vary with ``C``; they are the local log-log
     slopes ``d log N* / d log C`` at ``C`` (required then), by central differences.
@@ -168,9 +171,10 @@ def optimal_draws(
 ):
     """Per-draw answers behind :func:`compute_optimal`: arrays of shape (draws, budgets).
 
-    The closed form reads ``A``, ``B`` from the law's ``derived`` of each draw's parameters
-    (for an ungrouped fit, exactly the posterior's derived ``A``, ``B``), so that a group's,
-    or a new group's, parameters go through the same formula.
+    A closed form reads its coefficients (Chinchilla's ``A``, ``B``; ``isoflop``'s ``G``) from
+    the law's ``derived`` of each draw's parameters (for an ungrouped fit, exactly the
+    posterior's derived values), so that a group's, or a new group's, parameters go through
+    the same formula.
 
     ``extrapolation`` is as in :func:`compute_optimal`.
 
@@ -198,10 +202,9 @@ def exponent_draws(fit, group=None, C=None, unique_tokens=None):
     law = fit.law
     extra = extra_inputs(law, unique_tokens)
     params = law_parameters(fit, group)
-    if _has_closed_form(law):
-        return params["beta"] / (params["alpha"] + params["beta"])
-    if law.name == "kaplan":
-        return params["alpha_D"] / (params["alpha_N"] + params["alpha_D"])
+    exponent = law.frontier_exponent(params)
+    if exponent is not None:
+        return exponent
     if C is None:
         raise SpecError(
             f"law {law.name!r} has no constant frontier exponents; pass C= (a budget) for the "
@@ -224,9 +227,7 @@ def optimum(law, params, log_ref, C, flops_per_token, extra=None):
     """
     if _has_closed_form(law):
         full = params | law.derived(NUMPY, params, log_ref)
-        return law.compute_optimal(
-            {key: full[key][:, None] for key in ("A", "B", "alpha", "beta")}, C, flops_per_token
-        )
+        return law.compute_optimal({key: v[:, None] for key, v in full.items()}, C, flops_per_token)
     return numeric_optimum(law, params, log_ref, C, flops_per_token, extra)
 
 
@@ -378,7 +379,7 @@ def fitted_compute(fit):
 
 
 def _has_closed_form(law):
-    """Chinchilla's closed form applies to laws in exactly ``N`` and ``D`` that offer it."""
+    """A closed form (``law.compute_optimal``) applies to laws in exactly ``N`` and ``D`` that offer one."""
     return hasattr(law, "compute_optimal") and set(law.inputs) == {"N", "D"}
 
 
