@@ -93,7 +93,9 @@ def resolve(law, group, pooling):
     for name, mode in pooling.items():
         if not isinstance(mode, str) or mode not in POOLINGS:
             raise SpecError(f"pooling[{name!r}] = {mode!r}; choose one of {', '.join(POOLINGS)}")
-    return {name: pooling.get(name, law.group_pooling.get(name, "pooled")) for name in law.parameters}
+    return {
+        name: pooling.get(name, law.group_pooling.get(name, "pooled")) for name in law.parameters
+    }
 
 
 def hyper_priors(pooling):
