@@ -35,7 +35,7 @@ from bayescale.evaluation.comparison import compare
 from bayescale.evaluation.decisions import compute_optimal, frontier_exponents
 from bayescale.evaluation.sbc import sbc
 from bayescale.evaluation.sensitivity import sensitivity
-from bayescale.evaluation.targets import compute_for_target
+from bayescale.evaluation.targets import compute_for_accuracy, compute_for_target
 from bayescale.evaluation.two_stage import predict_chained
 from bayescale.evaluation.versus import crossover, prob_beats
 from bayescale.extrapolation import ExtrapolationError
@@ -81,6 +81,7 @@ __all__ = [
     "average",
     "backtest",
     "compare",
+    "compute_for_accuracy",
     "compute_for_target",
     "compute_optimal",
     "crossover",

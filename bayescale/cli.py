@@ -479,22 +479,29 @@ def optimal_command(args):
 
 
 def target_command(args):
-    """The compute (and N, D) needed to reach target losses, and P(unreachable)."""
+    """The compute (and N, D) needed to reach target losses or accuracies, and P(unreachable)."""
     import bayescale
+    from bayescale.errors import SpecError
 
+    if (args.accuracy is None) != (args.via is None):
+        raise SpecError("--accuracy needs --via ACCURACY_FIT.nc (a fit of accuracy on this loss)")
     fit = bayescale.load(args.fit)
-    table = bayescale.compute_for_target(
-        fit, args.loss, group=args.group, fixed_N=args.fixed_N, **_decision_options(args)
-    )
+    options = {"group": args.group, "fixed_N": args.fixed_N, **_decision_options(args)}
+    fits = [fit]
+    if args.accuracy is None:
+        table = bayescale.compute_for_target(fit, args.loss, **options)
+    else:
+        fits.append(bayescale.load(args.via))
+        table = bayescale.compute_for_accuracy(fit, fits[1], args.accuracy, **options)
     _show(table)
     print(
         "\ndraws that never reach the target count as needing infinite compute (an 'inf' "
         "end: more than the interval's tail of the posterior never gets there); "
-        "p_unreachable: draws whose asymptote is at or above it; p_out_of_range: others "
-        "with no budget reaching it in the searched range"
+        "p_unreachable: draws whose asymptote (or, for an accuracy, ceiling) is at or beyond "
+        "it; p_out_of_range: others with no budget reaching it in the searched range"
     )
     _extrapolation_note(table["reach_upper"], args, "answers")
-    return _status(fit)
+    return _status(*fits)
 
 
 def versus_command(args):
@@ -711,10 +718,17 @@ def main(argv=None):
     p_opt.add_argument("--group", help="a fitted group, or a new label for a new group")
     _decision_args(p_opt)
     p_opt.set_defaults(func=optimal_command)
-    p_tg = sub.add_parser("target", help="compute needed to reach target losses, P(unreachable)")
-    p_tg.add_argument("fit", metavar="FIT.nc")
+    p_tg = sub.add_parser(
+        "target", help="compute needed to reach target losses or accuracies, P(unreachable)"
+    )
+    p_tg.add_argument("fit", metavar="FIT.nc", help="a fit of the loss in N and D")
+    goal = p_tg.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--loss", type=float, nargs="+", metavar="L", help="target losses")
+    goal.add_argument(
+        "--accuracy", type=float, nargs="+", metavar="A", help="target accuracies (with --via)"
+    )
     p_tg.add_argument(
-        "--loss", type=float, nargs="+", required=True, metavar="L", help="target losses"
+        "--via", metavar="ACCURACY_FIT.nc", help="a fit of accuracy on this loss ('downstream')"
     )
     p_tg.add_argument("--fixed-N", type=float, dest="fixed_N", help="hold the model size fixed")
     p_tg.add_argument("--group", help="a fitted group, or a new label for a new group")

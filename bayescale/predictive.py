@@ -70,7 +70,7 @@ def quantiles(draws, ci, axis=0):
     with warnings.catch_warnings():  # all-NaN slices stay NaN, reported by the caller
         warnings.simplefilter("ignore", RuntimeWarning)
         q = np.nanquantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
-    lo, med, hi = np.where(np.abs(q) == big, np.sign(q) * np.inf, q)
+    lo, med, hi = np.where(np.abs(q) == big, np.copysign(np.inf, q), q)
     return med, lo, hi
 
 

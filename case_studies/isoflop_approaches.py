@@ -15,12 +15,16 @@ Approach 3 fits one law, ``L = E + A/N^alpha + B/D^beta``, to every run and read
 * Approach 3: the ``chinchilla`` law fitted to every run of the set, ungrouped.
 
 Sets (``../shared/data``): the four Open-Athena isoFLOP sets (grouped by their nominal
-budgets), and Porian et al.'s isoFLOP points on RefinedWeb and OpenWebText2 for the five
+budgets); Porian et al.'s isoFLOP points on RefinedWeb and OpenWebText2 for the five
 configurations of the paper's Table (each configuration its own set, budgets 1.25e16 to
-2.56e19 FLOPs). Published values beside them: Porian et al.'s bootstrap median and 95%
-interval (``summary_df_all.fit_results.csv``); Hoffmann et al.'s Approach 2 for the two
-copies of the Chinchilla runs, 0.49 [0.462, 0.534]; Llama 3's tokens exponent 0.53, so
-``a = 0.47``.
+2.56e19 FLOPs); and Gemstones, whose 22 models were trained once each to 350B tokens, so
+its isoFLOP curves are read off the checkpoints: at 10 budgets from 3e19 to 1e21 FLOPs
+(where at least three model sizes reach each budget), each model's loss interpolated
+linearly in ``log D``, ``log L`` between its checkpoints at ``D = C / (6 N)``
+(:func:`gemstones_isoflops`). Published values beside them: Porian et al.'s bootstrap
+median and 95% interval (``summary_df_all.fit_results.csv``); Hoffmann et al.'s
+Approach 2 for the two copies of the Chinchilla runs, 0.49 [0.462, 0.534]; Llama 3's
+tokens exponent 0.53, so ``a = 0.47``; Gemstones' Approach 1 slope, 0.499.
 
 Intervals are 95%, as the published ones. Acceptance: every fit passes its convergence
 checks; on every Porian configuration, the Approach-2 interval overlaps the authors'.
@@ -41,6 +45,7 @@ import warnings
 from pathlib import Path
 
 import case_common
+import numpy as np
 import pandas as pd
 from porian_optimal_size import STEPS, published
 
@@ -58,6 +63,27 @@ OPEN_ATHENA = {
 """Open-Athena sets: label and the published a (median, 2.5%, 97.5%) where there is one."""
 WIDE = 10.0
 """The wider window of the sensitivity column."""
+GEMSTONES_BUDGETS = np.geomspace(3e19, 1e21, 10)
+"""Where at least three of Gemstones' model sizes reach the budget within 350B tokens."""
+
+
+def gemstones_isoflops(root, budgets=GEMSTONES_BUDGETS, flops_per_token=6.0):
+    """Isoflop curves read off Gemstones' checkpoints: one row per (model, budget) reached.
+
+    Each model's loss at ``D = C / (k N)`` is interpolated linearly in ``log D``,
+    ``log L`` between its two nearest checkpoints (10B tokens apart); budgets a model
+    reaches only before its first or after its last checkpoint are left out for it.
+    """
+    rows = []
+    for _, model in sweeps.load("gemstones_350b", root).groupby("run"):
+        model = model.sort_values("D")
+        n = model["N"].iloc[0]
+        for c in budgets:
+            d = c / (flops_per_token * n)
+            if model["D"].min() <= d <= model["D"].max():
+                log_loss = np.interp(np.log(d), np.log(model["D"]), np.log(model["loss"]))
+                rows.append({"N": n, "D": d, "loss": np.exp(log_loss), "budget": f"{c:.2g}"})
+    return pd.DataFrame(rows)
 
 
 def isoflop_sets(root):
@@ -73,6 +99,7 @@ def isoflop_sets(root):
             own = own.assign(budget=own["C"].map("{:.3g}".format))
             row = authors.loc[f"{dataset}/{step}"]
             out[f"Porian {corpus}: {text}"] = (own, (row["authors"], row["lo"], row["hi"]))
+    out["Gemstones (checkpoints)"] = (gemstones_isoflops(root), (0.499, None, None))
     return out
 
 

@@ -4,6 +4,7 @@ import numpy as np
 
 from bayescale.errors import SpecError
 from bayescale.laws import ScalingLaw
+from bayescale.ops import NUMPY
 from bayescale.priors import Prior
 
 _SHAPE_PRIORS = {
@@ -153,3 +154,28 @@ class Downstream(ScalingLaw):
             "ceiling_frac": q,
             "ceiling": floor + (1.0 - floor) * q,
         }
+
+    def loss_for(self, params, log_ref, accuracy):
+        """The loss at which the law's mean reaches ``accuracy``, per draw: the inverse.
+
+        ``L = L_ref (1 + (eta - logit(s)) / kappa)`` with ``s = (acc - f) / (c - f)`` the
+        share of the range from chance to the ceiling. ``inf`` where ``accuracy`` is at or
+        below chance (any loss reaches it); NaN at or above the ceiling, or where only a loss
+        of 0 or below would reach it (no loss does).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            The law's parameter draws, broadcast against ``accuracy``.
+        log_ref : dict
+            The fit's reference scales (``L``).
+        accuracy : ndarray
+        """
+        log_q, eta, kappa = self._shape(NUMPY, params)
+        floor = self._floor(params)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = (accuracy - floor) / ((1.0 - floor) * np.exp(log_q))
+            z = 1.0 + (eta - np.log(share) + np.log1p(-share)) / kappa
+        loss = np.exp(log_ref["L"]) * z
+        reached = (share < 1) & (loss > 0)  # a loss of 0 or below is no loss at all
+        return np.where(share <= 0, np.inf, np.where(reached, loss, np.nan))

@@ -131,8 +131,9 @@ def near_optimum(data, budget, factor=WINDOW, y="loss", size="N", fewest=3):
     Approach 2 fits a parabola near each budget's minimum, not through runs a hundred times
     too small or too large, whose asymmetric losses would pull it. This keeps, per budget,
     the runs whose ``N`` lies within a factor ``factor`` either side of the run with the
-    lowest loss, and drops budgets left with fewer than ``fewest`` runs (a parabola needs
-    three points).
+    lowest loss. It drops budgets whose lowest loss is at their smallest or largest model
+    (the minimum is not bracketed, so its place would be extrapolated) and budgets left
+    with fewer than ``fewest`` runs (a parabola needs three points).
 
     Parameters
     ----------
@@ -149,8 +150,8 @@ def near_optimum(data, budget, factor=WINDOW, y="loss", size="N", fewest=3):
     Returns
     -------
     pandas.DataFrame
-        The rows kept, with their original index; ``attrs["dropped_budgets"]`` lists the
-        budgets left with too few runs.
+        The rows kept, with their original index; ``attrs["dropped_budgets"]`` maps each
+        budget dropped to the reason.
     """
     df = read_table(data)
     if not is_number(factor) or not factor > 1:
@@ -163,8 +164,16 @@ def near_optimum(data, budget, factor=WINDOW, y="loss", size="N", fewest=3):
     log_n = np.log(numeric_column(df, size, "model size"))
     loss = pd.Series(numeric_column(df, y, "loss"))  # positional index: row i of df
     best = loss.groupby(df[budget].to_numpy()).transform("idxmin").to_numpy()
-    near = df[np.abs(log_n - log_n[best]) <= np.log(factor) + 1e-9]
-    counts = near.groupby(budget)[size].transform("size")
-    kept = near[counts >= fewest].copy()
-    kept.attrs["dropped_budgets"] = sorted(set(near[budget]) - set(kept[budget]), key=str)
+    by_budget = pd.Series(log_n).groupby(df[budget].to_numpy())
+    edge = (log_n[best] <= by_budget.transform("min")) | (log_n[best] >= by_budget.transform("max"))
+    near = np.abs(log_n - log_n[best]) <= np.log(factor) + 1e-9
+    runs = pd.Series(near).groupby(df[budget].to_numpy()).transform("sum").to_numpy()
+    dropped = dict.fromkeys(df[budget][edge.to_numpy()], "lowest loss at the smallest or largest N")
+    dropped |= {
+        label: f"fewer than {fewest} runs within a factor {factor:g} of the best"
+        for label in df[budget][near & (runs < fewest)]
+        if label not in dropped
+    }
+    kept = df[near & (runs >= fewest) & ~edge.to_numpy()].copy()
+    kept.attrs["dropped_budgets"] = dropped
     return kept

@@ -203,6 +203,35 @@ def test_target_command_prints_budgets_and_unreachable_share(decision_fits, caps
     assert "p_unreachable" in out and "asymptote" in out
 
 
+def test_target_command_reaches_accuracies_through_a_downstream_fit(
+    decision_fits, tmp_path, capsys
+):
+    from bayescale.testing import fake_fit
+
+    paths, fits = decision_fits
+    rng = np.random.default_rng(5)
+    draws = {  # 2,000 independent draws in four chains: a converged fit
+        "r_ref": 0.5 + 0.03 * rng.standard_normal(2000),
+        "slope_ref": 0.6 * np.exp(0.1 * rng.standard_normal(2000)),
+        "headroom": 0.8 + 0.02 * rng.standard_normal(2000),
+        "phi": 200.0 * np.exp(0.1 * rng.standard_normal(2000)),
+    }
+    frame = pd.DataFrame({"L": np.linspace(2.0, 3.2, 9), "acc": np.linspace(0.7, 0.4, 9)})
+    law = bayescale.get_law("downstream", floor=0.25)
+    accuracy = fake_fit(frame, law, draws, y="acc", likelihood="beta", chains=4)
+    accuracy.save(tmp_path / "acc.nc")
+    args = ["target", paths["besiroglu"], "--accuracy", "0.55", "0.999"]
+    assert main([*args, "--via", str(tmp_path / "acc.nc"), "--extrapolation", "none"]) == 0
+    out = capsys.readouterr().out
+    table = bayescale.compute_for_accuracy(
+        fits["besiroglu"], accuracy, [0.55, 0.999], extrapolation="none"
+    )
+    assert shown(table["C_median"].iloc[0]) in out and shown(table["loss_upper"].iloc[0]) in out
+    assert table["p_unreachable"].iloc[1] == 1.0 and "ceiling" in out
+    assert main(args) == 2
+    assert "--accuracy needs --via" in capsys.readouterr().err
+
+
 def test_versus_command_compares_and_finds_the_crossover(decision_fits, capsys):
     paths, fits = decision_fits
     args = ["versus", paths["slow"], paths["fast"], "--compute", "1e21", "1e26"]

@@ -90,12 +90,19 @@ def test_near_optimum_keeps_each_budgets_runs_around_its_best():
     df = DESIGN.assign(loss=LAW.mean(TRUTH, DESIGN, LOG_REF))
     # the design's sizes are exp(0.4) apart, so a factor 2 keeps the best run and one each side
     kept = near_optimum(df, "budget", factor=2.0)
-    assert (kept.groupby("budget").size() == 3).all() and kept.attrs["dropped_budgets"] == []
+    assert (kept.groupby("budget").size() == 3).all() and kept.attrs["dropped_budgets"] == {}
     for _, runs in kept.groupby("budget"):
         assert runs["loss"].iloc[1] == runs["loss"].min()  # the middle one is the best
     kept = near_optimum(df, "budget", factor=1.1, fewest=2)  # the best run alone: too few
     assert kept.empty and len(kept.attrs["dropped_budgets"]) == len(BUDGETS)
     assert len(near_optimum(df, "budget", factor=100.0)) == len(df)
+    # a budget whose loss still falls at its largest model has no bracketed minimum
+    first = df["budget"] == "1e+18"
+    falling = df.assign(loss=np.where(first, 3.0 - 1e-10 * df["N"], df["loss"]))
+    kept = near_optimum(falling, "budget", factor=100.0)
+    assert list(kept.attrs["dropped_budgets"]) == ["1e+18"]
+    assert "smallest or largest" in kept.attrs["dropped_budgets"]["1e+18"]
+    assert len(kept) == (~first).sum()
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from test_decisions import BESIROGLU, S, chinchilla_draws, design
 
 import bayescale
 from bayescale import SpecError
-from bayescale.evaluation import decisions, targets, versus
+from bayescale.evaluation import decisions, targets, two_stage, versus
+from bayescale.ops import NUMPY
 from bayescale.testing import fake_fit
 
 # fake fits and short runs: what they answer warns that they failed the checks
@@ -419,3 +420,83 @@ def test_first_crossing_refines_the_first_bracketing_cell():
     up = (values[:, :-1] <= 0) & (values[:, 1:] > 0)
     x = targets.first_crossing(up, grid, lambda x, a: np.cos(x) - a, [a])
     np.testing.assert_allclose(x[:2], 2 * np.pi - np.arccos(a[:2]), rtol=1e-12)
+
+
+# ------------------------------------------------------------- accuracy targets (two stages)
+
+
+@pytest.fixture(scope="module")
+def accuracy_fit():
+    """A ``downstream`` fit (4-way task, chance 0.25) of accuracy on loss: 300 draws."""
+    law = bayescale.get_law("downstream", floor=0.25)
+    frame = pd.DataFrame({"L": np.linspace(2.0, 3.2, 9), "acc": np.linspace(0.7, 0.4, 9)})
+    rng = np.random.default_rng(4)
+    draws = {
+        "r_ref": 0.5 + 0.03 * rng.standard_normal(300),
+        "slope_ref": 0.6 * np.exp(0.1 * rng.standard_normal(300)),
+        "headroom": 0.8 + 0.02 * rng.standard_normal(300),
+        "phi": np.full(300, 200.0),
+    }
+    return fake_fit(frame, law, draws, y="acc", likelihood="beta")
+
+
+def test_downstream_loss_for_inverts_the_law(accuracy_fit):
+    law, ref = accuracy_fit.law, accuracy_fit.log_ref
+    p = decisions.law_parameters(accuracy_fit)
+    ceiling = law.derived(NUMPY, p, ref)["ceiling"]
+    acc = np.array([0.3, 0.5, 0.7])
+    loss = law.loss_for({k: v[:, None] for k, v in p.items()}, ref, acc[None, :])
+    back = np.exp(
+        law.log_mean(NUMPY, {k: v[:, None] for k, v in p.items()}, {"L": loss / np.exp(ref["L"])})
+    )
+    np.testing.assert_allclose(back, np.broadcast_to(acc, back.shape), rtol=1e-10)
+    assert np.all(np.diff(loss, axis=1) < 0)  # more accuracy needs less loss
+    column = {k: v[:, None] for k, v in p.items()}
+    assert np.isinf(law.loss_for(column, ref, np.array([[0.2]]))).all()  # below chance
+    assert np.isnan(law.loss_for(column, ref, (ceiling + 1e-6)[:, None])).all()
+
+
+def test_accuracy_target_is_the_loss_target_of_each_paired_draw(chinchilla_fit, accuracy_fit):
+    acc = np.array([0.5, 0.6, 0.7])
+    table = bayescale.compute_for_accuracy(
+        chinchilla_fit, accuracy_fit, acc, ci=0.8, extrapolation="none"
+    )
+    # the same pairing of draws, then each draw's closed-form budget for its own loss
+    rng = np.random.default_rng(chinchilla_fit.spec.random_seed)
+    i_loss, i_acc = two_stage.pair_draws(S, 300, rng)
+    p_acc = {k: v[i_acc, None] for k, v in decisions.law_parameters(accuracy_fit).items()}
+    needed = accuracy_fit.law.loss_for(p_acc, accuracy_fit.log_ref, acc[None, :])
+    p = {k: v[i_loss, None] for k, v in posterior(chinchilla_fit).items()}
+    budget = np.where(np.isnan(budget_for(p, needed)), np.inf, budget_for(p, needed))
+    for row in range(len(acc)):
+        for column, q in (("C_median", 0.5), ("C_lower", 0.1), ("C_upper", 0.9)):
+            expected = np.quantile(np.minimum(budget[:, row], 1e308), q)
+            expected = np.inf if expected == 1e308 else expected
+            np.testing.assert_allclose(table[column].iloc[row], expected, rtol=1e-6)
+        np.testing.assert_allclose(table["loss_median"].iloc[row], np.median(needed[:, row]))
+    np.testing.assert_allclose(table["p_unreachable"], np.mean(p["E"] >= needed, axis=0))
+    assert (table["p_chance"] == 0).all()
+    assert table["C_median"].is_monotonic_increasing  # a higher accuracy costs more
+
+
+def test_accuracy_at_chance_is_free_and_beyond_the_ceiling_unreachable(
+    chinchilla_fit, accuracy_fit
+):
+    table = bayescale.compute_for_accuracy(chinchilla_fit, accuracy_fit, [0.2, 0.999])
+    free, never = table.iloc[0], table.iloc[1]
+    assert free["p_chance"] == 1 and free["C_upper"] == 0 and free["p_unreachable"] == 0
+    assert never["p_unreachable"] == 1 and np.isinf(never["C_lower"])
+    assert np.isinf(never["loss_lower"])
+
+
+@pytest.mark.parametrize("accuracy", [0.0, 1.0, 1.5, "x", [], [[0.5]]])
+def test_bad_target_accuracies(chinchilla_fit, accuracy_fit, accuracy):
+    with pytest.raises(SpecError, match="accuracy must be target accuracies in"):
+        bayescale.compute_for_accuracy(chinchilla_fit, accuracy_fit, accuracy)
+
+
+def test_accuracy_targets_need_a_loss_fit_and_an_accuracy_law(chinchilla_fit, accuracy_fit):
+    with pytest.raises(SpecError, match="chaining needs a law of the loss alone"):
+        bayescale.compute_for_accuracy(accuracy_fit, chinchilla_fit, 0.5)
+    with pytest.raises(SpecError, match="must be a bayescale.ScalingFit"):
+        bayescale.compute_for_accuracy(chinchilla_fit, "fit.nc", 0.5)

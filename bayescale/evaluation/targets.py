@@ -50,6 +50,7 @@ from bayescale.evaluation.decisions import (
     optimum,
     resolve_flops,
 )
+from bayescale.evaluation.two_stage import check_fits, pair_draws
 from bayescale.predictive import quantiles
 
 TARGET_SEARCH = (1e-3, 1e9)
@@ -134,7 +135,17 @@ def compute_for_target(
     draws = target_draws(
         fit, targets, group, fixed_N, flops_per_token, unique_tokens, extrapolation
     )
-    out = {"loss": targets}
+    out = {"loss": targets} | summarise(draws, ci, fixed_N)
+    return flag(pd.DataFrame(out), {fit.label: fit}, "compute for a target")
+
+
+def summarise(draws, ci, fixed_N=None):
+    """Median and interval of :data:`TARGET_SUMMARIES`, and the shares with no answer.
+
+    A draw that never reaches its target counts as infinite ``C``, ``D`` (and ``N``, unless
+    it is fixed) in the quantiles (:func:`compute_for_target`).
+    """
+    out = {}
     never = draws["unreachable"] | draws["out_of_range"]
     for name in TARGET_SUMMARIES:
         values = draws[name]
@@ -144,7 +155,85 @@ def compute_for_target(
         out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
     out["p_unreachable"] = draws["unreachable"].mean(axis=0)
     out["p_out_of_range"] = draws["out_of_range"].mean(axis=0)
-    return flag(pd.DataFrame(out), {fit.label: fit}, "compute for a target")
+    return out
+
+
+def compute_for_accuracy(
+    loss_fit,
+    accuracy_fit,
+    accuracy,
+    ci=0.9,
+    group=None,
+    accuracy_group=None,
+    fixed_N=None,
+    flops_per_token=None,
+    unique_tokens=None,
+    extrapolation="calibrated",
+):
+    """Posterior of the compute needed to reach target accuracies, through the loss.
+
+    The two-stage path (:mod:`bayescale.evaluation.two_stage`) run backwards: each draw of
+    the accuracy law (``downstream``) gives the loss at which its mean reaches the target
+    (its inverse, ``loss_for``), and the paired draw of the loss law the smallest budget
+    that reaches that loss (:func:`compute_for_target`, extrapolation error included). The
+    two posteriors' draws are paired at random, as :func:`~bayescale.evaluation.two_stage.
+    predict_chained` pairs them, so the interval carries both laws' uncertainty.
+
+    Parameters
+    ----------
+    loss_fit : ScalingFit
+        A loss law in ``N`` and ``D``, as for :func:`compute_for_target`.
+    accuracy_fit : ScalingFit
+        A law of accuracy in that loss (``downstream``).
+    accuracy : float or array_like
+        Target accuracies in (0, 1).
+    ci, group, fixed_N, flops_per_token, unique_tokens, extrapolation
+        As for :func:`compute_for_target` (``group``: of ``loss_fit``).
+    accuracy_group : str, optional
+        For a grouped ``accuracy_fit``: a fitted group, or a new label.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target: ``accuracy``; median and interval of ``loss`` (the loss needed,
+        infinite where the target is beyond the accuracy law's ceiling) and of ``C``, ``N``,
+        ``D``, ``reach`` as :func:`compute_for_target` gives them; ``p_unreachable``, the
+        share of draws whose target lies beyond the ceiling or whose loss needed lies below
+        the loss law's asymptote; ``p_out_of_range``; and ``p_chance``, the share at or below
+        chance (reached with no compute: ``C = N = D = 0``).
+    """
+    check_probability(ci, "ci")
+    check_fits(loss_fit, accuracy_fit)
+    targets = _check_accuracies(accuracy)
+    law = accuracy_fit.law
+    if not hasattr(law, "loss_for"):
+        raise SpecError(
+            f"accuracy_fit's law {law.name!r} cannot be inverted to the loss a target needs; "
+            "use 'downstream'"
+        )
+    p_acc = law_parameters(accuracy_fit, accuracy_group)
+    n_loss = len(next(iter(law_parameters(loss_fit, group).values())))
+    rng = np.random.default_rng(loss_fit.spec.random_seed)
+    i_loss, i_acc = pair_draws(n_loss, len(next(iter(p_acc.values()))), rng)
+    column = {k: v[i_acc, None] for k, v in p_acc.items()}
+    needed = law.loss_for(column, accuracy_fit.log_ref, targets[None, :])
+    chance = np.isinf(needed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_targets = np.where(chance, np.nan, np.log(needed))
+    curve = LossCurve.of(
+        loss_fit, group, flops_per_token, unique_tokens, extrapolation, fixed_N, pick=i_loss
+    )
+    draws = solve(curve, log_targets)
+    draws["unreachable"] &= ~chance
+    for name in ("C", "N", "D", "reach"):
+        if name != "N" or fixed_N is None:
+            draws[name] = np.where(chance, 0.0, draws[name])
+    out = {"accuracy": targets}
+    med, lo, hi = quantiles(np.where(np.isnan(needed), np.inf, needed), ci, axis=0)
+    out |= {"loss_median": med, "loss_lower": lo, "loss_upper": hi}
+    out |= summarise(draws, ci, fixed_N) | {"p_chance": chance.mean(axis=0)}
+    fits = {f"loss: {loss_fit.label}": loss_fit, f"accuracy: {accuracy_fit.label}": accuracy_fit}
+    return flag(pd.DataFrame(out), fits, "compute for a target accuracy")
 
 
 def target_draws(
@@ -166,14 +255,24 @@ def target_draws(
     """
     targets = _check_losses(loss)
     curve = LossCurve.of(fit, group, flops_per_token, unique_tokens, extrapolation, fixed_N)
-    fitted = fitted_compute(fit)
+    return solve(curve, np.broadcast_to(np.log(targets), (len(curve.slope), len(targets))))
+
+
+def solve(curve, log_targets):
+    """Each draw's smallest budget whose drifted loss on ``curve`` reaches its own target.
+
+    ``log_targets`` has shape (draws, targets): one target per draw of ``curve`` (NaN: none,
+    counted unreachable). Returns what :func:`target_draws` returns.
+    """
+    fitted = fitted_compute(curve.fit)
     log_grid = search_grid(fitted.min() * TARGET_SEARCH[0], fitted.max() * TARGET_SEARCH[1])
     # f = log loss - log target on the grid, (draws, targets, grid); its first fall to <= 0
-    f = curve.on_grid(log_grid, quiet=True)[:, None, :] - np.log(targets)[None, :, None]
-    unreachable = curve.log_floor()[:, None] >= np.log(targets)[None, :]
+    f = curve.on_grid(log_grid, quiet=True)[:, None, :] - log_targets[..., None]
+    with np.errstate(invalid="ignore"):
+        unreachable = ~(curve.log_floor()[:, None] < log_targets)  # NaN targets too
     down = (f[..., :-1] > 0) & (f[..., 1:] <= 0) & ~unreachable[..., None]
-    draw, target = np.indices(unreachable.shape)
-    args = [a[draw].ravel() for a in curve.arguments()] + [np.log(targets)[target].ravel()]
+    draw, _ = np.indices(unreachable.shape)
+    args = [a[draw].ravel() for a in curve.arguments()] + [np.ravel(log_targets)]
     log_c = first_crossing(
         down.reshape(-1, down.shape[-1]),
         log_grid,
@@ -223,14 +322,19 @@ class LossCurve:
     fixed_n: float | None = None
 
     @classmethod
-    def of(cls, fit, group, flops_per_token, unique_tokens, extrapolation, fixed_n=None):
-        """The curve of ``fit`` (or its ``group``), with arguments checked as everywhere."""
+    def of(cls, fit, group, flops_per_token, unique_tokens, extrapolation, fixed_n=None, pick=None):
+        """The curve of ``fit`` (or its ``group``), with arguments checked as everywhere.
+
+        ``pick``: indices of the draws to keep, in order (draws paired with another fit's).
+        """
         extra = extra_inputs(fit.law, unique_tokens)
         k = resolve_flops(fit, flops_per_token)
         if fixed_n is not None and (not is_number(fixed_n) or not 0 < fixed_n < np.inf):
             raise SpecError(f"fixed_N must be a positive number of parameters, got {fixed_n!r}")
         params = law_parameters(fit, group)
         slope = drift_per_efold(fit, extrapolation, len(next(iter(params.values()))))
+        if pick is not None:
+            params, slope = {key: v[pick] for key, v in params.items()}, slope[pick]
         return cls(fit, params, slope, k, extra, None if fixed_n is None else float(fixed_n))
 
     def arguments(self):
@@ -328,6 +432,20 @@ def first_crossing(change, log_grid, f, args):
         )
     out[rows] = np.where(found.success, found.x, np.nan)
     return out
+
+
+def _check_accuracies(accuracy):
+    """``accuracy`` as a 1-D float array of targets in (0, 1), else a SpecError."""
+    try:
+        values = np.atleast_1d(np.asarray(accuracy, dtype=float))
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    if values.ndim != 1 or not values.size or not np.all((values > 0) & (values < 1)):
+        raise SpecError(
+            f"accuracy must be target accuracies in (0, 1) (a number or a 1-D list), "
+            f"got {accuracy!r}"
+        )
+    return values
 
 
 def _check_losses(loss):

@@ -21,7 +21,8 @@ from bayescale.predictive import check_kind, quantiles
 from bayescale.result import ScalingFit
 
 
-def _check_fits(upstream_fit, downstream_fit):
+def check_fits(upstream_fit, downstream_fit):
+    """SpecError unless a loss fit and a fit of a law of that loss alone, as chaining needs."""
     for name, fit in (("upstream_fit", upstream_fit), ("downstream_fit", downstream_fit)):
         if not isinstance(fit, ScalingFit):
             raise SpecError(f"{name} must be a bayescale.ScalingFit, not {type(fit).__name__}")
@@ -88,7 +89,7 @@ def chained_draws(
     loss, acc : ndarray
         Draws of shape (draws, rows).
     """
-    _check_fits(upstream_fit, downstream_fit)
+    check_fits(upstream_fit, downstream_fit)
     check_kind(kind)
     frame = upstream_fit.spec.prediction_frame(new_data)
     rng = seeded(upstream_fit.spec.random_seed if random_seed is None else random_seed)
