@@ -9,12 +9,15 @@ fit models them), and from Chinchilla's law with ``alpha = beta``, whose isoFLOP
 are ``cosh`` in ``log N`` (so a parabola is their expansion and the true ``a`` is 0.5).
 Each recovery check asks a 90% interval to hold the truth: a calibrated fit misses each
 with probability 0.1, and the seeds are fixed.
+
+Slow lane: the case study's acceptance (``case_studies/isoflop_approaches.py``, skipped
+without ``../shared/data``).
 """
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import finite_gradient, model_for
+from conftest import case_study, finite_gradient, model_for
 
 import bayescale
 from bayescale.data import prepare
@@ -186,3 +189,18 @@ def test_recovers_a_half_from_chinchilla_curves_with_equal_exponents():
     assert _inside(bayescale.frontier_exponents(fit, group="new"), "a", 0.5)
     row = bayescale.compute_optimal(fit, 1e20, group="new", extrapolation="none").iloc[0]
     assert row["tokens_per_param_lower"] <= 20 <= row["tokens_per_param_upper"], row
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
+def test_isoflop_case_study_acceptance():
+    """Approach 2 overlaps Porian et al.'s interval on all ten configurations (README table)."""
+    study = case_study(
+        "isoflop_approaches",
+        "open_athena_isoflops",
+        "porian_resolving_discrepancies",
+        "gemstones",
+    )
+    table, ok = study.run()
+    assert ok
+    assert len(table) == 15 and table["approach 3 ok"].all()
