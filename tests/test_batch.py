@@ -23,8 +23,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")
 
 SAMPLER = {"chains": 2, "draws": 100, "tune": 100}
 SETTINGS = {"law": "power_law", **SAMPLER}
-SLOW = {"draws": 2000, "tune": 1000}
-"""Settings of a task that takes several times longer than the others."""
+SLOW = {"draws": 8000, "tune": 2000}
+"""Settings of a task that takes many times longer than the others (2,000 draws and 1,000
+tuning steps were not enough on a loaded machine: a worker that started late finished its
+fast tasks after it)."""
 TRUTH = {"E": 1.8, "a_ref": 0.6, "alpha": 0.3}
 
 
