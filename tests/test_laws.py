@@ -181,6 +181,7 @@ ROUND_TRIP = {
     "isoflop": ({}, "normal", {"N": N, "D": D}),
     "data_constrained": ({}, "normal", {"N": N, "D": D, "U": D / np.arange(1, 8)}),
     "lr_annealing": ({}, "normal", {"S1": np.geomspace(1, 50, 9), "S2": np.linspace(0, 3, 9)}),
+    "lr_optimum": ({}, "normal", {"lr": np.geomspace(1e-4, 1e-2, 7), "N": N, "D": D}),
     "downstream": ({"floor": 0.25}, "beta", {"L": np.linspace(2.0, 4.0, 9)}),
     "loss_to_loss": ({}, "normal", {"Lx": np.linspace(2.4, 4.5, 9)}),
 }

@@ -13,7 +13,7 @@ log-likelihood is checked as well).
 Test. Ranks are pooled into 5 equal bins and tested with Pearson's chi-square, its p-value
 computed exactly (20 ranks in 5 bins is too few for the chi-square approximation). Each
 law passes if every quantity has p > 0.001 / k (Bonferroni over its k quantities), so a
-correct law fails with probability <= 0.001 and the twelve designs together <= 1.2%. Everything is
+correct law fails with probability <= 0.001 and the thirteen designs together <= 1.3%. Everything is
 seeded, so a run is reproducible.
 
 Power (exact, :func:`bayescale.evaluation.sbc.rank_test_power`, checked in
@@ -98,6 +98,17 @@ def _isoflop_design():
     return {"N": n, "D": c / (6 * n)}
 
 
+def _lr_optimum_design():
+    """6 settings (3 model sizes x 2 token budgets), 5 learning rates each across 3 e-folds."""
+    n, d = np.meshgrid(np.geomspace(5e7, 1e9, 3), (2e9, 2e10))
+    lr = np.geomspace(2.5e-4, 5e-3, 5)
+    return {
+        "lr": np.tile(lr, 6),
+        "N": np.repeat(n.ravel(), 5),
+        "D": np.repeat(d.ravel(), 5),
+    }
+
+
 def _lr_annealing_design():
     """20 evaluations each of a constant and a cosine-to-10% run (the law's docstring design)."""
     from bayescale.models.lr_annealing import annealing_areas, lr_schedule
@@ -119,6 +130,7 @@ DESIGNS = {
     "kaplan": ({}, "normal", _chinchilla_design),
     "loss_to_loss": ({}, "normal", lambda: {"Lx": np.geomspace(2.4, 4.5, 30)}),
     "lr_annealing": ({}, "normal", _lr_annealing_design),
+    "lr_optimum": ({}, "normal", _lr_optimum_design),
     "power_law": ({}, "normal", lambda: {"x": np.geomspace(1e7, 1e10, 30)}),
     "pure_power_law": ({}, "normal", lambda: {"x": np.geomspace(1e18, 1e22, 12)}),
     # noise correlated along the curve: 30 checkpoints 0.24 apart in log x, so neighbours'

@@ -1,0 +1,114 @@
+"""The optimal learning rate of a 1B model, from the learning-rate sweeps of smaller ones.
+
+Data: ``../shared/data/misfitting_li2025/scaling_results_last_ckpt_only.csv``, the final
+checkpoints of Li et al.'s (Mis)Fitting sweep (through :mod:`bayescale.sweeps`): 11 model
+sizes (57M to 1.2B parameters with embeddings), each trained for several token budgets
+at 3-4 peak learning rates. A setting is one model size and token budget; the 80 settings
+with at least two rates are kept (a setting's best rate is usually at the edge of the
+rates it tried, so its own minimum is not located; the shared curvature is what places it).
+
+Model: the ``lr_optimum`` law, grouped by setting: each setting's loss is a parabola in
+``log lr`` around ``lr*(N, D) ∝ N^-p_N D^-p_D``, with the curvature and the optimum's law
+shared and each setting's loss at its optimum its own. Fitted to the models up to 400M,
+it predicts ``lr*`` for the 1B model at its two token budgets
+(:func:`bayescale.models.lr_optimum.optimal_lr`); the 1B runs are the check: at 21B
+tokens they tried three rates, and the vertex of the parabola through their three losses
+is where that setting's own data put the optimum.
+
+Acceptance: the fit passes its convergence checks; the 1B setting's own vertex lies
+inside the predicted 90% interval of ``lr*``.
+
+References
+----------
+Li, Kudugunta, Zettlemoyer (2025), "(Mis)Fitting: A Survey of Scaling Laws", ICLR 2025,
+arXiv:2502.18969. DeepSeek-AI (2024), arXiv:2401.02954.
+
+Usage::
+
+    python case_studies/lr_optimum_transfer.py [--draws 1000] [--chains 4]
+"""
+
+import sys
+from pathlib import Path
+
+import case_common
+import numpy as np
+import pandas as pd
+
+import bayescale
+from bayescale import sweeps
+from bayescale.models.lr_optimum import optimal_lr
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data"
+HELD_OUT = "misfitting_1b"
+
+
+def settings(root=DATA):
+    """(Mis)Fitting's final checkpoints with a ``setting`` label and ``lr``, 2+ rates each."""
+    runs = sweeps.load("misfitting", root)
+    runs = runs.assign(
+        lr=runs["peak_lr"], setting=runs["model"] + "/" + runs["D"].map("{:.3g}".format)
+    )
+    rates = runs.groupby("setting")["lr"].transform("nunique")
+    return runs[rates >= 2].reset_index(drop=True)
+
+
+def own_vertex(runs):
+    """``lr`` at the vertex of the parabola in ``log lr`` through a setting's 3+ log losses."""
+    c2, c1, _ = np.polyfit(np.log(runs["lr"]), np.log(runs["loss"]), 2)
+    return float(np.exp(-c1 / (2 * c2))) if c2 > 0 else np.nan
+
+
+def run(draws=1000, chains=4, seed=0, folder=DATA):
+    """Fit up to 400M, predict lr* at 1B; print; return (fit, table, ok)."""
+    runs = settings(folder)
+    train = runs[runs["model"] != HELD_OUT]
+    print(
+        f"{len(train)} runs of {train['setting'].nunique()} settings "
+        f"({train['model'].nunique()} model sizes) fitted; {HELD_OUT} held out"
+    )
+    fit = bayescale.fit(
+        train, law="lr_optimum", group="setting", draws=draws, chains=chains, random_seed=seed
+    )
+    print("diagnostics:", fit.diagnostics)
+    summary = fit.summary(ci=0.9).loc[
+        ["p_N", "p_D", "kappa", "sigma"], ["median", "lower", "upper"]
+    ]
+    print("\nposterior medians [90%]: lr* ∝ N^-p_N D^-p_D; kappa the curvature in log lr")
+    print(summary.round(4).to_string())
+    rows = []
+    for (n, d), own in runs[runs["model"] == HELD_OUT].groupby(["N", "D"]):
+        row = optimal_lr(fit, n, d).iloc[0].to_dict()
+        row["rates tried"] = ", ".join(f"{v:g}" for v in sorted(own["lr"]))
+        row["best tried"] = own.loc[own["loss"].idxmin(), "lr"]
+        row["own vertex"] = own_vertex(own) if own["lr"].nunique() >= 3 else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 160, "display.float_format", "{:.3g}".format):
+        print(f"\n{HELD_OUT}: predicted lr* (median [90%]) beside its own runs")
+        print(table.to_string(index=False))
+    checked = table.dropna(subset=["own vertex"])
+    inside = (checked["lr_lower"] <= checked["own vertex"]) & (
+        checked["own vertex"] <= checked["lr_upper"]
+    )
+    ok = case_common.report(
+        [
+            (f"fit: {fit.diagnostics}", fit.diagnostics.ok),
+            (
+                f"{HELD_OUT}: its own vertex inside the predicted 90% interval "
+                f"({int(inside.sum())} of {len(checked)} settings with 3 rates)",
+                len(checked) > 0 and bool(inside.all()),
+            ),
+        ]
+    )
+    case_common.verdict(ok)
+    return fit, table, ok
+
+
+def main(argv=None):
+    """Command-line entry point."""
+    return case_common.main(__doc__, DATA, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
