@@ -18,6 +18,13 @@ is where that setting's own data put the optimum.
 Acceptance: the fit passes its convergence checks; the 1B setting's own vertex lies
 inside the predicted 90% interval of ``lr*``.
 
+Gemstones' learning-rate ablation (``../shared/data/gemstones``: each of 20 models also
+trained at half its base rate, checkpoints every 10B tokens to 100B) is printed as a
+finding. The files give no rate, only "half the base one", so rates are in units of each
+model's base rate; two rates per setting show the direction of the optimum, not its place
+(a parabola through two points has no vertex without its curvature), and the same law
+fitted to them is printed with its diagnostics.
+
 References
 ----------
 Li, Kudugunta, Zettlemoyer (2025), "(Mis)Fitting: A Survey of Scaling Laws", ICLR 2025,
@@ -29,6 +36,7 @@ Usage::
 """
 
 import sys
+import warnings
 from pathlib import Path
 
 import case_common
@@ -51,6 +59,40 @@ def settings(root=DATA):
     )
     rates = runs.groupby("setting")["lr"].transform("nunique")
     return runs[rates >= 2].reset_index(drop=True)
+
+
+def gemstones_ablation(root=DATA):
+    """Gemstones' base-rate and half-rate runs: ``lr`` 1 and 0.5 (units of the base rate)."""
+    folder = root / "gemstones"
+    parts = []
+    for name, lr in (("hot", 1.0), ("lr_ablation_hot", 0.5)):
+        df = pd.read_json(folder / f"wandb_df_for_fitting_{name}.jsonl", lines=True)
+        parts.append(df.assign(lr=lr, model=df["run_name"].str.removeprefix("cooler_")))
+    df = pd.concat(parts).rename(
+        columns={"params_active_precise": "N", "tokens": "D", "final_loss": "loss"}
+    )
+    df = df.assign(setting=df["model"] + "/" + df["D"].map("{:.3g}".format))
+    both = df.groupby("setting")["lr"].transform("nunique") == 2
+    return df[both].reset_index(drop=True)
+
+
+def ablation_finding(root, draws, chains, seed):
+    """Print what halving the rate did on Gemstones, and the law fitted to two rates."""
+    runs = gemstones_ablation(root)
+    wide = runs.pivot_table(index=["model", "setting"], columns="lr", values="loss")
+    cost = (wide[0.5] / wide[1.0] - 1).groupby(level="model").mean()
+    print(
+        f"\nFINDING (Gemstones, {len(wide)} model x checkpoint pairs): half the base rate "
+        f"raised the loss in {(wide[0.5] > wide[1.0]).mean():.0%} of them; per model by "
+        f"{cost.min():.1%} to {cost.max():.1%} on average, rank correlation with N "
+        f"{cost.corr(runs.groupby('model')['N'].first(), method='spearman'):.2f}"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayescale.ConvergenceWarning)  # printed just below
+        fit = bayescale.fit(
+            runs, law="lr_optimum", group="setting", draws=draws, chains=chains, random_seed=seed
+        )
+    print(f"  lr_optimum on these two rates per setting: {fit.diagnostics}")
 
 
 def own_vertex(runs):
@@ -101,6 +143,7 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
             ),
         ]
     )
+    ablation_finding(folder, draws, chains, seed)
     case_common.verdict(ok)
     return fit, table, ok
 
