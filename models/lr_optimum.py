@@ -95,12 +95,17 @@ def optimal_lr(fit, N, D, ci=0.9):
     Returns
     -------
     pandas.DataFrame
-        One row per ``(N, D)``: ``N``, ``D``, and ``lr_median``, ``lr_lower``, ``lr_upper``.
+        One row per ``(N, D)``: ``N``, ``D``, ``lr_median``, ``lr_lower``, ``lr_upper``, and
+        ``reach``, how far beyond the fitted runs the answer lies
+        (:func:`bayescale.extrapolation.log_reach`: ``N D`` over the largest fitted ``N D``,
+        at least 1). The calibrated extrapolation error, learnt on losses, is not added
+        to a learning rate: beyond the runs, the interval is the law's alone.
     """
     import pandas as pd
 
     from bayescale.arguments import check_probability
     from bayescale.errors import SpecError
+    from bayescale.extrapolation import log_reach
     from bayescale.predictive import quantiles
 
     check_probability(ci, "ci")
@@ -119,4 +124,7 @@ def optimal_lr(fit, N, D, ci=0.9):
     z = {k: np.log(v)[None, :] - fit.log_ref[k] for k, v in (("N", n), ("D", d))}
     log_lr = fit.log_ref["lr"] + LROptimum.log_optimum(p, z)
     med, lo, hi = quantiles(np.exp(log_lr), ci, axis=0)
-    return pd.DataFrame({"N": n, "D": d, "lr_median": med, "lr_lower": lo, "lr_upper": hi})
+    reach = np.exp(log_reach(fit.law, pd.DataFrame({"N": n, "D": d}), fit.data.frame))
+    return pd.DataFrame(
+        {"N": n, "D": d, "lr_median": med, "lr_lower": lo, "lr_upper": hi, "reach": reach}
+    )

@@ -81,6 +81,8 @@ def test_recovers_the_optimum_law_and_transfers_it_tenfold(sweep):
     table = optimal_lr(fit, [1e8, 1e10], [1e10, 1e11])
     truth = true_optimum(table["N"], table["D"])
     assert ((table["lr_lower"] <= truth) & (truth <= table["lr_upper"])).all(), table
+    top = (sweep["N"] * sweep["D"]).max()
+    np.testing.assert_allclose(table["reach"], [1.0, 1e21 / top])  # inside, then beyond
 
 
 def test_optimal_lr_names_bad_arguments(sweep):
