@@ -4,8 +4,8 @@ Data: ``../shared/data/misfitting_li2025/scaling_results_last_ckpt_only.csv``, t
 checkpoints of Li et al.'s (Mis)Fitting sweep (through :mod:`bayescale.sweeps`): 11 model
 sizes (57M to 1.2B parameters with embeddings), each trained for several token budgets
 at 3-4 peak learning rates. A setting is one model size and token budget; the 80 settings
-with at least two rates are kept (a setting's best rate is usually at the edge of the
-rates it tried, so its own minimum is not located; the shared curvature is what places it).
+with at least two rates are kept (43 of them have their best rate at the edge of the rates
+they tried, so their own minimum is not located; the shared curvature is what places it).
 
 Model: the ``lr_optimum`` law, grouped by setting: each setting's loss is a parabola in
 ``log lr`` around ``lr*(N, D) ∝ N^-p_N D^-p_D``, with the curvature and the optimum's law

@@ -45,7 +45,11 @@ class IsoFLOP(ScalingLaw):
     into a funnel (105 divergences on Porian et al.'s tuned RefinedWeb set, all runs).
     With ``kappa`` shared, the eight sets gave 4 divergences in all with ``L_opt`` and
     ``n_opt`` non-centred, 50 with the centring chosen from the data (``"pooled"``) and
-    722 centred.
+    722 centred; over the 15 sets of ``case_studies/isoflop_approaches.py`` and two
+    simulated ones, two seeds each, 258 non-centred (238 of them one stuck chain) against
+    1,712 with the centring chosen from the data. Isolated divergent draws (1-3 of 4,000)
+    remain on about half of the fits: the budgets' minima are pinned by their runs while
+    the frontier is their prior mean, the regime where neither form is right (issue 19).
 
     Parameters (free)
     -----------------
@@ -63,8 +67,7 @@ class IsoFLOP(ScalingLaw):
         Frontier exponent of ``N* ∝ C^a``, ``Beta(2, 2)``: median 0.5, 95% in [0.09, 0.91].
     kappa
         Curvature of ``log L`` in ``log N`` at fixed compute, ``LogNormal(log 0.02, 1)``:
-        95% in [0.003, 0.14]; Chinchilla's curves rise by about 0.15 in ``log L`` a
-        decade away from the optimum (0.028).
+        95% in [0.003, 0.14]; Open-Athena's copy of Chinchilla's isoFLOP runs gives 0.022.
 
     ``G`` of ``N* = G (C/k)^a`` and ``b = 1 - a`` are reported as derived quantities.
 

@@ -24,8 +24,8 @@ class LROptimum(ScalingLaw):
     setting: each setting's loss at its optimum, ``L_opt``, is its own (``"separate"``),
     while the optimum's law and the curvature are shared (:attr:`group_pooling`), so a
     setting whose best rate lies at the edge of the rates it tried (the minimum not
-    bracketed: most runs of (Mis)Fitting) still informs the optimum through the shared
-    curvature. The posterior of ``lr*`` at a new ``N``, ``D`` is :func:`optimal_lr`.
+    bracketed: 43 of (Mis)Fitting's 80 settings) still informs the optimum through the
+    shared curvature. The posterior of ``lr*`` at a new ``N``, ``D`` is :func:`optimal_lr`.
 
     Parameters (free)
     -----------------
@@ -36,9 +36,8 @@ class LROptimum(ScalingLaw):
         brackets its rates around the optimum it expects.
     p_N, p_D
         Exponents of ``lr* ∝ N^-p_N D^-p_D``, ``Normal(0.3, 0.3)`` and ``Normal(0, 0.3)``:
-        larger models want smaller rates (muP-style derivations give 0.5-1 per width;
-        fitted laws 0.1-0.4 per parameter), and the token budget may move the optimum
-        either way.
+        larger models want smaller rates, and the token budget may move the optimum either
+        way (DeepSeek's ``lr* ∝ C^-0.125`` is ``p_N = p_D = 0.125`` here).
     kappa
         Curvature of ``log L`` in ``log lr``, ``LogNormal(log 0.05, 1)``: 95% in [0.007,
         0.36]; a rate twice the optimum then costs about 2.4% of the loss at the median.

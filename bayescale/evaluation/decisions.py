@@ -79,8 +79,7 @@ def compute_optimal(
     Chinchilla (closed form, per draw):
     ``N* = (alpha A / (beta B))^(1/(alpha+beta)) (C/k)^(beta/(alpha+beta))``,
     ``D* = C / (k N*)``; ``isoflop``: ``N* = G (C/k)^a``. Other ``N``-``D`` laws: numeric
-    minimisation of ``log L`` over
-    ``log N`` at fixed ``C`` (module docstring).
+    minimisation of ``log L`` over ``log N`` at fixed ``C`` (module docstring).
 
     Parameters
     ----------

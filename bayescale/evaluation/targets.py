@@ -176,8 +176,9 @@ def compute_for_accuracy(
     the accuracy law (``downstream``) gives the loss at which its mean reaches the target
     (its inverse, ``loss_for``), and the paired draw of the loss law the smallest budget
     that reaches that loss (:func:`compute_for_target`, extrapolation error included). The
-    two posteriors' draws are paired at random, as :func:`~bayescale.evaluation.two_stage.
-    predict_chained` pairs them, so the interval carries both laws' uncertainty.
+    two posteriors' draws are paired at random, as
+    :func:`~bayescale.evaluation.two_stage.predict_chained` pairs them, so the interval
+    carries both laws' uncertainty.
 
     Parameters
     ----------
