@@ -29,6 +29,7 @@ law's decline, or a target within a hair of the asymptote) are counted in
 an error of the law's shape at finite reach, not evidence that the asymptote can be beaten.
 """
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -213,18 +214,15 @@ def compute_for_accuracy(
             "use 'downstream'"
         )
     p_acc = law_parameters(accuracy_fit, accuracy_group)
-    n_loss = len(next(iter(law_parameters(loss_fit, group).values())))
+    curve = LossCurve.of(loss_fit, group, flops_per_token, unique_tokens, extrapolation, fixed_N)
     rng = np.random.default_rng(loss_fit.spec.random_seed)
-    i_loss, i_acc = pair_draws(n_loss, len(next(iter(p_acc.values()))), rng)
+    i_loss, i_acc = pair_draws(len(curve.slope), len(next(iter(p_acc.values()))), rng)
     column = {k: v[i_acc, None] for k, v in p_acc.items()}
     needed = law.loss_for(column, accuracy_fit.log_ref, targets[None, :])
     chance = np.isinf(needed)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_targets = np.where(chance, np.nan, np.log(needed))
-    curve = LossCurve.of(
-        loss_fit, group, flops_per_token, unique_tokens, extrapolation, fixed_N, pick=i_loss
-    )
-    draws = solve(curve, log_targets)
+    draws = solve(curve.draws(i_loss), log_targets)
     draws["unreachable"] &= ~chance
     for name in ("C", "N", "D", "reach"):
         if name != "N" or fixed_N is None:
@@ -323,20 +321,20 @@ class LossCurve:
     fixed_n: float | None = None
 
     @classmethod
-    def of(cls, fit, group, flops_per_token, unique_tokens, extrapolation, fixed_n=None, pick=None):
-        """The curve of ``fit`` (or its ``group``), with arguments checked as everywhere.
-
-        ``pick``: indices of the draws to keep, in order (draws paired with another fit's).
-        """
+    def of(cls, fit, group, flops_per_token, unique_tokens, extrapolation, fixed_n=None):
+        """The curve of ``fit`` (or its ``group``), with arguments checked as everywhere."""
         extra = extra_inputs(fit.law, unique_tokens)
         k = resolve_flops(fit, flops_per_token)
         if fixed_n is not None and (not is_number(fixed_n) or not 0 < fixed_n < np.inf):
             raise SpecError(f"fixed_N must be a positive number of parameters, got {fixed_n!r}")
         params = law_parameters(fit, group)
         slope = drift_per_efold(fit, extrapolation, len(next(iter(params.values()))))
-        if pick is not None:
-            params, slope = {key: v[pick] for key, v in params.items()}, slope[pick]
         return cls(fit, params, slope, k, extra, None if fixed_n is None else float(fixed_n))
+
+    def draws(self, index):
+        """The same curve over the draws ``index``, in that order (paired with another fit's)."""
+        params = {key: v[index] for key, v in self.params.items()}
+        return dataclasses.replace(self, params=params, slope=self.slope[index])
 
     def arguments(self):
         """Per-draw arrays that :meth:`log_loss` takes after the budget: the slope, the params."""
