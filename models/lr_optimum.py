@@ -1,8 +1,13 @@
 """The learning rate as a function of scale: loss around its optimum, which follows power laws."""
 
 import numpy as np
+import pandas as pd
 
+from bayescale.arguments import check_probability
+from bayescale.errors import SpecError
+from bayescale.extrapolation import log_reach
 from bayescale.laws import ScalingLaw
+from bayescale.predictive import quantiles
 from bayescale.priors import Prior
 
 
@@ -100,13 +105,6 @@ def optimal_lr(fit, N, D, ci=0.9):
         at least 1). The calibrated extrapolation error, learnt on losses, is not added
         to a learning rate: beyond the runs, the interval is the law's alone.
     """
-    import pandas as pd
-
-    from bayescale.arguments import check_probability
-    from bayescale.errors import SpecError
-    from bayescale.extrapolation import log_reach
-    from bayescale.predictive import quantiles
-
     check_probability(ci, "ci")
     if not isinstance(fit.law, LROptimum):
         raise SpecError(f"optimal_lr needs a fit of law 'lr_optimum', not {fit.law.name!r}")
