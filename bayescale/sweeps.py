@@ -306,7 +306,7 @@ def _gemstones_family(aspect):
     raise ValueError(f"aspect ratio {aspect} out of range")
 
 
-def _read_gemstones(path):
+def read_gemstones(path):
     """Gemstones checkpoints of the constant-LR ("hot") runs, grouped by shape family.
 
     One row per checkpoint (22 models, checkpoints every 10B tokens); ``loss`` is the
@@ -319,13 +319,16 @@ def _read_gemstones(path):
     group per width (11 groups, 6 with a single model) or per model (one N each) does not.
     ``run`` (e.g. ``"1024x28"``), ``width``, ``depth`` and ``step`` are kept for other
     groupings. The source has no FLOPs column, so ``C = 6 N D`` here (the authors' own
-    FLOP count is a detailed per-token formula). Nothing is dropped.
+    FLOP count is a detailed per-token formula). Nothing is dropped. Gemstones' other
+    files of the same fields (the half-rate ablation, whose runs are named ``cooler_...``)
+    read the same way.
     """
     raw = pd.read_json(path, lines=True)
     aspect = raw["width"] / raw["depth"]
     n = raw["params_active_precise"].astype(float)
     d = raw["tokens"].astype(float)
-    run = raw["run_name"].str.removeprefix("PyGemma-").str.removesuffix("_pretrain")
+    run = raw["run_name"].str.removeprefix("cooler_").str.removeprefix("PyGemma-")
+    run = run.str.removesuffix("_pretrain")
     return pd.DataFrame(
         {
             "N": n,
@@ -662,7 +665,7 @@ _REGISTRY = (
         citation=_GEMSTONES,
         file="gemstones/wandb_df_for_fitting_hot.jsonl",
         flops="derived here: 6ND (the source has no FLOPs column)",
-        reader=_read_gemstones,
+        reader=read_gemstones,
     ),
     Sweep(
         name="gemstones_350b",
@@ -677,7 +680,7 @@ _REGISTRY = (
         citation=_GEMSTONES,
         file="gemstones/wandb_df_for_fitting_hot_100b+.jsonl",
         flops="derived here: 6ND (the source has no FLOPs column)",
-        reader=_read_gemstones,
+        reader=read_gemstones,
     ),
     _oa(
         "epochai_chinchilla",

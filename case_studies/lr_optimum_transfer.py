@@ -51,41 +51,39 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data"
 HELD_OUT = "misfitting_1b"
 
 
+def with_settings(runs, model, rates=2):
+    """``runs`` labelled by ``setting``, one ``model`` at one token budget.
+
+    Only the settings trained at ``rates`` or more learning rates are kept.
+    """
+    runs = runs.assign(setting=runs[model] + "/" + runs["D"].map("{:.3g}".format))
+    kept = runs.groupby("setting")["lr"].transform("nunique") >= rates
+    return runs[kept].reset_index(drop=True)
+
+
 def settings(root=DATA):
-    """(Mis)Fitting's final checkpoints with a ``setting`` label and ``lr``, 2+ rates each."""
+    """(Mis)Fitting's final checkpoints with ``setting`` and ``lr``, 2+ rates each."""
     runs = sweeps.load("misfitting", root)
-    runs = runs.assign(
-        lr=runs["peak_lr"], setting=runs["model"] + "/" + runs["D"].map("{:.3g}".format)
-    )
-    rates = runs.groupby("setting")["lr"].transform("nunique")
-    return runs[rates >= 2].reset_index(drop=True)
+    return with_settings(runs.assign(lr=runs["peak_lr"]), "model")
 
 
 def gemstones_ablation(root=DATA):
     """Gemstones' base-rate and half-rate runs: ``lr`` 1 and 0.5 (units of the base rate)."""
-    folder = root / "gemstones"
-    parts = []
-    for name, lr in (("hot", 1.0), ("lr_ablation_hot", 0.5)):
-        df = pd.read_json(folder / f"wandb_df_for_fitting_{name}.jsonl", lines=True)
-        parts.append(df.assign(lr=lr, model=df["run_name"].str.removeprefix("cooler_")))
-    df = pd.concat(parts).rename(
-        columns={"params_active_precise": "N", "tokens": "D", "final_loss": "loss"}
-    )
-    df = df.assign(setting=df["model"] + "/" + df["D"].map("{:.3g}".format))
-    both = df.groupby("setting")["lr"].transform("nunique") == 2
-    return df[both].reset_index(drop=True)
+    half = sweeps.read_gemstones(root / "gemstones/wandb_df_for_fitting_lr_ablation_hot.jsonl")
+    runs = pd.concat([sweeps.load("gemstones", root).assign(lr=1.0), half.assign(lr=0.5)])
+    return with_settings(runs, "run")
 
 
 def ablation_finding(root, draws, chains, seed):
     """Print what halving the rate did on Gemstones, and the law fitted to two rates."""
     runs = gemstones_ablation(root)
-    wide = runs.pivot_table(index=["model", "setting"], columns="lr", values="loss")
-    cost = (wide[0.5] / wide[1.0] - 1).groupby(level="model").mean()
+    wide = runs.pivot_table(index=["run", "setting"], columns="lr", values="loss")
+    cost = (wide[0.5] / wide[1.0] - 1).groupby(level="run").mean()
     print(
         f"\nFINDING (Gemstones, {len(wide)} model x checkpoint pairs): half the base rate "
         f"raised the loss in {(wide[0.5] > wide[1.0]).mean():.0%} of them; per model by "
         f"{cost.min():.1%} to {cost.max():.1%} on average, rank correlation with N "
-        f"{cost.corr(runs.groupby('model')['N'].first(), method='spearman'):.2f}"
+        f"{cost.corr(runs.groupby('run')['N'].first(), method='spearman'):.2f}"
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayescale.ConvergenceWarning)  # printed just below
