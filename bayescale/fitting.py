@@ -189,8 +189,10 @@ def assemble_posterior(idata, spec, fitdata, log_ref, centring=None):
     Both are computed in numpy from the law written once, so they cost no extra graph
     compilation. The unconstrained group values (``*_z``, ``*_u``, ``*_v``) are dropped:
     they have no meaning of their own once the group values are recorded. The centring
-    weight of each group of a ``"pooled_partial"`` parameter (how it was sampled, see
-    :mod:`bayescale.engine.geometry`) is kept in ``constant_data`` as ``centring_{name}``.
+    data of a ``"pooled_partial"`` parameter (how it was sampled, see
+    :mod:`bayescale.engine.geometry`) are kept in ``constant_data``: each group's own
+    estimate and sd on the unconstrained scale, ``group_estimate_{name}`` and
+    ``group_sd_{name}``.
     """
     law, likelihood, pooling = spec.law, spec.likelihood, spec.pooling
     post = idata["posterior"].to_dataset()
@@ -219,7 +221,11 @@ def assemble_posterior(idata, spec, fitdata, log_ref, centring=None):
     observed = likelihood.observe(fitdata.y_values())
     obs = np.arange(len(fitdata.frame))
     sample_stats = idata["sample_stats"].to_dataset()
-    weights = centring or {}
+    own = {
+        f"group_{what}_{k}": ((fitdata.group,), np.asarray(v))
+        for k, pair in (centring or {}).items()
+        for what, v in zip(("estimate", "sd"), pair, strict=True)
+    }
     return xr.DataTree.from_dict(
         {
             "posterior": post,
@@ -229,8 +235,7 @@ def assemble_posterior(idata, spec, fitdata, log_ref, centring=None):
             ),
             "observed_data": xr.Dataset({OBSERVED: (("obs",), observed)}, coords={"obs": obs}),
             "constant_data": xr.Dataset(
-                {f"centring_{k}": ((fitdata.group,), np.asarray(w)) for k, w in weights.items()},
-                coords={fitdata.group: list(spec.labels)} if weights else {},
+                own, coords={fitdata.group: list(spec.labels)} if own else {}
             ),
         }
     )

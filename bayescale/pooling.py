@@ -27,9 +27,11 @@ samples well depends on how much each group's own data say (Betancourt and Girol
     Measured on the Porian et al. optima (15 configurations, 11-12 points each, both
     parameters of ``pure_power_law`` pooled, no known errors): non-centred gave r-hat
     1.02 and bulk ESS 370; centred r-hat 1.004 and ESS 4,200.
-``"pooled"`` (the default with groups): :func:`bayescale.fit` chooses one of the two per
-    parameter from the data (:mod:`bayescale.engine.geometry`) and records its choice in
-    the fit's spec. A model built directly from ``"pooled"`` is non-centred.
+``"pooled"`` (the default with groups): :func:`bayescale.fit` fits each group alone first
+    and samples each group conditionally non-centred on that estimate, between the two
+    forms as the sampled ``tau`` moves (:mod:`bayescale.engine.geometry`); the spec
+    records it as ``"pooled_partial"``. A model built directly from ``"pooled"`` is
+    non-centred.
 
 The same code evaluates parameters per row in numpy (predictions, log-likelihood) and
 draws parameters for a group never seen from the population distribution.
@@ -103,13 +105,16 @@ def hyper_priors(pooling):
     return {f"{k}_tau": GROUP_SCALE for k, mode in pooling.items() if mode in HIERARCHICAL}
 
 
-def create(name, prior, mode, dim, priors, weight=None):
+def create(name, prior, mode, dim, priors, own=None):
     """Create parameter ``name`` in the current PyMC model; returns a scalar or a group vector.
 
-    ``weight`` (a tensor over groups, for ``"pooled_partial"``) is each group's centring
-    weight ``w`` in [0, 1]: ``v_g ~ Normal(w T(mu), tau^w)`` and ``T(theta_g) = T(mu) +
-    tau^(1 - w) (v_g - w T(mu))``, which is ``Normal(T(mu), tau)`` for any ``w``: centred at
-    ``w = 1``, non-centred at ``w = 0`` (Gorinova, Moore and Hoffman 2020).
+    ``own`` (for ``"pooled_partial"``) is a pair of tensors over groups: each group's own
+    estimate ``y_g`` of ``T(theta_g)`` and its sd ``s_g``. With ``h^2 = tau^2 + s^2`` the
+    group value is ``T(theta_g) = m + sd v`` where ``m = y + (T(mu) - y) s^2 / h^2``,
+    ``sd = tau s / h`` and ``v ~ Normal(tau (T(mu) - y) / (s h), h / s)``, which is
+    ``Normal(T(mu), tau)`` for any ``y`` and ``s`` (:mod:`bayescale.engine.geometry` says
+    why this form; written without ``tau^2 / h^2`` so that a tiny ``tau`` cannot round
+    ``sd`` to 0).
     """
     import pymc as pm
 
@@ -123,8 +128,11 @@ def create(name, prior, mode, dim, priors, weight=None):
     if mode == "pooled_centred":
         u = pm.Normal(f"{name}_u", loc, tau, dims=dim)
     elif mode == "pooled_partial":
-        v = pm.Normal(f"{name}_v", weight * loc, tau**weight, dims=dim)
-        u = loc + tau ** (1.0 - weight) * (v - weight * loc)
+        y, s = own
+        h = pm.math.sqrt(tau**2 + s**2)
+        sd = tau * s / h
+        v = pm.Normal(f"{name}_v", tau * (loc - y) / (s * h), h / s, dims=dim)
+        u = y + (loc - y) * (s / h) ** 2 + sd * v
     else:
         u = loc + tau * pm.Normal(f"{name}_z", 0.0, 1.0, dims=dim)
     return pm.Deterministic(name, prior.to_constrained(PYTENSOR, u), dims=dim)

@@ -72,7 +72,7 @@ _POOLING_TEXT = {
     "pooled": "hierarchical (non-centred)",
     "pooled_centred": "hierarchical, sampled centred",
     "pooled_noncentred": "hierarchical, sampled non-centred",
-    "pooled_partial": "hierarchical, each group sampled partially centred (weights from the data)",
+    "pooled_partial": "hierarchical, sampled around each group's own estimate",
     "separate": "independent per group",
 }
 

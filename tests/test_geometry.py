@@ -1,4 +1,4 @@
-"""Partial centring of pooled parameters: the weights, the estimates behind them, the model."""
+"""Pooled parameters sampled around each group's own estimate: the estimates, the model."""
 
 import numpy as np
 import pandas as pd
@@ -12,18 +12,6 @@ from bayescale.simulate import from_law
 from bayescale.spec import resolve_priors
 
 LAW = bayescale.get_law("power_law")
-
-
-def test_weights_are_the_share_of_precision_from_the_group_data():
-    values = np.array([0.0, 1.0, 2.0, 3.0])
-    sds = np.array([0.1, 0.5, 1.0, 2.0])
-    tau2 = np.var(values, ddof=1) - np.mean(sds**2)
-    expected = tau2 / (tau2 + sds**2)
-    np.testing.assert_allclose(geometry.centring_weights(values, sds), expected)
-    assert np.all(np.diff(geometry.centring_weights(values, sds)) < 0)  # noisier: less centred
-    # groups that differ no more than their own noise: no spread to centre on
-    assert np.all(geometry.centring_weights(np.array([0.0, 0.01, 0.02]), np.ones(3)) == 0)
-    assert np.all(geometry.centring_weights(np.array([1.0]), np.array([0.1])) == 0)
 
 
 def _curves(points):
@@ -46,27 +34,30 @@ def test_group_estimates_know_rich_groups_from_thin_ones():
     values, sds = estimates["E"]
     np.testing.assert_allclose(np.exp(values[:2]), [1.5, 1.8], rtol=0.05)  # log scale
     assert sds[2] > 3 * sds[:2].max()  # six points pin the floor far less than eighty
-    _, weights = geometry.resolve_centring(
+    pooling, own = geometry.resolve_centring(
         LAW, priors, pool, fd, LAW.log_reference(fd.frame), labels
     )
-    assert weights["E"][2] < weights["E"][:2].min()
+    assert set(pooling.values()) == {"pooled_partial"}
+    np.testing.assert_array_equal(own["E"][1], sds)
     again = geometry.resolve_centring(LAW, priors, pool, fd, LAW.log_reference(fd.frame), labels)
-    np.testing.assert_array_equal(again[1]["E"], weights["E"])  # seeded: same data, same form
+    np.testing.assert_array_equal(again[1]["E"][0], own["E"][0])  # seeded: same data, same form
 
 
-def test_partially_centred_groups_have_the_population_distribution():
-    """Any weight gives T(theta_g) ~ Normal(T(mu), tau): compare prior draws across weights."""
+def test_groups_sampled_around_own_estimates_have_the_population_distribution():
+    """Any estimate and sd give T(theta_g) ~ Normal(T(mu), tau): compare prior draws."""
     import pymc as pm
 
     prior = LAW.priors["alpha"]
-    priors = {"alpha_tau": pooling_mod.GROUP_SCALE}
-    with pm.Model(coords={"g": ["w0", "w_half", "w1"]}):
-        weight = pm.Data("weight", np.array([0.0, 0.5, 1.0]))
-        pooling_mod.create("alpha", prior, "pooled_partial", "g", priors, weight)
-        draws = pm.sample_prior_predictive(draws=4000, random_seed=1).prior["alpha"]
-    values = draws.to_numpy().reshape(-1, 3)
-    for j in (1, 2):
-        assert stats.ks_2samp(values[:, 0], values[:, j]).pvalue > 0.001
+    priors = {"alpha_tau": pooling_mod.GROUP_SCALE, "beta_tau": pooling_mod.GROUP_SCALE}
+    with pm.Model(coords={"g": ["plain", "rich", "thin"]}):
+        own = (pm.Data("y", np.array([0.0, 2.0, -1.0])), pm.Data("s", np.array([1.0, 0.01, 5.0])))
+        pooling_mod.create("alpha", prior, "pooled_partial", "g", priors, own)
+        pooling_mod.create("beta", prior, "pooled_noncentred", "g", priors)
+        draws = pm.sample_prior_predictive(draws=4000, random_seed=1).prior
+    reference = draws["beta"].to_numpy().reshape(-1, 3)[:, 0]
+    values = draws["alpha"].to_numpy().reshape(-1, 3)
+    for j in range(3):
+        assert stats.ks_2samp(reference, values[:, j]).pvalue > 0.001
 
 
 def test_a_grouped_fit_records_its_centring(tmp_path):
@@ -78,9 +69,11 @@ def test_a_grouped_fit_records_its_centring(tmp_path):
             _curves([30, 30, 6]), law="power_law", group="corpus", chains=2, draws=100, tune=100
         )
     assert set(fit.pooling.values()) == {"pooled_partial"}
-    weights = fit.posterior["constant_data"]["centring_E"]
-    assert list(weights["corpus"].to_numpy()) == ["g0", "g1", "g2"]
-    assert np.all((weights >= 0) & (weights <= 1))
+    own = fit.posterior["constant_data"]
+    sds = own["group_sd_E"]
+    assert list(sds["corpus"].to_numpy()) == ["g0", "g1", "g2"]
+    assert sds[2] > sds[:2].max()  # six points pin the floor less than thirty
+    assert np.all(np.isfinite(own["group_estimate_E"]))
     fit.save(tmp_path / "fit.nc")
     loaded = bayescale.load(tmp_path / "fit.nc")
-    np.testing.assert_array_equal(loaded.posterior["constant_data"]["centring_E"], weights)
+    np.testing.assert_array_equal(loaded.posterior["constant_data"]["group_sd_E"], sds)

@@ -68,7 +68,8 @@ class ModelRecipe:
 def data_values(law, likelihood, fitdata, log_ref, labels=(), centring=None):
     """The ``pm.Data`` values for ``fitdata``, by container name.
 
-    ``centring`` holds the group centring weights of ``"pooled_partial"`` parameters.
+    ``centring`` holds each ``"pooled_partial"`` parameter's group estimates and their sds
+    (:func:`bayescale.engine.geometry.resolve_centring`).
     """
     values = {f"data_x_{k}": v for k, v in law.encode(fitdata.frame).items()}
     values.update({f"data_log_ref_{k}": np.asarray(v) for k, v in log_ref.items()})
@@ -79,7 +80,9 @@ def data_values(law, likelihood, fitdata, log_ref, labels=(), centring=None):
         values["data_group"] = fitdata.codes(labels)
     links = fitted_links(law, likelihood, fitdata, log_ref, labels)
     values.update({f"data_link_{k}": v for k, v in (links or {}).items()})
-    values.update({f"data_centring_{k}": np.asarray(v) for k, v in (centring or {}).items()})
+    for k, (estimate, sd) in (centring or {}).items():
+        values[f"data_group_estimate_{k}"] = np.asarray(estimate)
+        values[f"data_group_sd_{k}"] = np.asarray(sd)
     return values
 
 
@@ -117,7 +120,7 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=(), c
         )
         p = {
             name: pooling_mod.create(
-                name, priors[name], pooling[name], dim, priors, data.get(f"data_centring_{name}")
+                name, priors[name], pooling[name], dim, priors, _own(data, name)
             )
             for name in law.parameters
         }
@@ -138,3 +141,10 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=(), c
             links=links or None,
         )
     return model
+
+
+def _own(data, name):
+    """``(estimate, sd)`` data of a ``"pooled_partial"`` parameter's groups, else None."""
+    if f"data_group_sd_{name}" not in data:
+        return None
+    return data[f"data_group_estimate_{name}"], data[f"data_group_sd_{name}"]

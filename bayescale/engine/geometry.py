@@ -14,23 +14,39 @@ scale:
   matrix follows with tiny steps; the centred form is then nearly independent Gaussians.
 
 Real sweeps mix both, parameter by parameter and group by group ((Mis)Fitting's five
-learning rates pin the floor to 0.02-0.27 on the log scale). So ``"pooled"`` is sampled
-partially centred (Gorinova, Moore and Hoffman 2020): group ``g`` gets the weight
-``w_g = tau^2 / (tau^2 + s_g^2)``, the share of its posterior precision that comes from its
-own data, which is the exact decorrelating weight for a normal-normal model; ``w = 1`` is
-centred, ``w = 0`` non-centred. ``s_g`` comes from fitting each group's law alone by
+learning rates pin the floor to 0.02-0.27 on the log scale), and within one fit the
+posterior of ``tau`` itself can span both regimes: with two or three groups it is barely
+more than its prior, so no single form suits all of it. So ``"pooled"`` is sampled
+conditionally non-centred on each group's own estimate. Fitting each group's law alone by
 regularised least squares on ``log y`` (a Laplace approximation: the default priors as a
-Gaussian ridge on the unconstrained scale, the noise from the residuals), and ``tau`` from
-the method of moments, ``tau^2 = var(u_g) - mean(s_g^2)`` (weights 0 where that is not
-positive). The weights change how the posterior is explored, never the posterior itself;
-they are data of the compiled program (one program serves any weights) and are kept in
-the fit's ``constant_data``.
+Gaussian ridge on the unconstrained scale, the noise from the residuals) gives its value
+``y_g`` and sd ``s_g``. Were that the group's whole likelihood, the posterior of
+``u_g = T(theta_g)`` given ``mu`` and ``tau`` would be normal with
+
+    w_g = tau^2 / (tau^2 + s_g^2),   m_g = w_g y_g + (1 - w_g) mu,   sd_g = tau s_g / h_g
+
+(``h_g^2 = tau^2 + s_g^2``), so NUTS samples ``v_g`` with ``u_g = m_g + sd_g v_g``: the
+prior ``u_g ~ Normal(mu, tau)`` makes ``v_g ~ Normal((mu - m_g) / sd_g, h_g / s_g)``, and
+the posterior of ``v_g`` is then close to a standard normal whatever ``mu`` and ``tau``
+are. It is the normal-normal model's exact decorrelation: centred where a group's data
+dominate (``w_g -> 1``), non-centred where they do not (``w_g -> 0``), and the weight moves
+with ``tau`` along the chain instead of being fixed at one estimate of it. It changes how
+the posterior is explored, never the posterior itself; ``y_g`` and ``s_g`` are data of the
+compiled program (one program serves any data) and are kept in the fit's ``constant_data``
+as ``group_estimate_{name}`` and ``group_sd_{name}``.
 
 Measured with ``benchmarks/grouped_fits.py`` (Chinchilla law, every parameter pooled,
 4 x 1000 draws): on a simulated six-corpus isoFLOP sweep (528 runs, 8 budgets up to
 4.8e19 FLOPs, noise sd 0.0036 as on the real sweep of issue 19) the non-centred form hit
 the maximum tree depth on every draw (1,023 leapfrog steps, step size 0.002, bulk ESS 200);
-partially centred it takes 125 steps per draw (ESS 2,566), as fully centred (127, 2,293).
+this form takes 125 steps per draw (ESS 2,369). Against centring weights fixed from a
+method-of-moments ``tau`` (the partial centring of Gorinova, Moore and Hoffman 2020, the
+previous default), divergent draws summed over seeds 0-2 (1-2 with an algebraically
+identical first version of this code): Gemstones by family 295 against 557, Open-Athena's
+Chinchilla by budget 10 against 33, a simulated two-corpus sweep 17 against 30; at seed 0, (Mis)Fitting by learning rate 0 against 27 and Pythia 0 against
+59 (the README has the table). A weight that follows ``tau`` but ignores ``y_g``
+(Gorinova's form with ``w_g`` as above) was worse on Gemstones (518 at seed 0) and
+(Mis)Fitting (149).
 """
 
 import numpy as np
@@ -47,9 +63,12 @@ _PRIOR_DRAWS = 4000
 _NOISE_FLOOR = 1e-4
 """Smallest noise sd of ``log y`` assumed (a perfect fit would otherwise claim certainty)."""
 
+_SD_FLOOR = 1e-6
+"""Smallest group sd on the unconstrained scale (the model divides by it)."""
+
 
 def resolve_centring(law, priors, pooling, fitdata, log_ref, labels, seed=0):
-    """``pooling`` with every ``"pooled"`` parameter partially centred, and the weights.
+    """``pooling`` with every ``"pooled"`` parameter conditionally non-centred, and its data.
 
     Parameters
     ----------
@@ -70,31 +89,16 @@ def resolve_centring(law, priors, pooling, fitdata, log_ref, labels, seed=0):
     -------
     pooling : dict of str to str
         ``"pooled"`` replaced by ``"pooled_partial"``.
-    weights : dict of str to ndarray
-        Per ``"pooled_partial"`` parameter, each group's centring weight in [0, 1].
+    estimates : dict of str to (ndarray, ndarray)
+        Per ``"pooled_partial"`` parameter, each group's own estimate and its sd on the
+        unconstrained scale (:func:`group_estimates`).
     """
     auto = [k for k, mode in pooling.items() if mode == "pooled"]
     if not auto:
         return dict(pooling), {}
     estimates = group_estimates(law, priors, fitdata, log_ref, labels, seed)
-    out, weights = dict(pooling), {}
-    for k in auto:
-        out[k] = "pooled_partial"
-        weights[k] = centring_weights(*estimates[k])
-    return out, weights
-
-
-def centring_weights(values, sds):
-    """Each group's centring weight ``tau^2 / (tau^2 + s_g^2)`` (0 where ``tau`` is 0).
-
-    ``values`` and ``sds`` are the groups' own estimates and their sds (unconstrained
-    scale); ``tau^2 = var(values) - mean(sds^2)`` by the method of moments.
-    """
-    g = len(values)
-    tau2 = np.var(values, ddof=1) - np.mean(sds**2) if g > 1 else 0.0
-    if not tau2 > 0:
-        return np.zeros(g)
-    return tau2 / (tau2 + sds**2)
+    out = {k: "pooled_partial" if k in auto else mode for k, mode in pooling.items()}
+    return out, {k: estimates[k] for k in auto}
 
 
 def group_estimates(law, priors, fitdata, log_ref, labels, seed=0):
@@ -149,4 +153,4 @@ def _laplace(law, priors, z, log_y, ridge, rng):
     best = optimize.least_squares(residuals, first.x, args=(noise,))
     precision = best.jac.T @ best.jac
     sd = np.sqrt(np.diag(np.linalg.pinv(precision)))
-    return best.x, np.minimum(sd, scale)
+    return best.x, np.clip(sd, _SD_FLOOR, scale)
