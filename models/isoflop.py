@@ -43,13 +43,14 @@ class IsoFLOP(ScalingLaw):
     configurations on both corpora, runs within a factor 3 of each budget's best): with
     ``kappa`` pooled, the curvatures of one set barely differ and their scale collapses
     into a funnel (105 divergences on Porian et al.'s tuned RefinedWeb set, all runs).
-    With ``kappa`` shared, the eight sets gave 4 divergences in all with ``L_opt`` and
-    ``n_opt`` non-centred, 50 with the centring chosen from the data (``"pooled"``) and
-    722 centred; over the 15 sets of ``case_studies/isoflop_approaches.py`` and two
-    simulated ones, two seeds each, 258 non-centred (238 of them one stuck chain) against
-    1,712 with the centring chosen from the data. Isolated divergent draws (1-3 of 4,000)
-    remain on about half of the fits: the budgets' minima are pinned by their runs while
-    the frontier is their prior mean, the regime where neither form is right (issue 19).
+    With ``kappa`` shared, ``L_opt`` and ``n_opt`` are ``"pooled"``: each budget is sampled
+    around its own estimate (:mod:`bayescale.engine.geometry`), because the budgets' minima
+    are pinned by their runs while the frontier is their prior mean, the regime where
+    neither fixed form is right. Over the 15 sets of ``case_studies/isoflop_approaches.py``
+    (runs within a factor 3 of each budget's best), seeds 0 and 1: 5 divergent draws in all
+    (4 of the 30 fits with 1-2 each) against 248 with both non-centred (10 fits failing, one
+    with a stuck chain: 238 divergences, r-hat 1.11); earlier, over the eight sets above,
+    centring weights fixed from the data gave 50 and the centred form 722.
 
     Parameters (free)
     -----------------
@@ -96,8 +97,6 @@ class IsoFLOP(ScalingLaw):
         "gamma": "shared",
         "a": "shared",
         "kappa": "shared",
-        "L_opt": "pooled_noncentred",
-        "n_opt": "pooled_noncentred",
     }
     priors = {
         "L_opt": Prior("LogNormal", mu=1.0, sigma=0.75),

@@ -80,9 +80,9 @@ def test_closed_form_optimum_equals_numeric_optimisation():
 
 def test_grouped_fit_shares_the_frontier_and_pools_each_budget():
     assert bayescale.pooling.resolve(LAW, "budget", {"kappa": "pooled"}) == {
-        "L_opt": "pooled_noncentred",
+        "L_opt": "pooled",
         "gamma": "shared",
-        "n_opt": "pooled_noncentred",
+        "n_opt": "pooled",
         "a": "shared",
         "kappa": "pooled",
     }
@@ -154,9 +154,9 @@ def test_recovers_the_frontier_of_budgets_scattered_around_it():
     p = TRUTH | {"n_opt": TRUTH["n_opt"] + DESIGN["budget"].map(shift).to_numpy()}
     loss = LAW.mean(p, DESIGN, LOG_REF) * np.exp(rng.normal(0, 0.01, len(DESIGN)))
     fit = bayescale.fit(DESIGN.assign(loss=loss), law="isoflop", group="budget", random_seed=1)
-    # the default geometry leaves a few isolated divergent draws on about half the seeds
-    # (0-2 of 4,000 over seeds 0-7 on these data; the same seed differs between compilations
-    # of the sampler), as on real isoFLOP sets: issue 19. Everything else must pass.
+    # the default geometry leaves a few isolated divergent draws on most seeds (0-2 of 4,000
+    # over seeds 0-5 on these data, as non-centred over seeds 0-7; the same seed differs
+    # between compilations of the sampler): issue 19. Everything else must pass.
     d = fit.diagnostics
     assert d.divergences <= 20 and d.max_r_hat <= 1.01 and d.min_ess_bulk >= 400, d
     table = bayescale.frontier_exponents(fit, group="a new budget")
@@ -183,12 +183,14 @@ def test_recovers_a_half_from_chinchilla_curves_with_equal_exponents():
     )
     # the floor E bends the optimum's loss off a power law in C: each budget's L_opt sits
     # well off the population line and is pinned by its runs, where the centred form samples
-    # best (the non-centred default: 1-5 divergences of 4,000 on these data)
+    # best (non-centred: 1-5 divergences of 4,000 on these data; the default, each budget
+    # around its own estimate: 0-6 over seeds 0-4, the marginal sd of a budget's L_opt in its
+    # own runs being confounded with the shared gamma)
     fit = bayescale.fit(
         design.assign(loss=loss),
         law="isoflop",
         group="budget",
-        pooling={"L_opt": "pooled_centred"},
+        pooling={"L_opt": "pooled_centred", "n_opt": "pooled_noncentred"},
         random_seed=2,
     )
     # over seeds 0-7: no divergence, bulk ESS 578-904, max r-hat 1.004-1.013 (its own noise

@@ -51,7 +51,12 @@ Chinchilla by budget 10 against 33, a simulated two-corpus sweep 17 against 30; 
 Pythia to 25 leapfrog steps per draw but gave 103 divergences there (at small ``tau``,
 with the larger step), and on Gemstones 78% of draws hit the maximum tree depth: a
 group's Gaussian approximation is poor along its floor-exponent ridge, and whitening by
-a wrong covariance is worse than none.
+a wrong covariance is worse than none. Taking ``s_g`` conditional on the parameters all
+groups share (an isoFLOP budget's minimum is confounded with the shared frontier slope in
+its own runs) removed every divergence on two simulated isoFLOP sets but failed 14 of the
+45 fits of ``case_studies/isoflop_approaches.py`` (ESS down to 49, Llama 3 at the maximum
+tree depth) against 6: the group's own mode is off along that confound, so centring on it
+is worse than the marginal sd's caution.
 """
 
 import numpy as np
