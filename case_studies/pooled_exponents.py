@@ -56,8 +56,9 @@ def run(draws=1000, chains=4, seed=0, folder=DATA):
     fits, ok = {}, True
     for mode in ("shared", "pooled", "separate"):
         start = time.perf_counter()
-        # Three sources pin the exponents' spread only roughly: the default partial centring
-        # (weights 0.74-0.99) gave 2 divergent transitions here, the non-centred form none.
+        # Three sources pin the exponents' spread only roughly: the partial centring that was
+        # the default then (weights 0.74-0.99) gave 2 divergent transitions here, the
+        # non-centred form none.
         form = "pooled_noncentred" if mode == "pooled" else mode
         fit = bayescale.fit(
             df,
