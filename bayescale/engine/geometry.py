@@ -43,10 +43,10 @@ this form takes 125 steps per draw (ESS 2,369). Against centring weights fixed f
 method-of-moments ``tau`` (the partial centring of Gorinova, Moore and Hoffman 2020, the
 previous default), divergent draws summed over seeds 0-2 (1-2 with an algebraically
 identical first version of this code): Gemstones by family 295 against 557, Open-Athena's
-Chinchilla by budget 10 against 33, a simulated two-corpus sweep 17 against 30; at seed 0, (Mis)Fitting by learning rate 0 against 27 and Pythia 0 against
-59 (the README has the table). A weight that follows ``tau`` but ignores ``y_g``
-(Gorinova's form with ``w_g`` as above) was worse on Gemstones (518 at seed 0) and
-(Mis)Fitting (149). Whitening each group's parameters jointly with its Laplace precision
+Chinchilla by budget 10 against 33, a simulated two-corpus sweep 17 against 30; at seed 0,
+(Mis)Fitting by learning rate 0 against 27 and Pythia 0 against 59 (the README has the
+table). A weight that follows ``tau`` but ignores ``y_g`` (Gorinova's form with ``w_g`` as
+above) was worse on Gemstones (518 at seed 0) and (Mis)Fitting (149). Whitening each group's parameters jointly with its Laplace precision
 (``u_g = m_g + L_g^-T v_g``, ``L_g L_g^T`` = that precision plus ``diag(tau^-2)``) cut
 Pythia to 25 leapfrog steps per draw but gave 103 divergences there (at small ``tau``,
 with the larger step), and on Gemstones 78% of draws hit the maximum tree depth: a
