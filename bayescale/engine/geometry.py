@@ -35,10 +35,10 @@ the posterior is explored, never the posterior itself; ``y_g`` and ``s_g`` are d
 compiled program (one program serves any data) and are kept in the fit's ``constant_data``
 as ``group_estimate_{name}`` and ``group_sd_{name}``.
 
-Measured with ``benchmarks/grouped_fits.py`` (Chinchilla law, every parameter pooled,
-4 x 1000 draws): on a simulated six-corpus isoFLOP sweep (528 runs, 8 budgets up to
-4.8e19 FLOPs, noise sd 0.0036 as on the real sweep of issue 19) the non-centred form hit
-the maximum tree depth on every draw (1,023 leapfrog steps, step size 0.002, bulk ESS 200);
+Measured with ``benchmarks/grouped_fits.py`` (Chinchilla law, every parameter pooled, 4 x
+1000 draws): on a simulated six-corpus isoFLOP sweep (528 runs, 8 budgets up to 4.8e19
+FLOPs, noise sd 0.0036 as on the real sweep of issue 19) the non-centred form hit the
+maximum tree depth on every draw (1,023 leapfrog steps, step size 0.002, bulk ESS 200);
 this form takes 125 steps per draw (ESS 2,369). Against centring weights fixed from a
 method-of-moments ``tau`` (the partial centring of Gorinova, Moore and Hoffman 2020, the
 previous default), divergent draws summed over seeds 0-2 (1-2 with an algebraically
@@ -46,17 +46,18 @@ identical first version of this code): Gemstones by family 295 against 557, Open
 Chinchilla by budget 10 against 33, a simulated two-corpus sweep 17 against 30; at seed 0,
 (Mis)Fitting by learning rate 0 against 27 and Pythia 0 against 59 (the README has the
 table). A weight that follows ``tau`` but ignores ``y_g`` (Gorinova's form with ``w_g`` as
-above) was worse on Gemstones (518 at seed 0) and (Mis)Fitting (149). Whitening each group's parameters jointly with its Laplace precision
-(``u_g = m_g + L_g^-T v_g``, ``L_g L_g^T`` = that precision plus ``diag(tau^-2)``) cut
-Pythia to 25 leapfrog steps per draw but gave 103 divergences there (at small ``tau``,
-with the larger step), and on Gemstones 78% of draws hit the maximum tree depth: a
-group's Gaussian approximation is poor along its floor-exponent ridge, and whitening by
-a wrong covariance is worse than none. Taking ``s_g`` conditional on the parameters all
-groups share (an isoFLOP budget's minimum is confounded with the shared frontier slope in
-its own runs) removed every divergence on two simulated isoFLOP sets but failed 14 of the
-45 fits of ``case_studies/isoflop_approaches.py`` (ESS down to 49, Llama 3 at the maximum
-tree depth) against 6: the group's own mode is off along that confound, so centring on it
-is worse than the marginal sd's caution.
+above) was worse on Gemstones (518 at seed 0) and (Mis)Fitting (149). Whitening each
+group's parameters jointly with its Laplace precision (``u_g = m_g + L_g^-T v_g``,
+``L_g L_g^T`` = that precision plus ``diag(tau^-2)``) cut Pythia to 25 leapfrog steps per
+draw but gave 103 divergences there (at small ``tau``, with the larger step), and on Gemstones
+78% of draws hit the maximum tree depth: a group's Gaussian approximation is poor along its
+floor-exponent ridge, and whitening by a wrong covariance is worse than none. Taking
+``s_g`` conditional on the parameters all groups share (an isoFLOP budget's minimum is
+confounded with the shared frontier slope in its own runs) removed every divergence on two
+simulated isoFLOP sets but failed 14 of the 45 fits of
+``case_studies/isoflop_approaches.py`` (ESS down to 49, Llama 3 at the maximum tree depth)
+against 6: the group's own mode is off along that confound, so centring on it is worse than
+the marginal sd's caution.
 """
 
 import numpy as np
