@@ -11,10 +11,10 @@ next to per-row ``log A - alpha log N``), because that is how every additive law
 """
 
 import os
+from functools import cache
 from types import SimpleNamespace
 
 import numpy as np
-import pytensor.tensor as pt
 from scipy import special
 
 
@@ -24,6 +24,8 @@ def _np_logsumexp(terms):
 
 
 def _pt_logsumexp(terms):
+    import pytensor.tensor as pt
+
     tensors = [pt.as_tensor_variable(t) for t in terms]
     shape = pt.broadcast_shape(*tensors)
     return pt.logsumexp(pt.stack([pt.broadcast_to(t, shape) for t in tensors]), axis=0)
@@ -42,17 +44,37 @@ NUMPY = SimpleNamespace(
 )
 """Numpy implementation: evaluates laws on arrays of posterior draws."""
 
-PYTENSOR = SimpleNamespace(
-    name="pytensor",
-    exp=pt.exp,
-    log=pt.log,
-    log1p=pt.log1p,
-    expm1=pt.expm1,
-    clip=pt.clip,
-    logsumexp=_pt_logsumexp,
-    sigmoid=pt.sigmoid,
-    softplus=pt.softplus,
-)
+
+@cache
+def _pytensor_namespace():
+    import pytensor.tensor as pt
+
+    return SimpleNamespace(
+        exp=pt.exp,
+        log=pt.log,
+        log1p=pt.log1p,
+        expm1=pt.expm1,
+        clip=pt.clip,
+        logsumexp=_pt_logsumexp,
+        sigmoid=pt.sigmoid,
+        softplus=pt.softplus,
+    )
+
+
+class _Pytensor:
+    """The pytensor namespace, imported on first use.
+
+    Importing pytensor takes about 0.3 s, and a fit whose compiled program is in the cache
+    never builds a model, so ``import bayescale`` leaves it out.
+    """
+
+    name = "pytensor"
+
+    def __getattr__(self, attr):
+        return getattr(_pytensor_namespace(), attr)
+
+
+PYTENSOR = _Pytensor()
 """Pytensor implementation: builds the PyMC graph that NUTS samples."""
 
 
