@@ -31,13 +31,18 @@ def _pt_logsumexp(terms):
     return pt.logsumexp(pt.stack([pt.broadcast_to(t, shape) for t in tensors]), axis=0)
 
 
-NUMPY = SimpleNamespace(
+_ELEMENTWISE = ("exp", "log", "log1p", "expm1", "clip")
+"""Functions numpy, pytensor and jax.numpy all have under these names."""
+
+
+def _namespace(module, **own):
+    """``module``'s :data:`_ELEMENTWISE` functions and ``own`` (the rest of the namespace)."""
+    return SimpleNamespace(**{k: getattr(module, k) for k in _ELEMENTWISE}, **own)
+
+
+NUMPY = _namespace(
+    np,
     name="numpy",
-    exp=np.exp,
-    log=np.log,
-    log1p=np.log1p,
-    expm1=np.expm1,
-    clip=np.clip,
     logsumexp=_np_logsumexp,
     sigmoid=special.expit,
     softplus=lambda x: np.logaddexp(0.0, x),
@@ -49,16 +54,7 @@ NUMPY = SimpleNamespace(
 def _pytensor_namespace():
     import pytensor.tensor as pt
 
-    return SimpleNamespace(
-        exp=pt.exp,
-        log=pt.log,
-        log1p=pt.log1p,
-        expm1=pt.expm1,
-        clip=pt.clip,
-        logsumexp=_pt_logsumexp,
-        sigmoid=pt.sigmoid,
-        softplus=pt.softplus,
-    )
+    return _namespace(pt, logsumexp=_pt_logsumexp, sigmoid=pt.sigmoid, softplus=pt.softplus)
 
 
 class _Pytensor:
@@ -104,14 +100,6 @@ def jax_namespace():
     def logsumexp(terms):
         return jax.nn.logsumexp(jnp.stack(jnp.broadcast_arrays(*terms)), axis=0)
 
-    return SimpleNamespace(
-        name="jax",
-        exp=jnp.exp,
-        log=jnp.log,
-        log1p=jnp.log1p,
-        expm1=jnp.expm1,
-        clip=jnp.clip,
-        logsumexp=logsumexp,
-        sigmoid=jax.nn.sigmoid,
-        softplus=jax.nn.softplus,
+    return _namespace(
+        jnp, name="jax", logsumexp=logsumexp, sigmoid=jax.nn.sigmoid, softplus=jax.nn.softplus
     )

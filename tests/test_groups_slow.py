@@ -12,6 +12,7 @@ import pytest
 from conftest import case_study
 
 import bayescale
+from bayescale import sweeps
 from bayescale.simulate import from_law
 
 # case studies report each fit's convergence in their own tables and checks, and
@@ -123,8 +124,6 @@ so no budget pins the law alone). ``python benchmarks/grouped_fits.py`` has them
 
 @pytest.mark.parametrize("name", CONVERGING_SWEEPS)
 def test_default_grouped_fit_converges_on_real_sweeps(name):
-    from bayescale import sweeps
-
     if not sweeps.SWEEPS[name].available():
         pytest.skip(f"real data not available: sweep {name!r} is missing from ../shared/data")
     df = sweeps.load(name)[["N", "D", "loss", "group"]]
