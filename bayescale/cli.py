@@ -413,15 +413,19 @@ def predict_command(args):
 
     fit = bayescale.load(args.fit)
     rows = read_table(args.csv) if args.csv else _targets(args.at)
+    extrapolation = args.extrapolation
+    if extrapolation == "sweep":
+        extrapolation = bayescale.sweep_error(fit)
     table = fit.predict(
-        rows, ci=args.ci, kind=args.kind, extrapolation=args.extrapolation, random_seed=args.seed
+        rows, ci=args.ci, kind=args.kind, extrapolation=extrapolation, random_seed=args.seed
     )
     _show(table)
-    if (table["reach"] > 1).any() and args.extrapolation == "calibrated":
+    if (table["reach"] > 1).any() and args.extrapolation != "none":
+        own = " and this sweep's own backtest" if args.extrapolation == "sweep" else ""
         print(
             "\nrows with reach > 1 lie beyond the fitted runs: their intervals include the "
-            "extrapolation error learnt across real sweeps (extrapolation_share: its part of "
-            "the width; --extrapolation none leaves it out)"
+            f"extrapolation error learnt across real sweeps{own} (extrapolation_share: its "
+            "part of the width; --extrapolation none leaves it out)"
         )
     return _status(fit)
 
@@ -540,13 +544,19 @@ def versus_command(args):
     return _status(fit_a) if same else _status(fit_a, fit_b)
 
 
-def _extrapolation_arg(parser):
+def _extrapolation_arg(parser, sweep=False):
     parser.add_argument(
         "--extrapolation",
-        choices=["calibrated", "none"],
+        choices=["calibrated", "none", *(["sweep"] if sweep else [])],
         default="calibrated",
         help="add the extrapolation error learnt across real sweeps beyond the fitted range "
-        "(default) or leave it out",
+        "(default) or leave it out"
+        + (
+            "; sweep: also learn from a backtest inside the fit's own runs "
+            "(bayescale.sweep_error: one more fit)"
+            if sweep
+            else ""
+        ),
     )
 
 
@@ -706,7 +716,7 @@ def main(argv=None):
     p_pr.add_argument("--ci", type=float, default=0.9)
     p_pr.add_argument("--kind", choices=["mean", "observed"], default="observed")
     p_pr.add_argument("--seed", type=int, default=None)
-    _extrapolation_arg(p_pr)
+    _extrapolation_arg(p_pr, sweep=True)
     p_pr.set_defaults(func=predict_command)
     p_opt = sub.add_parser(
         "optimal", help="compute-optimal N*, D* and loss at FLOP budgets, as posteriors"

@@ -21,7 +21,10 @@ committed).
 ``calibrate``
     Fits the error model of :mod:`bayescale.extrapolation` to every record
     (:func:`bayescale.evaluation.calibration.calibrate`) and writes
-    ``bayescale/extrapolation_error.json``, what predictions use by default.
+    ``bayescale/extrapolation_error.json``, what predictions use by default; and the
+    drift-persistence model to the records over ``N`` and ``D`` that have a nested
+    backtest (:func:`nested_evidence`), written as ``bayescale/drift_persistence.json``,
+    what :func:`bayescale.sweep_error` uses.
 ``evaluate``
     Leave one source out: the model is refitted without each source's sweeps (copies of
     one set of runs, e.g. Epoch's and Open-Athena's Chinchilla points, are left out
@@ -51,7 +54,13 @@ from scipy import stats
 import bayescale
 from bayescale import sweeps
 from bayescale.evaluation import baselines, calibration, scores
-from bayescale.extrapolation import SHIPPED, ExtrapolationError, error, log_scale
+from bayescale.extrapolation import (
+    SHIPPED,
+    SHIPPED_PERSISTENCE,
+    error,
+    log_scale,
+    persists,
+)
 
 OUT = Path.home() / ".cache" / "bayescale" / "extrapolation"
 REACHES = {"N,D": (3.0, 10.0, 30.0), "x": (10.0,)}
@@ -307,26 +316,48 @@ def table(recs):
     )
 
 
-def calibrate(out, likelihood):
-    """Fit the error model to every record and write the shipped calibration."""
-    recs = records(out, likelihood)
-    rows = table(recs)
-    result = calibration.calibrate(
-        rows, source_label=f"{len(recs)} fits of {rows['source'].nunique()} sources ({likelihood})"
-    )
-    model, check = result.model, result.diagnostics
-    print(check)
-    print("drift scale tau per source (posterior median):")
-    print(result.source_scales.round(4).to_string())
-    for k in ("mu", "sigma", "omega"):
-        v = getattr(model, k)
-        print(f"{k}: {np.median(v):.4f} [{np.quantile(v, 0.05):.4f}, {np.quantile(v, 0.95):.4f}]")
-    for r in (3, 10, 30, 100):
-        q = model.sd_quantiles(r)
-        print(
-            f"error sd at reach {r}x: median {q[1]:.4f}, 90% of sweeps in [{q[0]:.4f}, {q[2]:.4f}]"
+def persistence_table(recs):
+    """Calibration rows of the records over ``N`` and ``D`` that have a nested backtest, with its slope."""
+    frames = [
+        calibration.record_table(
+            r["source"],
+            f"{r['sweep']}/{r['unit']}/{r['cut']}",
+            r["log_reach"],
+            r["draws"],
+            r["log_y"],
+            nested=evidence,
         )
-    return model, check
+        for r in recs
+        if persists(bayescale.get_law(r["law"]))
+        and (evidence := nested_evidence(r, recs)) is not None
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def calibrate(out, likelihood):
+    """Fit the error model and the drift persistence to every record: ``{name: Calibration}``."""
+    recs = records(out, likelihood)
+    label = f"{len(recs)} fits of {len({r['source'] for r in recs})} sources ({likelihood})"
+    results = {}
+    for name, rows in (("population", table(recs)), ("persistence", persistence_table(recs))):
+        result = calibration.calibrate(rows, source_label=label)
+        model = result.model
+        print(f"\n{name}, {rows['record'].nunique()} records: {result.diagnostics}")
+        print("drift scale tau per source (posterior median):")
+        print(result.source_scales.round(4).to_string())
+        for k in type(model).KEYS:
+            if k != "slope":
+                v = getattr(model, k)
+                print(
+                    f"{k}: {np.median(v):.4f} [{np.quantile(v, 0.05):.4f}, {np.quantile(v, 0.95):.4f}]"
+                )
+        for r in (3, 10, 30, 100):
+            q = model.sd_quantiles(r)
+            print(
+                f"error sd at reach {r}x: median {q[1]:.4f}, 90% of sweeps in [{q[0]:.4f}, {q[2]:.4f}]"
+            )
+        results[name] = result
+    return results
 
 
 def calibrated_draws(model, r, rng):
@@ -421,19 +452,32 @@ KEYS = [
 
 
 def leave_one_source_out(out, likelihood):
-    """Score every source with the error model learnt without it: pointwise rows."""
+    """Score every source with the error models learnt without it: pointwise rows.
+
+    ``sweep`` is what :func:`bayescale.sweep_error` gives a record with a nested backtest:
+    the drift persistence (learnt without the source) for laws over ``N`` and ``D``, the
+    population weighed by the backtest for 1-D laws; the population where there is none.
+    """
     recs = records(out, likelihood)
-    rows = table(recs)
+    rows, carried_rows = table(recs), persistence_table(recs)
     frames = []
     for source in sorted({r["source"] for r in recs}):
         result = calibration.calibrate(rows[rows["source"] != source])
         model = result.model
         print(f"without {source}: {result.diagnostics}", flush=True)
-        rng = np.random.default_rng(0)
         own = [r for r in recs if r["source"] == source]
+        if (carried_rows["source"] == source).any():
+            carried = calibration.calibrate(carried_rows[carried_rows["source"] != source])
+            print(f"  persistence without {source}: {carried.diagnostics}", flush=True)
+        rng = np.random.default_rng(0)
         for r in own:
             evidence = nested_evidence(r, own)
-            sweep = model if evidence is None else model.given(*evidence, random_seed=len(frames))
+            if evidence is None:
+                sweep = model
+            elif persists(bayescale.get_law(r["law"])):
+                sweep = carried.model.given(*evidence, random_seed=len(frames))
+            else:
+                sweep = model.given(*evidence, random_seed=len(frames))
             frames.append(
                 score_record(r, {"calibrated": model, "sweep": sweep}, rng).assign(
                     nested=evidence is not None
@@ -514,7 +558,7 @@ def evaluate(out, likelihood):
 
 METHODS = {
     "calibrated": "the default (the population's drift scale, extrapolation='calibrated')",
-    "sweep": "with the sweep's own nested backtest (bayescale.sweep_error)",
+    "sweep": "with the sweep's own nested backtest where it has one (bayescale.sweep_error)",
 }
 
 
@@ -604,15 +648,12 @@ def main(argv=None):
         return 0
     if args.step == "evaluate":
         return 0 if evaluate(args.out, args.likelihoods[0])[1] else 1
-    model, check = calibrate(args.out, args.likelihoods[0])
-    if args.write:  # a quarter of the draws: plenty for three parameters
-        keep = slice(None, None, 4)
-        thinned = ExtrapolationError(
-            model.mu[keep], model.sigma[keep], model.omega[keep], model.source
-        )
-        thinned.save(SHIPPED)
-        print(f"wrote {SHIPPED}")
-    return 0 if check.ok else 1
+    results = calibrate(args.out, args.likelihoods[0])
+    if args.write:  # a quarter of the draws: plenty for three or four parameters
+        for name, path in (("population", SHIPPED), ("persistence", SHIPPED_PERSISTENCE)):
+            results[name].model.thinned(4).save(path)
+            print(f"wrote {path}")
+    return 0 if all(r.diagnostics.ok for r in results.values()) else 1
 
 
 SKIP = ("gemstones", "datablations_all")

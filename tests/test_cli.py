@@ -29,6 +29,8 @@ def test_fit_command_saves_a_loadable_fit(sim_sweep, tmp_path, capsys):
     assert "reach" in out and "extrapolation_share" in out and "rows with reach > 1" in out
     assert main(["predict", str(path), "--at", at[2], "--extrapolation", "none"]) == 0
     assert "rows with reach > 1" not in capsys.readouterr().out
+    assert main(["predict", str(path), "--at", at[2], "--extrapolation", "sweep"]) == 0
+    assert "real sweeps and this sweep's own backtest" in capsys.readouterr().out
     err = cli_error(capsys, ["predict", str(path), "--at", "params=1e9", "--at", "C=1e21"])
     assert "every --at must name the same columns" in err
 

@@ -8,7 +8,7 @@ from scipy import stats
 import bayescale
 from bayescale import extrapolation
 from bayescale.evaluation import calibration
-from bayescale.extrapolation import ExtrapolationError
+from bayescale.extrapolation import DriftPersistence, ExtrapolationError
 from bayescale.simulate import from_law
 from bayescale.testing import fake_fit
 
@@ -124,29 +124,121 @@ def test_the_shipped_calibration_loads_and_round_trips(tmp_path):
     np.testing.assert_allclose(again.mu, model.mu, atol=1e-6)
 
 
-def simulated_records(mu, sigma, omega, n_sources=24, n_records=6, rows=12, seed=0):
-    """Records drawn from the calibration model itself, with known parameters."""
+def test_the_shipped_persistence_loads_and_round_trips(tmp_path):
+    model = extrapolation.persistence()
+    assert len(model.k) >= 1000 and model.source
+    assert 0.5 < np.median(model.k) < 1.2  # most of a nested slope carries over
+    model.save(tmp_path / "p.json")
+    again = DriftPersistence.read(tmp_path / "p.json")
+    np.testing.assert_allclose(again.k, model.k, atol=1e-6)
+    thin = model.thinned(4)
+    assert len(thin.k) == len(model.k[::4]) and thin.source == model.source
+
+
+def test_a_slope_survives_the_round_trip_and_old_files_read_as_zero(tmp_path):
+    model = ExtrapolationError([0.0, 1.0], [0.0, 0.0], [0.0, 0.0], "x", slope=[0.01, 0.02])
+    model.save(tmp_path / "e.json")
+    np.testing.assert_allclose(ExtrapolationError.read(tmp_path / "e.json").slope, [0.01, 0.02])
+    assert "slope" not in extrapolation.default().to_dict()  # the shipped population has none
+    assert not extrapolation.default().slope.any()
+
+
+def test_nested_slope_is_the_weighted_least_squares_slope():
+    u = np.array([0.0, 0.5, 1.0, 1.5])
+    spread = np.array([0.01, 0.01, 0.02, 0.04])
+    slope, se = extrapolation.nested_slope(u, 0.03 * u + np.array([5.0, 0, 0, 0]), spread)
+    assert slope == pytest.approx(0.03)  # the row at reach 1 is ignored
+    assert se == pytest.approx(1 / np.sqrt(np.sum(u[1:] ** 2 / spread[1:] ** 2)))
+    with pytest.raises(bayescale.SpecError, match="no row beyond"):
+        extrapolation.nested_slope(u * 0, u, spread)
+
+
+def test_persistence_centres_the_drift_on_the_carried_slope():
+    n = 20
+    model = DriftPersistence(
+        k=np.full(n, 0.8), mu=np.full(n, np.log(0.005)), sigma=np.zeros(n), omega=np.zeros(n)
+    )
+    u = np.log(np.geomspace(1.2, 3, 10))
+    spread = np.full(10, 0.004)
+    given = model.given(u, 0.03 * u, spread, n=500)
+    _, se = extrapolation.nested_slope(u, 0.03 * u, spread)
+    np.testing.assert_allclose(given.slope, 0.8 * 0.03)
+    np.testing.assert_allclose(np.exp(given.mu), np.hypot(0.005, 0.8 * se))
+    assert (given.sigma == 0).all() and "slope +0.0300" in given.source
+    # a prediction 100x beyond the data: its median moves by k b_n log(100)
+    fit = point_fit()
+    moved = fit.predict({"x": [1e11]}, extrapolation=given)["median"].iloc[0]
+    alone = fit.predict({"x": [1e11]}, extrapolation="none")["median"].iloc[0]
+    assert np.log(moved / alone) == pytest.approx(0.024 * np.log(100), abs=0.01)
+
+
+def test_weighing_by_a_backtest_measures_errors_about_the_slope():
+    """Errors that equal the slope's prediction are evidence of a small drift scale."""
+    n = 50
+    centred = ExtrapolationError(
+        np.full(n, np.log(0.01)), np.ones(n), np.zeros(n), slope=np.full(n, 0.04)
+    )
+    u = np.log(np.geomspace(1.2, 3, 10))
+    spread = np.full(10, 0.002)
+    on_slope = np.median(centred.given(u, 0.04 * u, spread, random_seed=1).mu)
+    off_slope = np.median(centred.given(u, 0 * u, spread, random_seed=1).mu)
+    assert on_slope < np.log(0.005) < np.log(0.02) < off_slope
+    assert (centred.given(u, 0.04 * u, spread).slope == 0.04).all()
+
+
+def simulated_records(
+    mu, sigma, omega, n_sources=24, n_records=6, rows=12, seed=0, k=None, nested_se=0.005
+):
+    """Records drawn from the calibration model itself, with known parameters.
+
+    With ``k``: each record also has a nested backtest's slope ``b_n ~ Normal(0, 0.03)``
+    (observed with standard error ``nested_se``), and its drift slope is ``k b_n`` plus
+    the residual.
+    """
     rng = np.random.default_rng(seed)
     frames = []
-    for k in range(n_sources):
+    for source in range(n_sources):
         tau = np.exp(mu + sigma * rng.standard_normal())
         for c in range(n_records):
             u = np.sort(rng.uniform(0.1, np.log(30), rows))
             spread = rng.uniform(0.003, 0.01, rows)
-            b = tau * rng.standard_normal()
+            b_n = 0.0 if k is None else 0.03 * rng.standard_normal()
+            b = (k or 0.0) * b_n + tau * rng.standard_normal()
             error = b * u + np.sqrt(spread**2 + (omega * u) ** 2) * rng.standard_normal(rows)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "source": f"s{k}",
-                        "record": c,
-                        "log_reach": u,
-                        "error": error,
-                        "spread": spread,
-                    }
-                )
+            frame = pd.DataFrame(
+                {
+                    "source": f"s{source}",
+                    "record": c,
+                    "log_reach": u,
+                    "error": error,
+                    "spread": spread,
+                }
             )
+            if k is not None:
+                frame["nested_slope"] = b_n + nested_se * rng.standard_normal()
+                frame["nested_se"] = nested_se
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def test_calibration_recovers_how_much_drift_persists():
+    """24 sources x 6 records: k, mu and omega within their 95% intervals (seeds 0-3).
+
+    sigma, the spread of 24 sources' log drift scales, is checked to a factor of two: its
+    95% interval missed 0.5 at one of those four seeds ([0.53, 1.27]).
+    """
+    truth = {"k": 0.8, "mu": np.log(0.008), "omega": 0.002}
+    rows = simulated_records(truth["mu"], 0.5, truth["omega"], k=truth["k"])
+    result = calibration.calibrate(rows, draws=500, chains=4)
+    model = result.model
+    assert isinstance(model, DriftPersistence) and result.diagnostics.ok, result.diagnostics
+    for name, value in truth.items():
+        lo, hi = np.quantile(getattr(model, name), [0.025, 0.975])
+        assert lo < value < hi, (name, lo, hi)
+    assert np.std(model.k) < 0.05
+    assert 0.25 < np.median(model.sigma) < 1.0
+    with pytest.raises(bayescale.DataError, match="non-finite"):
+        calibration.calibrate(rows.assign(nested_se=np.nan))
 
 
 def test_calibration_recovers_known_drift_parameters():
@@ -216,6 +308,18 @@ def test_sweep_error_refits_below_a_cut_and_conditions_on_the_rest():
     assert np.median(error.mu) < np.median(extrapolation.default().mu)
     pred = fit.predict({"x": [1e11]}, extrapolation=error)
     assert pred["extrapolation_share"].iloc[0] > 0
+
+
+def test_sweep_error_carries_a_nested_slope_over_for_laws_of_n_and_d(short_fit):
+    error = bayescale.sweep_error(short_fit, n=300)
+    assert "given a backtest of slope" in error.source and (error.sigma == 0).all()
+    carried = extrapolation.persistence()
+    assert error.slope.std() > 0  # k b_n, one per draw of k
+    assert np.abs(error.slope).max() <= 2 * np.abs(carried.k).max() * np.abs(error.slope).mean()
+    scaled = bayescale.sweep_error(short_fit, extrapolation="calibrated", n=300)
+    np.testing.assert_allclose(scaled.slope, error.slope)  # same seed, same answer
+    weighed = bayescale.sweep_error(short_fit, extrapolation=extrapolation.default(), n=300)
+    assert not weighed.slope.any() and "rows" in weighed.source
 
 
 def test_sweep_error_names_bad_arguments():

@@ -19,6 +19,11 @@ information: the drift is one slope per record).
 
 Priors: ``mu ~ Normal(log 0.01, 1.5)`` (a drift of about 1% of the loss per e-fold of
 reach, give or take a factor of 20), ``sigma ~ HalfNormal(1)``, ``omega ~ HalfNormal(0.02)``.
+
+Records that carry the slope ``b_n`` (standard error ``se_n``) of a backtest nested inside
+their fitted runs fit :class:`~bayescale.extrapolation.DriftPersistence` instead: the slope
+is centred on ``k b_n``, ``b_c ~ Normal(k b_n, tau_k^2 + k^2 se_n^2)``, with
+``k ~ Normal(0.5, 0.5)`` (0: nothing carries over, 1: all of it).
 """
 
 from dataclasses import dataclass
@@ -31,8 +36,13 @@ from bayescale import diagnostics as diag_mod
 from bayescale.arguments import is_number
 from bayescale.errors import DataError, SpecError
 from bayescale.extrapolation import (
+    DriftPersistence,
     ExtrapolationError,
+    default,
     log_scale,
+    nested_slope,
+    persistence,
+    persists,
     record_log_likelihood,
     resolve,
 )
@@ -42,6 +52,8 @@ from bayescale.predictive import quantiles
 from bayescale.result import ScalingFit
 
 COLUMNS = ("source", "record", "log_reach", "error", "spread")
+NESTED = ("nested_slope", "nested_se")
+"""Optional columns: the slope of a backtest nested inside the record's fitted runs."""
 MAX_ROWS = 25
 """Rows kept per record, evenly spaced in reach."""
 
@@ -52,10 +64,11 @@ class Calibration:
 
     Attributes
     ----------
-    model : ExtrapolationError
-        Posterior draws of ``mu, sigma, omega``; ``source`` says when NUTS did not converge.
+    model : ExtrapolationError or DriftPersistence
+        Posterior draws of ``mu, sigma, omega`` (and ``k`` for records with a nested
+        backtest); ``source`` says when NUTS did not converge.
     diagnostics : Diagnostics
-        Of ``mu, sigma, omega`` and the sources' ``eta``.
+        Of those and the sources' ``eta``.
     source_scales : pandas.Series
         Posterior median of each source's drift scale ``tau``, by source.
     """
@@ -71,7 +84,7 @@ def summarise_draws(log_draws, log_y):
     return log_y - med, (hi - lo) / 2
 
 
-def record_table(source, record, log_reach, log_draws, log_y):
+def record_table(source, record, log_reach, log_draws, log_y, nested=None):
     """One record's rows in the form :func:`calibrate` reads.
 
     Parameters
@@ -82,9 +95,13 @@ def record_table(source, record, log_reach, log_draws, log_y):
     log_draws : ndarray, shape (draws, rows)
         Uncalibrated predictive draws of ``log y``.
     log_y : ndarray, shape (rows,)
+    nested : tuple of ndarray, optional
+        ``(log_reach, error, spread)`` of a backtest nested inside the record's fitted
+        runs: its slope (:func:`~bayescale.extrapolation.nested_slope`) is added as the
+        :data:`NESTED` columns.
     """
     error, spread = summarise_draws(log_draws, log_y)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "source": source,
             "record": record,
@@ -93,6 +110,9 @@ def record_table(source, record, log_reach, log_draws, log_y):
             "spread": spread,
         }
     )
+    if nested is not None:
+        table[list(NESTED)] = nested_slope(*nested)
+    return table
 
 
 def _check(table):
@@ -100,10 +120,11 @@ def _check(table):
     if missing:
         raise DataError(f"calibration records lack columns {missing}; need {list(COLUMNS)}")
     beyond = table[table["log_reach"] > 0]
-    bad = ~np.isfinite(beyond[["log_reach", "error", "spread"]].to_numpy()).all(axis=1)
+    numbers = ["log_reach", "error", "spread", *(c for c in NESTED if c in table.columns)]
+    bad = ~np.isfinite(beyond[numbers].to_numpy()).all(axis=1)
     if bad.any():
         raise DataError(
-            f"calibration records have non-finite reach, error or spread at "
+            f"calibration records have non-finite {', '.join(numbers)} at "
             f"{list(beyond.index[bad][:8])}"
         )
     if beyond.empty:
@@ -130,7 +151,8 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
     Parameters
     ----------
     table : pandas.DataFrame
-        Rows of :func:`record_table` for any number of records and sources.
+        Rows of :func:`record_table` for any number of records and sources; with the
+        :data:`NESTED` columns, the persistence model is fitted.
     draws, chains, random_seed
         NUTS settings (numpyro).
     source_label : str
@@ -144,9 +166,14 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
     import pytensor.tensor as pt
 
     rows = _check(table)
+    persistent = set(NESTED) <= set(rows.columns)
     source_idx, sources = pd.factorize(rows["source"], sort=True)
     record_idx, records = pd.factorize(rows["source"] + "\0" + rows["record"].astype(str))
-    record_source = pd.Series(source_idx).groupby(record_idx).first().to_numpy()
+
+    def per_record_value(column):
+        return pd.Series(column).groupby(record_idx).first().to_numpy()
+
+    record_source = per_record_value(source_idx)
     u = rows["log_reach"].to_numpy()
     e = rows["error"].to_numpy()
     s2 = rows["spread"].to_numpy() ** 2
@@ -157,6 +184,11 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
         omega = pm.HalfNormal("omega", 0.02)
         eta = pm.Normal("eta", 0.0, 1.0, shape=len(sources))
         tau2 = pt.exp(2 * (mu + sigma * eta))[record_source]
+        if persistent:
+            k = pm.Normal("k", 0.5, 0.5)
+            b_n, se_n = (per_record_value(rows[c].to_numpy()) for c in NESTED)
+            e = e - k * b_n[record_idx] * u
+            tau2 = tau2 + (k * se_n) ** 2
         v = s2 + omega**2 * u**2
 
         def per_record(x):
@@ -173,29 +205,35 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
             nuts_sampler="numpyro",
             progressbar=False,
         )
-    names = ["mu", "sigma", "omega", "eta"]
-    check = diag_mod.check(idata, arviz_adapter.summary(idata, names, 0.9))
+    kind = DriftPersistence if persistent else ExtrapolationError
+    scalars = [k for k in kind.KEYS if k != "slope"]
+    check = diag_mod.check(idata, arviz_adapter.summary(idata, [*scalars, "eta"], 0.9))
     post = idata["posterior"]
-    flat = {k: post[k].to_numpy().reshape(-1) for k in ("mu", "sigma", "omega")}
+    flat = {k: post[k].to_numpy().reshape(-1) for k in scalars}
     label = source_label + ("" if check.ok else f" (NOT CONVERGED: {check})")
     log_tau = post["mu"] + post["sigma"] * post["eta"]
     scales = pd.Series(
         np.exp(log_tau.median(dim=("chain", "draw")).to_numpy()), index=sources, name="tau"
     )
-    return Calibration(ExtrapolationError(**flat, source=label), check, scales)
+    return Calibration(kind(**flat, source=label), check, scales)
 
 
 def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     """The extrapolation error of ``fit``'s own sweep, learnt from a backtest inside its runs.
 
-    The shipped calibration gives a new sweep the spread of drift scales over all the
-    field's sweeps, from those that barely drift to those that drift by a tenth of the loss
-    per e-fold: honest on average, wide for a sweep that drifts little. This refits the fit
-    (:func:`bayescale.fitting.refit`: same law, priors, likelihood, sampler and seed) on the
-    runs at most ``1/reach`` of its largest scale, predicts the rest, and weighs the
-    population's drift scales by how well each explains those errors
-    (:meth:`ExtrapolationError.given`). A backtest inside the data can under-state the drift
-    beyond it; the population prior is what keeps a small nested error from claiming none.
+    This refits the fit (:func:`bayescale.fitting.refit`: same law, priors, likelihood,
+    sampler and seed) on the runs at most ``1/reach`` of its largest scale and predicts the
+    rest. What those errors say depends on the law:
+
+    - Over ``N`` and ``D`` (:func:`~bayescale.extrapolation.persists`), a sweep's drift
+      persists: the nested backtest's slope is carried over by the shipped
+      :class:`~bayescale.extrapolation.DriftPersistence`, which moves the prediction's
+      median and leaves the residual drift's spread (over the benchmark's sources, leave
+      one source out, it cut the interval score by a fifth against the uncalibrated fit
+      and kept 90% coverage at 94%).
+    - For 1-D curves a nested slope does not predict the drift beyond (the benchmark's
+      learning curves: correlation -0.05), so it only weighs the population's drift
+      scales by how well each explains those errors (:meth:`ExtrapolationError.given`).
 
     Parameters
     ----------
@@ -203,10 +241,14 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
         A fit of a law with scale inputs (``N`` and ``D``, or ``x``) and a loss likelihood.
     reach : float
         Factor above 1: the nested fit keeps the rows whose scale is at most the largest
-        fitted scale over ``reach`` (3: its held-out rows reach up to 3x, the short end of
-        the extrapolations the shipped calibration was learnt from).
-    extrapolation : "calibrated" or ExtrapolationError
-        The population to start from.
+        fitted scale over ``reach`` (3, the nested reach the shipped persistence was
+        learnt at; its held-out rows reach up to 3x).
+    extrapolation : "calibrated", ExtrapolationError or DriftPersistence
+        What the backtest updates: ``"calibrated"``, the shipped persistence for laws over
+        ``N`` and ``D`` and the shipped population for 1-D laws; an
+        :class:`~bayescale.extrapolation.ExtrapolationError` (e.g. from
+        :func:`recalibrate`) is weighed by the backtest, a ``DriftPersistence`` carries
+        its slope over.
     n : int
         Draws of the result.
 
@@ -224,10 +266,15 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     """
     if not is_number(reach) or not reach > 1:
         raise SpecError(f"reach must be a factor above 1, got {reach!r}")
-    population = resolve(extrapolation)
-    if population is None:
+    if isinstance(extrapolation, DriftPersistence):
+        model = extrapolation
+    elif extrapolation == "calibrated" and persists(fit.law):
+        model = persistence()
+    else:
+        model = resolve(extrapolation)
+    if model is None:
         raise SpecError("sweep_error needs a population to start from, not extrapolation='none'")
-    if not fit.evaluator_with(population).extrapolates:
+    if not fit.evaluator_with(default()).extrapolates:
         raise SpecError(
             f"law {fit.law.name!r} with a {fit.likelihood.name} likelihood has no "
             "extrapolation error to learn (it needs scale inputs and a loss)"
@@ -246,7 +293,7 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     held = frame[~inside]
     rows, draws = nested.predictive_draws(held, extrapolation="none")
     error, spread = summarise_draws(np.log(draws), np.log(held[fit.data.y].to_numpy(float)))
-    return population.given(np.log(nested.evaluator.reach(rows)), error, spread, n=n)
+    return model.given(np.log(nested.evaluator.reach(rows)), error, spread, n=n)
 
 
 def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
