@@ -31,8 +31,9 @@ shipped as ``extrapolation_error.json`` beside this module, and
 
 Drift persists. For sweeps over model size and tokens, a backtest inside a sweep's own runs
 (fit up to a third of its largest scale, predict the rest) drifts the same way as the
-extrapolation beyond them: over the benchmark's 22 such pairs of 8 sources, the two slopes
-correlate at 0.80, with the same sign in 82% (for 1-D learning curves, -0.05 and 23%).
+extrapolation beyond them: over the benchmark's 32 such pairs of 8 sources, the two slopes
+correlate at 0.65, with the same sign in 75% (for 70 pairs of 1-D learning curves, -0.08
+and 24%).
 :class:`DriftPersistence` carries a nested backtest's slope ``b_n`` over::
 
     b = k b_n + r,   r ~ Normal(0, tau),   log tau ~ Normal(mu, sigma)
@@ -58,7 +59,6 @@ __all__ = [
     "default",
     "error",
     "log_reach",
-    "nested_slope",
     "persistence",
     "persists",
     "resolve",
@@ -105,20 +105,6 @@ def persists(law):
     return len(law.scale_inputs) > 1
 
 
-def nested_slope(log_reach, error, spread):
-    """A backtest's drift slope: ``error`` on ``log reach`` through 0, weighted by ``1 / spread^2``.
-
-    Rows at reach 1 are ignored. Returns ``(slope, standard error)``.
-    """
-    u, e, s = (np.asarray(a, float) for a in (log_reach, error, spread))
-    keep = u > 0
-    if not keep.any():
-        raise SpecError("the backtest has no row beyond its fitted range (reach > 1)")
-    w = 1 / s[keep] ** 2
-    a = np.sum(w * u[keep] ** 2)
-    return float(np.sum(w * u[keep] * e[keep]) / a), float(1 / np.sqrt(a))
-
-
 class _Draws:
     """Posterior draws of a few scalars, saved as JSON: the shared part of the error models.
 
@@ -127,7 +113,7 @@ class _Draws:
     """
 
     KEYS = ()
-    NONNEGATIVE = ("sigma", "omega")
+    NONNEGATIVE = ("nu", "sigma", "omega")
 
     def __post_init__(self):
         arrays = {k: np.asarray(getattr(self, k), float) for k in self.KEYS}
@@ -137,14 +123,18 @@ class _Draws:
                 f"a {type(self).__name__} needs equal-length 1-D draws of {', '.join(self.KEYS)}"
             )
         if not all(np.isfinite(a).all() for a in arrays.values()) or any(
-            (arrays[k] < 0).any() for k in self.NONNEGATIVE
+            (arrays[k] < 0).any() for k in self._nonnegative
         ):
             raise SpecError(
                 f"a {type(self).__name__} needs finite draws, and "
-                f"{' and '.join(self.NONNEGATIVE)} >= 0"
+                f"{' and '.join(self._nonnegative)} >= 0"
             )
         for k, a in arrays.items():
             object.__setattr__(self, k, a)
+
+    @property
+    def _nonnegative(self):
+        return [k for k in self.NONNEGATIVE if k in self.KEYS]
 
     def _taus(self, n, rng):
         """``n`` draws of a new sweep's drift scale ``tau``, with the posterior draw each used."""
@@ -274,55 +264,67 @@ class DriftPersistence(_Draws):
     """Posterior draws of how much of a nested backtest's drift carries over beyond the data.
 
     ``b = k b_n + r``: the drift slope beyond a sweep's runs is ``k`` times the slope
-    ``b_n`` of a backtest nested inside them (:func:`nested_slope`), plus a residual
-    ``r ~ Normal(0, tau)`` with ``log tau ~ Normal(mu, sigma)`` over sweeps; ``omega`` as
-    in :class:`ExtrapolationError`. Fitted by
-    :func:`bayescale.evaluation.calibration.calibrate` to records that carry their nested
-    backtest's slope.
+    ``b_n`` of a backtest nested inside them, plus a residual ``r ~ Normal(0, tau)`` with
+    ``log tau ~ Normal(mu, sigma)`` over sweeps; ``omega`` as in
+    :class:`ExtrapolationError`. ``b_n`` is only estimated (``b_hat`` with standard error
+    ``se``, :func:`bayescale.evaluation.calibration.nested_slope`), and nested slopes
+    spread over sweeps as ``Normal(0, nu)``, so an uncertain estimate is shrunk:
+    ``b_n | b_hat ~ Normal(lam b_hat, lam se^2)``, ``lam = nu^2 / (nu^2 + se^2)``.
+    Fitted by :func:`bayescale.evaluation.calibration.calibrate` to records that carry
+    their nested backtest's slope.
 
     Attributes
     ----------
     k : ndarray, shape (draws,)
         Share of the nested slope that persists (0: none, 1: all of it).
+    nu : ndarray, shape (draws,)
+        Spread of nested slopes over sweeps.
     mu, sigma, omega : ndarray, shape (draws,)
         Of the residual drift, as in :class:`ExtrapolationError`.
     source : str
     """
 
     k: np.ndarray
+    nu: np.ndarray
     mu: np.ndarray
     sigma: np.ndarray
     omega: np.ndarray
     source: str = ""
 
-    KEYS = ("k", "mu", "sigma", "omega")
+    KEYS = ("k", "nu", "mu", "sigma", "omega")
 
-    def given(self, log_reach, error, spread, n=4000, random_seed=0):
-        """One sweep's :class:`ExtrapolationError` from its nested backtest's rows.
+    def given(self, slope, se, n=4000, random_seed=0):
+        """One sweep's :class:`ExtrapolationError` from its nested backtest's slope.
 
-        The backtest's slope ``b_n`` and its standard error ``se`` (:func:`nested_slope`)
-        give, per draw, a drift slope centred on ``k b_n`` with scale
-        ``sqrt(tau^2 + k^2 se^2)``: a new sweep's residual drift and the nested slope's
-        own noise.
+        Per draw, the drift slope is centred on ``k lam b_hat`` with scale
+        ``sqrt(tau^2 + k^2 lam se^2)``: a new sweep's residual drift and what is left
+        unknown of its nested slope.
 
         Parameters
         ----------
-        log_reach, error, spread : ndarray, shape (rows,)
-            As in :meth:`ExtrapolationError.given`.
+        slope, se : float
+            ``b_hat`` and its standard error
+            (:func:`bayescale.evaluation.calibration.nested_slope`).
         n, random_seed : int
 
         Returns
         -------
         ExtrapolationError
-            With ``sigma = 0`` and ``slope = k b_n``.
+            With ``sigma = 0``.
         """
-        b_n, se = nested_slope(log_reach, error, spread)
+        if not (np.isfinite(slope) and np.isfinite(se) and se >= 0):
+            raise SpecError(f"a nested slope needs finite values and se >= 0, got {slope}, {se}")
         rng = np.random.default_rng(random_seed)
         tau, pick = self._taus(n, rng)
-        k = self.k[pick]
-        label = f"{self.source}, given a backtest of slope {b_n:+.4f} (se {se:.4f})"
+        k, nu2 = self.k[pick], self.nu[pick] ** 2
+        lam = nu2 / (nu2 + se**2)
+        label = f"{self.source}, given a backtest of slope {slope:+.4f} (se {se:.4f})"
         return ExtrapolationError(
-            np.log(np.hypot(tau, k * se)), np.zeros(n), self.omega[pick], label, slope=k * b_n
+            np.log(np.hypot(tau, k * np.sqrt(lam) * se)),
+            np.zeros(n),
+            self.omega[pick],
+            label,
+            slope=k * lam * slope,
         )
 
 

@@ -8,7 +8,8 @@ committed).
     The extrapolation benchmark. Every real sweep in ``../shared/data``
     (:mod:`bayescale.sweeps`) is cut at scales that leave its largest runs 3x, 10x and
     30x beyond the largest fitted one (learning curves: 10x and the source's own
-    held-out split, about 2x). Scale and reach are those of :mod:`bayescale.extrapolation`: ``N * D``
+    held-out split, about 2x); a 90x cut of each sweep over ``N`` and ``D`` is fitted
+    too, only as the 30x cut's nested backtest (:data:`NESTED_ONLY`). Scale and reach are those of :mod:`bayescale.extrapolation`: ``N * D``
     for the laws of parameters and tokens, ``x`` for 1-D curves. Each cut is fitted
     with bayescale's defaults (``chinchilla``, or ``data_constrained`` where the sweep
     has unique-token budgets; ``power_law`` per learning curve, ``broken_power_law`` with
@@ -63,10 +64,14 @@ from bayescale.extrapolation import (
 )
 
 OUT = Path.home() / ".cache" / "bayescale" / "extrapolation"
-REACHES = {"N,D": (3.0, 10.0, 30.0), "x": (10.0,)}
+REACHES = {"N,D": (3.0, 10.0, 30.0, 90.0), "x": (10.0,)}
 """How far the largest held-out run lies beyond the largest fitted one, per cut. Learning
 curves also get the source's own split (about 2x); their 3x cut would repeat it and a 30x
 cut leaves most of the 92 Revisiting-NSL curves too few points."""
+NESTED_ONLY = ("90x",)
+"""Cuts fitted only as a deeper cut's nested backtest (the 30x cut's, what
+:func:`bayescale.sweep_error` would fit for it), never scored or calibrated on: the
+benchmark's reaches stay 2-30x."""
 KEEP_DRAWS = 400
 MIN_ROWS = {"N,D": 20, "x": 8}
 """Fewest fitted rows for a cut to count: a cut that leaves less is skipped."""
@@ -299,6 +304,11 @@ def records(out, likelihood="normal"):
     return rows
 
 
+def scored(recs):
+    """The records that are scored and calibrated on: all but the :data:`NESTED_ONLY` cuts."""
+    return [r for r in recs if r["cut"] not in NESTED_ONLY]
+
+
 def table(recs):
     """Calibration rows (:func:`bayescale.evaluation.calibration.record_table`) of records."""
     return pd.concat(
@@ -310,7 +320,7 @@ def table(recs):
                 r["draws"],
                 r["log_y"],
             )
-            for r in recs
+            for r in scored(recs)
         ],
         ignore_index=True,
     )
@@ -327,7 +337,7 @@ def persistence_table(recs):
             r["log_y"],
             nested=evidence,
         )
-        for r in recs
+        for r in scored(recs)
         if persists(bayescale.get_law(r["law"]))
         and (evidence := nested_evidence(r, recs)) is not None
     ]
@@ -337,7 +347,8 @@ def persistence_table(recs):
 def calibrate(out, likelihood):
     """Fit the error model and the drift persistence to every record: ``{name: Calibration}``."""
     recs = records(out, likelihood)
-    label = f"{len(recs)} fits of {len({r['source'] for r in recs})} sources ({likelihood})"
+    fits = scored(recs)
+    label = f"{len(fits)} fits of {len({r['source'] for r in fits})} sources ({likelihood})"
     results = {}
     for name, rows in (("population", table(recs)), ("persistence", persistence_table(recs))):
         result = calibration.calibrate(rows, source_label=label)
@@ -365,13 +376,13 @@ def calibrated_draws(model, r, rng):
     return r["draws"] + error(*model.draw(len(r["draws"]), rng), r["log_reach"], rng)
 
 
-CUT_ORDER = {"source": 2.0, "3x": 3.0, "10x": 10.0, "30x": 30.0}
+CUT_ORDER = {"source": 2.0, "3x": 3.0, "10x": 10.0, "30x": 30.0, "90x": 90.0}
 """Cuts of one sweep or curve from the shallowest to the deepest (the source's own split of a
 learning curve reaches about 2x)."""
 
 
 def nested_evidence(r, recs):
-    """What a user holding record ``r``'s fitted runs could backtest: ``(log r, error, spread)``.
+    """What a user holding record ``r``'s fitted runs could backtest: ``(log r, log draws, log y)``.
 
     The next deeper cut of the same sweep (or curve) was fitted on a subset of ``r``'s fitted
     runs; its held-out rows that ``r`` also fitted are a backtest nested inside ``r``'s data,
@@ -394,8 +405,7 @@ def nested_evidence(r, recs):
     inside = (q["log_scale"] <= top + 1e-9) & (q["log_reach"] > 0)
     if not inside.any():
         return None
-    err, spread = calibration.summarise_draws(q["draws"][:, inside], q["log_y"][inside])
-    return q["log_reach"][inside], err, spread
+    return q["log_reach"][inside], q["draws"][:, inside], q["log_y"][inside]
 
 
 def gaussian_lpd(draws, log_y):
@@ -470,14 +480,17 @@ def leave_one_source_out(out, likelihood):
             carried = calibration.calibrate(carried_rows[carried_rows["source"] != source])
             print(f"  persistence without {source}: {carried.diagnostics}", flush=True)
         rng = np.random.default_rng(0)
-        for r in own:
+        for r in scored(own):
             evidence = nested_evidence(r, own)
             if evidence is None:
                 sweep = model
             elif persists(bayescale.get_law(r["law"])):
-                sweep = carried.model.given(*evidence, random_seed=len(frames))
+                slope = calibration.nested_slope(*evidence)
+                sweep = carried.model.given(*slope, random_seed=len(frames))
             else:
-                sweep = model.given(*evidence, random_seed=len(frames))
+                u, log_draws, log_y = evidence
+                summary = calibration.summarise_draws(log_draws, log_y)
+                sweep = model.given(u, *summary, random_seed=len(frames))
             frames.append(
                 score_record(r, {"calibrated": model, "sweep": sweep}, rng).assign(
                     nested=evidence is not None

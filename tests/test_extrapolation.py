@@ -143,31 +143,42 @@ def test_a_slope_survives_the_round_trip_and_old_files_read_as_zero(tmp_path):
     assert not extrapolation.default().slope.any()
 
 
-def test_nested_slope_is_the_weighted_least_squares_slope():
+def test_nested_slope_is_the_draws_weighted_least_squares_slope():
+    """Every draw's slope through 0; the sd over draws carries the shared parameter error."""
+    rng = np.random.default_rng(0)
     u = np.array([0.0, 0.5, 1.0, 1.5])
-    spread = np.array([0.01, 0.01, 0.02, 0.04])
-    slope, se = extrapolation.nested_slope(u, 0.03 * u + np.array([5.0, 0, 0, 0]), spread)
-    assert slope == pytest.approx(0.03)  # the row at reach 1 is ignored
-    assert se == pytest.approx(1 / np.sqrt(np.sum(u[1:] ** 2 / spread[1:] ** 2)))
+    shift = rng.normal(0, 0.01, (4000, 1)) * u  # one slope error per draw, shared by rows
+    log_draws = rng.normal(0, 0.004, (4000, 4)) + shift
+    log_y = 0.03 * u + np.array([5.0, 0, 0, 0])  # the row at reach 1 is ignored
+    slope, se = calibration.nested_slope(u, log_draws, log_y)
+    assert slope == pytest.approx(0.03, abs=0.001)
+    # the rows' own noise adds sd 0.004 / sqrt(sum u^2) = 0.0021 to the shared 0.01
+    assert se == pytest.approx(np.hypot(0.01, 0.004 / np.sqrt(3.5)), rel=0.05)
     with pytest.raises(bayescale.SpecError, match="no row beyond"):
-        extrapolation.nested_slope(u * 0, u, spread)
+        calibration.nested_slope(u * 0, log_draws, log_y)
 
 
-def test_persistence_centres_the_drift_on_the_carried_slope():
+def test_persistence_centres_the_drift_on_the_shrunk_carried_slope():
     n = 20
     model = DriftPersistence(
-        k=np.full(n, 0.8), mu=np.full(n, np.log(0.005)), sigma=np.zeros(n), omega=np.zeros(n)
+        k=np.full(n, 0.8),
+        nu=np.full(n, 0.03),
+        mu=np.full(n, np.log(0.005)),
+        sigma=np.zeros(n),
+        omega=np.zeros(n),
     )
-    u = np.log(np.geomspace(1.2, 3, 10))
-    spread = np.full(10, 0.004)
-    given = model.given(u, 0.03 * u, spread, n=500)
-    _, se = extrapolation.nested_slope(u, 0.03 * u, spread)
-    np.testing.assert_allclose(given.slope, 0.8 * 0.03)
-    np.testing.assert_allclose(np.exp(given.mu), np.hypot(0.005, 0.8 * se))
-    assert (given.sigma == 0).all() and "slope +0.0300" in given.source
+    precise = model.given(0.03, 0.0, n=500)
+    np.testing.assert_allclose(precise.slope, 0.8 * 0.03)
+    np.testing.assert_allclose(np.exp(precise.mu), 0.005)
+    assert (precise.sigma == 0).all() and "slope +0.0300" in precise.source
+    vague = model.given(0.03, 0.03, n=500)  # se = nu: half the slope is believed
+    np.testing.assert_allclose(vague.slope, 0.8 * 0.5 * 0.03)
+    np.testing.assert_allclose(np.exp(vague.mu), np.hypot(0.005, 0.8 * np.sqrt(0.5) * 0.03))
+    with pytest.raises(bayescale.SpecError, match="finite values and se >= 0"):
+        model.given(np.nan, 0.01)
     # a prediction 100x beyond the data: its median moves by k b_n log(100)
     fit = point_fit()
-    moved = fit.predict({"x": [1e11]}, extrapolation=given)["median"].iloc[0]
+    moved = fit.predict({"x": [1e11]}, extrapolation=precise)["median"].iloc[0]
     alone = fit.predict({"x": [1e11]}, extrapolation="none")["median"].iloc[0]
     assert np.log(moved / alone) == pytest.approx(0.024 * np.log(100), abs=0.01)
 
@@ -193,7 +204,7 @@ def simulated_records(
 
     With ``k``: each record also has a nested backtest's slope ``b_n ~ Normal(0, 0.03)``
     (observed with standard error ``nested_se``), and its drift slope is ``k b_n`` plus
-    the residual.
+    the residual (so ``nu = 0.03``).
     """
     rng = np.random.default_rng(seed)
     frames = []
@@ -222,12 +233,12 @@ def simulated_records(
 
 
 def test_calibration_recovers_how_much_drift_persists():
-    """24 sources x 6 records: k, mu and omega within their 95% intervals (seeds 0-3).
+    """24 sources x 6 records: k, nu, mu and omega within their 95% intervals (seeds 0-3).
 
     sigma, the spread of 24 sources' log drift scales, is checked to a factor of two: its
     95% interval missed 0.5 at one of those four seeds ([0.53, 1.27]).
     """
-    truth = {"k": 0.8, "mu": np.log(0.008), "omega": 0.002}
+    truth = {"k": 0.8, "nu": 0.03, "mu": np.log(0.008), "omega": 0.002}
     rows = simulated_records(truth["mu"], 0.5, truth["omega"], k=truth["k"])
     result = calibration.calibrate(rows, draws=500, chains=4)
     model = result.model

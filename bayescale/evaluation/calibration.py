@@ -20,10 +20,11 @@ information: the drift is one slope per record).
 Priors: ``mu ~ Normal(log 0.01, 1.5)`` (a drift of about 1% of the loss per e-fold of
 reach, give or take a factor of 20), ``sigma ~ HalfNormal(1)``, ``omega ~ HalfNormal(0.02)``.
 
-Records that carry the slope ``b_n`` (standard error ``se_n``) of a backtest nested inside
-their fitted runs fit :class:`~bayescale.extrapolation.DriftPersistence` instead: the slope
-is centred on ``k b_n``, ``b_c ~ Normal(k b_n, tau_k^2 + k^2 se_n^2)``, with
-``k ~ Normal(0.5, 0.5)`` (0: nothing carries over, 1: all of it).
+Records that carry the slope ``b_hat`` (standard error ``se``, :func:`nested_slope`) of a
+backtest nested inside their fitted runs fit :class:`~bayescale.extrapolation.DriftPersistence`
+instead: ``b_hat ~ Normal(0, nu^2 + se^2)`` and, with ``lam = nu^2 / (nu^2 + se^2)``,
+``b_c ~ Normal(k lam b_hat, tau_k^2 + k^2 lam se^2)``; ``k ~ Normal(0.5, 0.5)`` (0: nothing
+carries over, 1: all of it), ``nu ~ HalfNormal(0.05)``.
 """
 
 from dataclasses import dataclass
@@ -40,7 +41,6 @@ from bayescale.extrapolation import (
     ExtrapolationError,
     default,
     log_scale,
-    nested_slope,
     persistence,
     persists,
     record_log_likelihood,
@@ -84,6 +84,40 @@ def summarise_draws(log_draws, log_y):
     return log_y - med, (hi - lo) / 2
 
 
+def nested_slope(log_reach, log_draws, log_y):
+    """A nested backtest's drift slope and its standard error, from its predictive draws.
+
+    Each draw's slope is the weighted least-squares fit through 0 of ``log y`` minus that
+    draw on ``log reach`` (weights ``1 / spread^2``); their median and sd. Taken over the
+    draws rather than from independent rows because a fit's parameter uncertainty moves
+    all its predictions together: on the benchmark's small sweeps that sd is 2-5x what
+    independent rows would say.
+
+    Parameters
+    ----------
+    log_reach : ndarray, shape (rows,)
+        Rows at reach 1 are ignored.
+    log_draws : ndarray, shape (draws, rows)
+        The nested fit's predictive draws of ``log y``, without extrapolation error.
+    log_y : ndarray, shape (rows,)
+
+    Returns
+    -------
+    tuple of float
+        ``(slope, se)``.
+    """
+    u, y = np.asarray(log_reach, float), np.asarray(log_y, float)
+    keep = u > 0
+    if not keep.any():
+        raise SpecError("the backtest has no row beyond its fitted range (reach > 1)")
+    d = np.asarray(log_draws, float)[:, keep]
+    u, y = u[keep], y[keep]
+    _, spread = summarise_draws(d, y)
+    w = u / spread**2
+    slopes = (y - d) @ w / np.sum(w * u)
+    return float(np.median(slopes)), float(np.std(slopes))
+
+
 def record_table(source, record, log_reach, log_draws, log_y, nested=None):
     """One record's rows in the form :func:`calibrate` reads.
 
@@ -96,9 +130,8 @@ def record_table(source, record, log_reach, log_draws, log_y, nested=None):
         Uncalibrated predictive draws of ``log y``.
     log_y : ndarray, shape (rows,)
     nested : tuple of ndarray, optional
-        ``(log_reach, error, spread)`` of a backtest nested inside the record's fitted
-        runs: its slope (:func:`~bayescale.extrapolation.nested_slope`) is added as the
-        :data:`NESTED` columns.
+        ``(log_reach, log_draws, log_y)`` of a backtest nested inside the record's fitted
+        runs: its slope (:func:`nested_slope`) is added as the :data:`NESTED` columns.
     """
     error, spread = summarise_draws(log_draws, log_y)
     table = pd.DataFrame(
@@ -186,9 +219,12 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
         tau2 = pt.exp(2 * (mu + sigma * eta))[record_source]
         if persistent:
             k = pm.Normal("k", 0.5, 0.5)
-            b_n, se_n = (per_record_value(rows[c].to_numpy()) for c in NESTED)
-            e = e - k * b_n[record_idx] * u
-            tau2 = tau2 + (k * se_n) ** 2
+            nu = pm.HalfNormal("nu", 0.05)
+            b_hat, se = (per_record_value(rows[c].to_numpy()) for c in NESTED)
+            pm.Normal("nested_slopes", 0.0, pt.sqrt(nu**2 + se**2), observed=b_hat)
+            lam = nu**2 / (nu**2 + se**2)
+            e = e - (k * lam * b_hat)[record_idx] * u
+            tau2 = tau2 + k**2 * lam * se**2
         v = s2 + omega**2 * u**2
 
         def per_record(x):
@@ -292,8 +328,15 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     nested = refit(fit, frame[inside])
     held = frame[~inside]
     rows, draws = nested.predictive_draws(held, extrapolation="none")
-    error, spread = summarise_draws(np.log(draws), np.log(held[fit.data.y].to_numpy(float)))
-    return model.given(np.log(nested.evaluator.reach(rows)), error, spread, n=n)
+    evidence = (
+        np.log(nested.evaluator.reach(rows)),
+        np.log(draws),
+        np.log(held[fit.data.y].to_numpy(float)),
+    )
+    if isinstance(model, DriftPersistence):
+        return model.given(*nested_slope(*evidence), n=n)
+    u, log_draws, log_y = evidence
+    return model.given(u, *summarise_draws(log_draws, log_y), n=n)
 
 
 def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
