@@ -309,34 +309,23 @@ def scored(recs):
     return [r for r in recs if r["cut"] not in NESTED_ONLY]
 
 
-def table(recs):
-    """Calibration rows (:func:`bayescale.evaluation.calibration.record_table`) of records."""
-    return pd.concat(
-        [
-            calibration.record_table(
-                r["source"],
-                f"{r['sweep']}/{r['unit']}/{r['cut']}",
-                r["log_reach"],
-                r["draws"],
-                r["log_y"],
-            )
-            for r in scored(recs)
-        ],
-        ignore_index=True,
+def record_rows(r, nested=None):
+    """One record's calibration rows (:func:`bayescale.evaluation.calibration.record_table`)."""
+    label = f"{r['sweep']}/{r['unit']}/{r['cut']}"
+    return calibration.record_table(
+        r["source"], label, r["log_reach"], r["draws"], r["log_y"], nested=nested
     )
+
+
+def table(recs):
+    """Calibration rows of every scored record."""
+    return pd.concat([record_rows(r) for r in scored(recs)], ignore_index=True)
 
 
 def persistence_table(recs):
     """Calibration rows of the records over ``N`` and ``D`` that have a nested backtest, with its slope."""
     frames = [
-        calibration.record_table(
-            r["source"],
-            f"{r['sweep']}/{r['unit']}/{r['cut']}",
-            r["log_reach"],
-            r["draws"],
-            r["log_y"],
-            nested=evidence,
-        )
+        record_rows(r, nested=evidence)
         for r in scored(recs)
         if persists(bayescale.get_law(r["law"]))
         and (evidence := nested_evidence(r, recs)) is not None
