@@ -9,8 +9,9 @@ committed).
     (:mod:`bayescale.sweeps`) is cut at scales that leave its largest runs 3x, 10x and
     30x beyond the largest fitted one (learning curves: 10x and the source's own
     held-out split, about 2x); a 90x cut of each sweep over ``N`` and ``D`` is fitted
-    too, only as the 30x cut's nested backtest (:data:`NESTED_ONLY`). Scale and reach are those of :mod:`bayescale.extrapolation`: ``N * D``
-    for the laws of parameters and tokens, ``x`` for 1-D curves. Each cut is fitted
+    too, only as the 30x cut's nested backtest (:data:`NESTED_ONLY`). Scale and reach
+    are those of :mod:`bayescale.extrapolation`: ``N * D`` for the laws of parameters and
+    tokens, ``x`` for 1-D curves. Each cut is fitted
     with bayescale's defaults (``chinchilla``, or ``data_constrained`` where the sweep
     has unique-token budgets; ``power_law`` per learning curve, ``broken_power_law`` with
     one break for BNSL's; ``group=`` the sweep's groups) and with the field's baseline

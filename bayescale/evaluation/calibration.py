@@ -65,7 +65,7 @@ class Calibration:
     Attributes
     ----------
     model : ExtrapolationError or DriftPersistence
-        Posterior draws of ``mu, sigma, omega`` (and ``k`` for records with a nested
+        Posterior draws of ``mu, sigma, omega`` (and ``k, nu`` for records with a nested
         backtest); ``source`` says when NUTS did not converge.
     diagnostics : Diagnostics
         Of those and the sources' ``eta``.
@@ -242,7 +242,7 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
             progressbar=False,
         )
     kind = DriftPersistence if persistent else ExtrapolationError
-    scalars = [k for k in kind.KEYS if k != "slope"]
+    scalars = [name for name in kind.KEYS if name != "slope"]
     check = diag_mod.check(idata, arviz_adapter.summary(idata, [*scalars, "eta"], 0.9))
     post = idata["posterior"]
     flat = {k: post[k].to_numpy().reshape(-1) for k in scalars}
