@@ -56,6 +56,7 @@ from bayescale.ops import NUMPY
 __all__ = [
     "DriftPersistence",
     "ExtrapolationError",
+    "carried_slope",
     "default",
     "error",
     "log_reach",
@@ -108,12 +109,14 @@ def persists(law):
 class _Draws:
     """Posterior draws of a few scalars, saved as JSON: the shared part of the error models.
 
-    Subclasses are frozen dataclasses naming their draws in ``KEYS`` (the ones that must
-    not be negative in ``NONNEGATIVE``) and a ``source`` label.
+    Subclasses are frozen dataclasses naming their draws in ``KEYS`` (the calibrated ones
+    in ``PARAMETERS``, those that must not be negative in ``NONNEGATIVE``) and a ``source``
+    label.
     """
 
+    PARAMETERS = ()
     KEYS = ()
-    NONNEGATIVE = ("nu", "sigma", "omega")
+    NONNEGATIVE = ()
 
     def __post_init__(self):
         arrays = {k: np.asarray(getattr(self, k), float) for k in self.KEYS}
@@ -123,18 +126,14 @@ class _Draws:
                 f"a {type(self).__name__} needs equal-length 1-D draws of {', '.join(self.KEYS)}"
             )
         if not all(np.isfinite(a).all() for a in arrays.values()) or any(
-            (arrays[k] < 0).any() for k in self._nonnegative
+            (arrays[k] < 0).any() for k in self.NONNEGATIVE
         ):
             raise SpecError(
                 f"a {type(self).__name__} needs finite draws, and "
-                f"{' and '.join(self._nonnegative)} >= 0"
+                f"{' and '.join(self.NONNEGATIVE)} >= 0"
             )
         for k, a in arrays.items():
             object.__setattr__(self, k, a)
-
-    @property
-    def _nonnegative(self):
-        return [k for k in self.NONNEGATIVE if k in self.KEYS]
 
     def _taus(self, n, rng):
         """``n`` draws of a new sweep's drift scale ``tau``, with the posterior draw each used."""
@@ -195,7 +194,9 @@ class ExtrapolationError(_Draws):
     source: str = ""
     slope: np.ndarray = None
 
-    KEYS = ("mu", "sigma", "omega", "slope")
+    PARAMETERS = ("mu", "sigma", "omega")
+    KEYS = (*PARAMETERS, "slope")
+    NONNEGATIVE = ("sigma", "omega")
 
     def __post_init__(self):
         if self.slope is None:
@@ -291,7 +292,8 @@ class DriftPersistence(_Draws):
     omega: np.ndarray
     source: str = ""
 
-    KEYS = ("k", "nu", "mu", "sigma", "omega")
+    PARAMETERS = KEYS = ("k", "nu", "mu", "sigma", "omega")
+    NONNEGATIVE = ("nu", "sigma", "omega")
 
     def given(self, slope, se, n=4000, random_seed=0):
         """One sweep's :class:`ExtrapolationError` from its nested backtest's slope.
@@ -316,16 +318,23 @@ class DriftPersistence(_Draws):
             raise SpecError(f"a nested slope needs finite values and se >= 0, got {slope}, {se}")
         rng = np.random.default_rng(random_seed)
         tau, pick = self._taus(n, rng)
-        k, nu2 = self.k[pick], self.nu[pick] ** 2
-        lam = nu2 / (nu2 + se**2)
+        centre, variance = carried_slope(self.k[pick], self.nu[pick], slope, se)
         label = f"{self.source}, given a backtest of slope {slope:+.4f} (se {se:.4f})"
         return ExtrapolationError(
-            np.log(np.hypot(tau, k * np.sqrt(lam) * se)),
-            np.zeros(n),
-            self.omega[pick],
-            label,
-            slope=k * lam * slope,
+            np.log(np.sqrt(tau**2 + variance)), np.zeros(n), self.omega[pick], label, slope=centre
         )
+
+
+def carried_slope(k, nu, slope, se):
+    """Centre and extra variance of the drift slope a nested slope ``b_hat`` (``se``) implies.
+
+    ``(k lam b_hat, k^2 lam se^2)`` with ``lam = nu^2 / (nu^2 + se^2)``
+    (:class:`DriftPersistence`). Arithmetic only, so numpy draws
+    (:meth:`DriftPersistence.given`) and pytensor variables (the calibration's PyMC model)
+    both broadcast through it.
+    """
+    lam = nu**2 / (nu**2 + se**2)
+    return k * lam * slope, k**2 * lam * se**2
 
 
 def error(b, omega, log_reach, rng):

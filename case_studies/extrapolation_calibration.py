@@ -346,12 +346,11 @@ def calibrate(out, likelihood):
         print(f"\n{name}, {rows['record'].nunique()} records: {result.diagnostics}")
         print("drift scale tau per source (posterior median):")
         print(result.source_scales.round(4).to_string())
-        for k in type(model).KEYS:
-            if k != "slope":
-                v = getattr(model, k)
-                print(
-                    f"{k}: {np.median(v):.4f} [{np.quantile(v, 0.05):.4f}, {np.quantile(v, 0.95):.4f}]"
-                )
+        for k in model.PARAMETERS:
+            v = getattr(model, k)
+            print(
+                f"{k}: {np.median(v):.4f} [{np.quantile(v, 0.05):.4f}, {np.quantile(v, 0.95):.4f}]"
+            )
         for r in (3, 10, 30, 100):
             q = model.sd_quantiles(r)
             print(
@@ -474,13 +473,9 @@ def leave_one_source_out(out, likelihood):
             evidence = nested_evidence(r, own)
             if evidence is None:
                 sweep = model
-            elif persists(bayescale.get_law(r["law"])):
-                slope = calibration.nested_slope(*evidence)
-                sweep = carried.model.given(*slope, random_seed=len(frames))
             else:
-                u, log_draws, log_y = evidence
-                summary = calibration.summarise_draws(log_draws, log_y)
-                sweep = model.given(u, *summary, random_seed=len(frames))
+                start = carried.model if persists(bayescale.get_law(r["law"])) else model
+                sweep = calibration.given_backtest(start, *evidence, random_seed=len(frames))
             frames.append(
                 score_record(r, {"calibrated": model, "sweep": sweep}, rng).assign(
                     nested=evidence is not None

@@ -39,6 +39,7 @@ from bayescale.errors import DataError, SpecError
 from bayescale.extrapolation import (
     DriftPersistence,
     ExtrapolationError,
+    carried_slope,
     default,
     log_scale,
     persistence,
@@ -222,9 +223,9 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
             nu = pm.HalfNormal("nu", 0.05)
             b_hat, se = (per_record_value(rows[c].to_numpy()) for c in NESTED)
             pm.Normal("nested_slopes", 0.0, pt.sqrt(nu**2 + se**2), observed=b_hat)
-            lam = nu**2 / (nu**2 + se**2)
-            e = e - (k * lam * b_hat)[record_idx] * u
-            tau2 = tau2 + k**2 * lam * se**2
+            centre, variance = carried_slope(k, nu, b_hat, se)
+            e = e - centre[record_idx] * u
+            tau2 = tau2 + variance
         v = s2 + omega**2 * u**2
 
         def per_record(x):
@@ -242,10 +243,10 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
             progressbar=False,
         )
     kind = DriftPersistence if persistent else ExtrapolationError
-    scalars = [name for name in kind.KEYS if name != "slope"]
-    check = diag_mod.check(idata, arviz_adapter.summary(idata, [*scalars, "eta"], 0.9))
+    names = list(kind.PARAMETERS)
+    check = diag_mod.check(idata, arviz_adapter.summary(idata, [*names, "eta"], 0.9))
     post = idata["posterior"]
-    flat = {k: post[k].to_numpy().reshape(-1) for k in scalars}
+    flat = {k: post[k].to_numpy().reshape(-1) for k in names}
     label = source_label + ("" if check.ok else f" (NOT CONVERGED: {check})")
     log_tau = post["mu"] + post["sigma"] * post["eta"]
     scales = pd.Series(
@@ -330,15 +331,28 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     nested = refit(fit, frame[inside])
     held = frame[~inside]
     rows, draws = nested.predictive_draws(held, extrapolation="none")
-    evidence = (
-        np.log(nested.evaluator.reach(rows)),
-        np.log(draws),
-        np.log(held[fit.data.y].to_numpy(float)),
-    )
+    log_y = np.log(held[fit.data.y].to_numpy(float))
+    return given_backtest(model, np.log(nested.evaluator.reach(rows)), np.log(draws), log_y, n=n)
+
+
+def given_backtest(model, log_reach, log_draws, log_y, n=4000, random_seed=0):
+    """One sweep's :class:`ExtrapolationError` from a backtest nested inside its runs.
+
+    A :class:`DriftPersistence` carries the backtest's slope (:func:`nested_slope`) over;
+    an :class:`ExtrapolationError` is weighed by its errors (:meth:`ExtrapolationError.given`).
+
+    Parameters
+    ----------
+    model : ExtrapolationError or DriftPersistence
+    log_reach, log_draws, log_y : ndarray
+        As in :func:`nested_slope`: the nested fit's predictive draws of its held-out rows.
+    n, random_seed : int
+    """
     if isinstance(model, DriftPersistence):
-        return model.given(*nested_slope(*evidence), n=n)
-    u, log_draws, log_y = evidence
-    return model.given(u, *summarise_draws(log_draws, log_y), n=n)
+        slope = nested_slope(log_reach, log_draws, log_y)
+        return model.given(*slope, n=n, random_seed=random_seed)
+    summary = summarise_draws(log_draws, log_y)
+    return model.given(log_reach, *summary, n=n, random_seed=random_seed)
 
 
 def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
