@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.engine.sample import SAMPLERS
+from bayescale.extrapolation import CHOICES, persists
 from bayescale.likelihoods import likelihood_names
 from bayescale.pooling import POOLINGS
 
@@ -101,9 +102,10 @@ def demo(args):
         f"[{alone['lower']:.4f}, {alone['upper']:.4f}]; true loss {truth:.4f}: "
         f"{'inside' if inside else 'OUTSIDE'} the interval (the runs were simulated from "
         "this law)\n"
-        f"  with the extrapolation error learnt across real sweeps (the default for real "
-        f"data, reach {pred['reach']:.0f}x): 90% interval [{pred['lower']:.4f}, "
-        f"{pred['upper']:.4f}], {pred['extrapolation_share']:.0%} of its width"
+        f"  with the default extrapolation error (learnt across real sweeps, centred by a "
+        f"backtest inside these runs; reach {pred['reach']:.0f}x): 90% interval "
+        f"[{pred['lower']:.4f}, {pred['upper']:.4f}], {pred['extrapolation_share']:.0%} of "
+        "its width"
     )
     return _status(fit)
 
@@ -248,6 +250,9 @@ def fit_command(args):
     _show(fit.summary(ci=args.ci))
     print("\nDiagnostics:", fit.diagnostics)
     if args.save:
+        if persists(fit.law):  # saved with the fit, so later commands need no refit
+            print("\nBacktesting the fit inside its own runs (the default extrapolation error)")
+            print(f"Extrapolation error: {fit.own_extrapolation.source}")
         fit.save(args.save)
         print(f"saved to {args.save}")
     return _status(fit)
@@ -413,18 +418,14 @@ def predict_command(args):
 
     fit = bayescale.load(args.fit)
     rows = read_table(args.csv) if args.csv else _targets(args.at)
-    extrapolation = args.extrapolation
-    if extrapolation == "sweep":
-        extrapolation = bayescale.sweep_error(fit)
     table = fit.predict(
-        rows, ci=args.ci, kind=args.kind, extrapolation=extrapolation, random_seed=args.seed
+        rows, ci=args.ci, kind=args.kind, extrapolation=args.extrapolation, random_seed=args.seed
     )
     _show(table)
-    if (table["reach"] > 1).any() and args.extrapolation != "none":
-        own = " and this sweep's own backtest" if args.extrapolation == "sweep" else ""
+    if "extrapolation" in table.attrs:
         print(
             "\nrows with reach > 1 lie beyond the fitted runs: their intervals include the "
-            f"extrapolation error learnt across real sweeps{own} (extrapolation_share: its "
+            f"extrapolation error ({table.attrs['extrapolation']}; extrapolation_share: its "
             "part of the width; --extrapolation none leaves it out)"
         )
     return _status(fit)
@@ -462,10 +463,11 @@ def _decision_options(args):
 
 def _extrapolation_note(reach, args, what):
     """Say when ``what`` lies beyond the fitted runs and carries the extrapolation error."""
-    if np.nanmax(np.asarray(reach, float), initial=0.0) > 1 and args.extrapolation == "calibrated":
+    if np.nanmax(np.asarray(reach, float), initial=0.0) > 1 and args.extrapolation != "none":
         print(
             f"\n{what} beyond the fitted runs (reach > 1) include the extrapolation error "
-            "learnt across real sweeps (--extrapolation none leaves it out)"
+            f"learnt across real sweeps (--extrapolation {args.extrapolation}; none leaves it "
+            "out)"
         )
 
 
@@ -544,19 +546,15 @@ def versus_command(args):
     return _status(fit_a) if same else _status(fit_a, fit_b)
 
 
-def _extrapolation_arg(parser, sweep=False):
+def _extrapolation_arg(parser):
     parser.add_argument(
         "--extrapolation",
-        choices=["calibrated", "none", *(["sweep"] if sweep else [])],
+        choices=CHOICES,
         default="calibrated",
-        help="add the extrapolation error learnt across real sweeps beyond the fitted range "
-        "(default) or leave it out"
-        + (
-            "; sweep: also learn from a backtest inside the fit's own runs "
-            "(bayescale.sweep_error: one more fit)"
-            if sweep
-            else ""
-        ),
+        help="beyond the fitted range, add the extrapolation error learnt across real sweeps: "
+        "calibrated (default; over N and D centred by a backtest inside the fit's own runs, "
+        "one more fit unless the saved fit holds it), population (the real sweeps' alone), "
+        "or none",
     )
 
 
@@ -716,7 +714,7 @@ def main(argv=None):
     p_pr.add_argument("--ci", type=float, default=0.9)
     p_pr.add_argument("--kind", choices=["mean", "observed"], default="observed")
     p_pr.add_argument("--seed", type=int, default=None)
-    _extrapolation_arg(p_pr, sweep=True)
+    _extrapolation_arg(p_pr)
     p_pr.set_defaults(func=predict_command)
     p_opt = sub.add_parser(
         "optimal", help="compute-optimal N*, D* and loss at FLOP budgets, as posteriors"

@@ -41,6 +41,13 @@ and 24%).
 so the prediction's median moves by ``k b_n log r`` and its drift scale is what is left.
 :func:`persistence` is its posterior, shipped as ``drift_persistence.json``;
 :func:`bayescale.sweep_error` applies it.
+
+The default. ``extrapolation="calibrated"`` (every prediction's default) resolves per fit
+(:func:`resolve`): for a law over ``N`` and ``D``, the fit's own backtest carried over
+(:attr:`bayescale.ScalingFit.own_extrapolation`, one more fit, paid on the first
+prediction beyond the data and kept in saved fits), falling back to the population where
+the sweep cannot be backtested; for 1-D laws, the population. ``"population"`` always
+takes the population; ``"none"`` adds nothing.
 """
 
 import json
@@ -54,6 +61,7 @@ from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
 
 __all__ = [
+    "Deferred",
     "DriftPersistence",
     "ExtrapolationError",
     "carried_slope",
@@ -69,6 +77,12 @@ SHIPPED = Path(__file__).with_name("extrapolation_error.json")
 """The calibration fitted by ``case_studies/extrapolation_calibration.py``."""
 SHIPPED_PERSISTENCE = Path(__file__).with_name("drift_persistence.json")
 """The :class:`DriftPersistence` fitted by the same script."""
+NESTED_MIN_ROWS = 20
+"""Fewest runs a nested backtest's fit may keep for its slope to be carried over: the fewest
+the benchmark's cuts over ``N`` and ``D`` fitted, so the fewest :func:`persistence` was
+learnt from."""
+CHOICES = ("calibrated", "population", "none")
+"""The names ``extrapolation=`` takes (besides an :class:`ExtrapolationError`)."""
 
 
 def log_scale(law, frame):
@@ -371,19 +385,46 @@ def persistence():
     return DriftPersistence.read(SHIPPED_PERSISTENCE)
 
 
-def resolve(extrapolation):
-    """The :class:`ExtrapolationError` an ``extrapolation=`` argument names, or None.
+@dataclass(frozen=True)
+class Deferred:
+    """An extrapolation error computed on its first draw: a fit's own backtest (one refit).
 
-    ``"calibrated"`` (the default everywhere): the shipped calibration; ``"none"``: no
-    extrapolation error; an :class:`ExtrapolationError` (e.g. from
-    :func:`bayescale.recalibrate`) is used as given.
+    What ``extrapolation="calibrated"`` gives an evaluator for a law over ``N`` and ``D``,
+    so that predictions inside the data, and code that only asks whether there is
+    extrapolation error, never pay for the refit. ``compute`` returns the
+    :class:`ExtrapolationError` (and caches it: :attr:`bayescale.ScalingFit.own_extrapolation`).
+    """
+
+    compute: object
+
+    @property
+    def source(self):
+        """The computed error's source label."""
+        return self.compute().source
+
+    def draw(self, n, rng):
+        """:meth:`ExtrapolationError.draw` of the computed error."""
+        return self.compute().draw(n, rng)
+
+
+def resolve(extrapolation, own=None):
+    """The extrapolation error an ``extrapolation=`` argument names, or None.
+
+    ``"calibrated"`` (the default everywhere): ``own``, a fit's own backtest carried over
+    (a :class:`Deferred`, for laws over ``N`` and ``D``), or the shipped population where
+    there is none; ``"population"``: the shipped population (:func:`default`); ``"none"``:
+    no extrapolation error; an :class:`ExtrapolationError` (e.g. from
+    :func:`bayescale.recalibrate` or :func:`bayescale.sweep_error`) is used as given.
     """
     if isinstance(extrapolation, ExtrapolationError):
         return extrapolation
-    if extrapolation == "calibrated":
-        return default()
-    if extrapolation == "none":
-        return None
+    if isinstance(extrapolation, str) and extrapolation in CHOICES:
+        return {
+            "calibrated": own or default(),
+            "population": default(),
+            "none": None,
+        }[extrapolation]
     raise SpecError(
-        f"extrapolation must be 'calibrated', 'none' or an ExtrapolationError, got {extrapolation!r}"
+        f"extrapolation must be one of {', '.join(map(repr, CHOICES))} or an "
+        f"ExtrapolationError, got {extrapolation!r}"
     )

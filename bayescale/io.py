@@ -11,6 +11,11 @@ Files of format 3 (no coordinate checksum) are read as before, and of format 2 (
 sampler and column settings were an untyped dict) migrated on read. The file is written under a
 temporary name and renamed into place, so a failed write leaves no partial file.
 
+A fit's own extrapolation error (:attr:`~bayescale.ScalingFit.own_extrapolation`, the
+draws of one refit's backtest), where it was computed before saving, travels in the node
+``own_extrapolation`` under the same checksum, so a loaded fit does not refit it; older
+files simply lack it.
+
 This module knows the format, not the result object: :meth:`ScalingFit.save` and
 :func:`bayescale.load` (in :mod:`bayescale.result`) call :func:`write` and :func:`read`.
 """
@@ -26,6 +31,7 @@ import xarray as xr
 
 from bayescale.data import FitData
 from bayescale.errors import BayescaleError, FitFileError
+from bayescale.extrapolation import ExtrapolationError
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
 from bayescale.priors import Prior
@@ -33,6 +39,7 @@ from bayescale.spec import FitSpec
 
 FORMAT = 4
 _SPEC, _HASH, _COORDS_HASH = "bayescale_spec", "bayescale_sha256", "bayescale_sha256_coords"
+_OWN = "own_extrapolation"
 
 
 def _digest(spec_json, tree):
@@ -78,8 +85,11 @@ def writable(path, what):
     return path
 
 
-def write(path, spec, posterior, data, log_ref):
-    """Write a fit's spec, posterior, data and reference scales to ``path`` (netCDF4).
+def write(path, spec, posterior, data, log_ref, own_extrapolation=None):
+    """Write a fit to ``path`` (netCDF4): spec, posterior, data, reference scales, own error.
+
+    ``own_extrapolation``: :attr:`bayescale.ScalingFit.own_extrapolation` where it was
+    computed, else None.
 
     Written to a temporary file beside ``path`` and renamed over it, so ``path`` is either
     the old file or the whole new one, never a partial write.
@@ -93,12 +103,28 @@ def write(path, spec, posterior, data, log_ref):
     )
     tree = posterior.copy()
     tree["fit_data"] = xr.DataTree(fit_data)
+    if own_extrapolation is not None:
+        tree[_OWN] = xr.DataTree(_error_dataset(own_extrapolation))
     saved = {"format": FORMAT, "spec": spec.to_dict(), "log_ref": dict(log_ref)}
     spec_json = json.dumps(saved, sort_keys=True)
     tree.attrs = {_SPEC: spec_json, _HASH: _digest(spec_json, tree)}
     tree.attrs[_COORDS_HASH] = _coords_digest(tree)
     write_atomically(
         path, lambda temporary: tree.to_netcdf(temporary, engine="h5netcdf"), "the fit"
+    )
+
+
+def _error_dataset(error):
+    """An :class:`ExtrapolationError`'s draws (full precision) and source as a dataset."""
+    draws = {k: (("sample",), getattr(error, k)) for k in ExtrapolationError.KEYS}
+    return xr.Dataset({**draws, "source": ((), error.source)})
+
+
+def _error_from(dataset):
+    """Inverse of :func:`_error_dataset`."""
+    keys = ExtrapolationError.KEYS
+    return ExtrapolationError(
+        **{k: dataset[k].to_numpy() for k in keys}, source=str(dataset["source"].item())
     )
 
 
@@ -121,7 +147,9 @@ def write_atomically(path, write, what):
 
 
 def read(path):
-    """Read what :func:`write` wrote: ``spec``, ``posterior``, ``data`` and ``log_ref``.
+    """Read what :func:`write` wrote: ``spec``, ``posterior``, ``data``, ``log_ref``, ``own_extrapolation``.
+
+    ``own_extrapolation`` is None where the file holds none.
 
     Raises
     ------
@@ -163,8 +191,18 @@ def read(path):
     )
     posterior = tree.copy()
     del posterior["fit_data"]
+    own = None
+    if _OWN in tree.children:
+        own = _error_from(tree[_OWN].to_dataset())
+        del posterior[_OWN]
     posterior.attrs = {}
-    return {"spec": spec, "posterior": posterior, "data": data, "log_ref": saved["log_ref"]}
+    return {
+        "spec": spec,
+        "posterior": posterior,
+        "data": data,
+        "log_ref": saved["log_ref"],
+        "own_extrapolation": own,
+    }
 
 
 def _format2(saved):

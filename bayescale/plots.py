@@ -126,7 +126,7 @@ def fit_plot(
         Draw into this axes instead of a new figure.
     max_curves : int
         Most curves per group.
-    extrapolation : {"calibrated", "none"} or ExtrapolationError
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
         As in :meth:`bayescale.ScalingFit.predict`; matters only where a curve reaches
         beyond the largest fitted run.
 
@@ -210,7 +210,7 @@ def extrapolation_plot(
         Probabilities of the bands.
     group : str, optional
         Required for a grouped fit: a fitted group, or a new label for a new group.
-    extrapolation : {"calibrated", "none"} or ExtrapolationError
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
         The error beyond the data, as in :meth:`bayescale.ScalingFit.predict`.
     unique_tokens : float, optional
         ``U`` for laws with a unique-token input (``data_constrained``).

@@ -205,12 +205,13 @@ class Evaluator:
         lik = self.noise_parameters() if kind == "observed" else None
         slopes = None
         drift_rng = rng.spawn(1)[0]  # rng's own stream, hence rows inside the data, unchanged
+        beyond = self.beyond(frame)
         for start in range(0, len(frame), ROW_CHUNK):
             chunk = frame.iloc[start : start + ROW_CHUNK]
             p, z = self.parameters(chunk, rng), self._z(chunk)
             with np.errstate(invalid="ignore"):
                 log_mu = self.law.log_mean(NUMPY, p, z)
-                if slopes is None:  # one drift per draw, shared by every chunk
+                if slopes is None and beyond:  # one drift per draw, shared by every chunk
                     slopes = self.drift_slopes(log_mu.shape[:-1], drift_rng)
                 log_mu = log_mu + self.drift(slopes, chunk, drift_rng)
                 if kind == "observed":
@@ -230,6 +231,14 @@ class Evaluator:
         """
         positive = self.likelihood is None or self.likelihood.support == "positive"
         return self.extrapolation is not None and bool(self.law.scale_inputs) and positive
+
+    def beyond(self, frame):
+        """Whether any row of ``frame`` gets extrapolation error (reach above 1).
+
+        Only then are drift slopes drawn: a deferred error (a fit's own backtest) is
+        never computed for predictions inside the data.
+        """
+        return self.extrapolates and bool((log_reach(self.law, frame, self.fitted.frame) > 0).any())
 
     def reach(self, frame):
         """Each row's reach beyond the fitted rows (:func:`bayescale.extrapolation.log_reach`)."""
@@ -260,6 +269,8 @@ class Evaluator:
         draws next, and hence every row inside the data, is unchanged.
         """
         drift_rng = rng.spawn(1)[0]
+        if not self.beyond(frame):
+            return log_mu
         slopes = self.drift_slopes(log_mu.shape[:-1], drift_rng)
         return log_mu + self.drift(slopes, frame, drift_rng)
 

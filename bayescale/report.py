@@ -149,7 +149,7 @@ def write_report(
     unique_tokens : float, optional
         ``U`` for laws with a unique-token input (``data_constrained``), for the
         compute-optimal answers.
-    extrapolation : {"calibrated", "none"} or ExtrapolationError
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
         As in :meth:`ScalingFit.predict`: the error of the law's shape beyond the fitted
         runs, in predictions, the compute-optimal loss and the fans.
 
@@ -930,7 +930,9 @@ def _targets_section(fit, read, ci, unique_tokens, extrapolation, stamp):
             Text(
                 "reach: the row's scale over the largest fitted run's (1 inside the data); "
                 "extrapolation_share: the part of the interval's width (on the log scale) "
-                f"that the extrapolation error adds (extrapolation={extrapolation!r}).",
+                f"that the extrapolation error adds (extrapolation={extrapolation!r}"
+                + (f": {table.attrs['extrapolation']}" if "extrapolation" in table.attrs else "")
+                + ").",
                 "note",
             ),
         ]

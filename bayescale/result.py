@@ -22,6 +22,7 @@ from bayescale import pooling as pooling_mod
 from bayescale.arguments import check_probability, seeded
 from bayescale.data import FitData, numeric_column, read_table, row_labels
 from bayescale.errors import DataError, SpecError, UndefinedDrawsWarning
+from bayescale.extrapolation import Deferred, persists
 from bayescale.extrapolation import resolve as resolve_extrapolation
 from bayescale.predictive import Evaluator, check_kind, quantiles
 from bayescale.spec import FitSpec
@@ -155,10 +156,32 @@ class ScalingFit:
         )
 
     def evaluator_with(self, extrapolation):
-        """:attr:`evaluator` with the extrapolation error ``extrapolation=`` names."""
+        """:attr:`evaluator` with the extrapolation error ``extrapolation=`` names.
+
+        ``"calibrated"`` for a law over ``N`` and ``D`` is :attr:`own_extrapolation`,
+        deferred (:class:`~bayescale.extrapolation.Deferred`): only a draw beyond the data
+        pays for its refit.
+        """
+        own = Deferred(lambda: self.own_extrapolation) if persists(self.law) else None
         return dataclasses.replace(
-            self.evaluator, extrapolation=resolve_extrapolation(extrapolation)
+            self.evaluator, extrapolation=resolve_extrapolation(extrapolation, own)
         )
+
+    @cached_property
+    def own_extrapolation(self):
+        """The extrapolation error of this fit's own sweep: ``"calibrated"`` over ``N`` and ``D``.
+
+        A backtest nested inside the fitted runs (refitted on those up to a third of the
+        largest scale) drifts the way the extrapolation beyond them will; its slope is
+        carried over by the shipped drift persistence
+        (:func:`bayescale.evaluation.calibration.own_error`, which says when it falls
+        back to the population). Computed once, on first use, and kept by :meth:`save`.
+        """
+        # imported on use: a fit's own backtest refits it, and the calibration module
+        # itself imports this one
+        from bayescale.evaluation.calibration import own_error
+
+        return own_error(self)
 
     def row_parameters(self, frame, rng):
         """Law parameter draws for each row of ``frame``: arrays of shape (draws, rows).
@@ -195,12 +218,15 @@ class ScalingFit:
             :meth:`bayescale.predictive.Evaluator.noise_context`).
         random_seed : int, optional
             Seed for the noise and extrapolation draws (default: the fit's seed).
-        extrapolation : {"calibrated", "none"} or ExtrapolationError
+        extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
             Error of the law's shape beyond the fitted range, added to rows whose
-            ``reach`` exceeds 1 (:mod:`bayescale.extrapolation`): by default the one
-            learnt from the field's real sweeps; ``"none"`` gives the posterior given the
-            law alone; an :class:`~bayescale.extrapolation.ExtrapolationError` from
-            :func:`bayescale.recalibrate` uses your own backtests.
+            ``reach`` exceeds 1 (:mod:`bayescale.extrapolation`). ``"calibrated"``
+            (default): learnt from the field's real sweeps, and for a law over ``N`` and
+            ``D`` centred by this sweep's own backtest (:attr:`own_extrapolation`: one
+            more fit, on the first prediction beyond the data); ``"population"``: the
+            real sweeps' alone; ``"none"``: the posterior given the law alone; an
+            :class:`~bayescale.extrapolation.ExtrapolationError` (from
+            :func:`bayescale.recalibrate` or :func:`bayescale.sweep_error`) as given.
 
         Returns
         -------
@@ -209,6 +235,8 @@ class ScalingFit:
             scale over the largest fitted scale, at least 1; NaN for a law without scale
             inputs) and ``extrapolation_share``: the part of the interval's width (on the
             log scale) that the extrapolation error adds, 0 inside the fitted range.
+            Where a row lies beyond the data, ``attrs["extrapolation"]`` names the
+            extrapolation error used.
         """
         check_probability(ci, "ci")
         evaluator = self.evaluator_with(extrapolation)
@@ -230,7 +258,10 @@ class ScalingFit:
             out.append(
                 chunk.assign(median=med, lower=lo, upper=hi, reach=reach, extrapolation_share=share)
             )
-        return diag_mod.flag(pd.concat(out), {self.label: self}, "prediction")
+        table = pd.concat(out)
+        if evaluator.extrapolates and (table["reach"] > 1).any():
+            table.attrs["extrapolation"] = evaluator.extrapolation.source
+        return diag_mod.flag(table, {self.label: self}, "prediction")
 
     def predictive_draws(
         self, new_data, kind="observed", random_seed=None, extrapolation="calibrated"
@@ -271,7 +302,7 @@ class ScalingFit:
         ----------
         data : DataFrame or CSV path
             Inputs as for :meth:`predict` plus the fitted response column.
-        extrapolation : {"calibrated", "none"} or ExtrapolationError
+        extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
             As in :meth:`predict`.
 
         Returns
@@ -347,7 +378,8 @@ class ScalingFit:
 
     def save(self, path):
         """Write the fit to a netCDF file that :func:`bayescale.load` reads back."""
-        io.write(path, self.spec, self.posterior, self.data, self.log_ref)
+        own = self.__dict__.get("own_extrapolation")  # kept only if it was computed
+        io.write(path, self.spec, self.posterior, self.data, self.log_ref, own)
 
     def report(self, path, **options):
         """Write a self-contained posterior report: ``.html`` (one file) or ``.md`` with PNGs.
@@ -410,4 +442,9 @@ def load(path):
     FitFileError
         If the file is missing, unreadable, not a bayescale fit, or fails its checksum.
     """
-    return ScalingFit(**io.read(path))
+    saved = io.read(path)
+    own = saved.pop("own_extrapolation")
+    fit = ScalingFit(**saved)
+    if own is not None:  # what the saved fit computed: its refit is not repeated
+        fit.__dict__["own_extrapolation"] = own  # fills the cached property
+    return fit

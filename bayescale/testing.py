@@ -6,12 +6,15 @@ computed as :func:`bayescale.fit` computes them), so everything downstream of sa
 (prediction, LOO, saving, two-stage prediction, backtest scores) runs on it unchanged.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import xarray as xr
 
 from bayescale import pooling as pooling_mod
 from bayescale.data import prepare
 from bayescale.errors import SpecError
+from bayescale.extrapolation import default
 from bayescale.fitting import assemble_posterior
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
@@ -49,6 +52,7 @@ def fake_fit(
     chains=1,
     flops_per_token=6.0,
     random_seed=0,
+    own_extrapolation=None,
 ):
     """A :class:`~bayescale.ScalingFit` of ``data`` whose posterior is ``draws``.
 
@@ -64,6 +68,11 @@ def fake_fit(
         Reference scales; default the law's own, from ``data``.
     chains : int
         The n draws are split into this many chains of n / chains (for diagnostics).
+    own_extrapolation : ExtrapolationError, optional
+        Its :attr:`~bayescale.ScalingFit.own_extrapolation`, what
+        ``extrapolation="calibrated"`` adds beyond the data over ``N`` and ``D``. A fake
+        fit has no sampler to backtest itself with (its spec has no tuning), so by
+        default the shipped population.
 
     Returns
     -------
@@ -113,4 +122,9 @@ def fake_fit(
     stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((chains, spec.draws), bool))})
     idata = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
     log_ref = law.log_reference(fitdata.frame) if log_ref is None else log_ref
-    return ScalingFit(spec, assemble_posterior(idata, spec, fitdata, log_ref), fitdata, log_ref)
+    fit = ScalingFit(spec, assemble_posterior(idata, spec, fitdata, log_ref), fitdata, log_ref)
+    if own_extrapolation is None:
+        population = default()
+        own_extrapolation = replace(population, source=f"{population.source} (a fake fit)")
+    fit.__dict__["own_extrapolation"] = own_extrapolation  # fills the cached property
+    return fit

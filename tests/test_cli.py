@@ -21,16 +21,20 @@ def test_fit_command_saves_a_loadable_fit(sim_sweep, tmp_path, capsys):
     assert main(["fit", str(csv), "--input", "N=params", "--save", str(path)]) == 0
     out = capsys.readouterr().out
     assert "r_hat" in out and "converged" in out
-    assert bayescale.load(path).law.name == "chinchilla"
+    assert "Extrapolation error: persistence learnt from" in out  # its own backtest, saved
+    loaded = bayescale.load(path)
+    assert loaded.law.name == "chinchilla" and "own_extrapolation" in loaded.__dict__
     top = sim_sweep["C"].max()
     at = [f"params={sim_sweep['N'].max():g},C={c:g}" for c in (top / 10, top, 100 * top)]
     assert main(["predict", str(path), *[a for c in at for a in ("--at", c)]]) == 0
     out = capsys.readouterr().out
     assert "reach" in out and "extrapolation_share" in out and "rows with reach > 1" in out
+    assert "given a backtest of slope" in out
+    assert main(["predict", str(path), "--at", at[2], "--extrapolation", "population"]) == 0
+    out = capsys.readouterr().out
+    assert "population learnt from" in out and "given a backtest" not in out
     assert main(["predict", str(path), "--at", at[2], "--extrapolation", "none"]) == 0
     assert "rows with reach > 1" not in capsys.readouterr().out
-    assert main(["predict", str(path), "--at", at[2], "--extrapolation", "sweep"]) == 0
-    assert "real sweeps and this sweep's own backtest" in capsys.readouterr().out
     err = cli_error(capsys, ["predict", str(path), "--at", "params=1e9", "--at", "C=1e21"])
     assert "every --at must name the same columns" in err
 

@@ -1,5 +1,8 @@
 """Extrapolation error: reach, the drift added beyond the data, and its calibration."""
 
+import dataclasses
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,7 +109,9 @@ def test_no_drift_for_accuracies_or_laws_without_scale():
 
 def test_bad_extrapolation_arguments_are_named():
     fit = point_fit()
-    with pytest.raises(bayescale.SpecError, match="extrapolation must be 'calibrated', 'none'"):
+    with pytest.raises(
+        bayescale.SpecError, match="extrapolation must be one of 'calibrated', 'population', 'none'"
+    ):
         fit.predict({"x": [1e10]}, extrapolation="wide")
     with pytest.raises(bayescale.SpecError, match="equal-length"):
         ExtrapolationError(mu=[0.0, 1.0], sigma=[1.0], omega=[0.0, 0.0])
@@ -331,6 +336,66 @@ def test_sweep_error_carries_a_nested_slope_over_for_laws_of_n_and_d(short_fit):
     np.testing.assert_allclose(scaled.slope, error.slope)  # same seed, same answer
     weighed = bayescale.sweep_error(short_fit, extrapolation=extrapolation.default(), n=300)
     assert not weighed.slope.any() and "rows" in weighed.source
+
+
+def test_the_default_beyond_n_and_d_data_is_the_fit_s_own_backtest(short_fit, tmp_path):
+    """``"calibrated"`` over N and D: the sweep's own backtest, computed once, only when needed."""
+    fit = dataclasses.replace(short_fit)  # the same fit with nothing cached yet
+    top = fit.data.frame.loc[(fit.data.frame["N"] * fit.data.frame["D"]).idxmax()]
+    inside = pd.DataFrame({"N": [top["N"]], "D": [top["D"]]})
+    beyond = pd.DataFrame({"N": [10 * top["N"]], "D": [10 * top["D"]]})
+    assert "extrapolation" not in fit.predict(inside).attrs
+    assert "own_extrapolation" not in fit.__dict__  # no refit for rows inside the data
+    pred = fit.predict(beyond)
+    assert "own_extrapolation" in fit.__dict__
+    own = fit.own_extrapolation
+    assert pred.attrs["extrapolation"] == own.source and "given a backtest of slope" in own.source
+    population = fit.predict(beyond, extrapolation="population")
+    assert population.attrs["extrapolation"] == extrapolation.default().source
+    assert population["median"].iloc[0] != pred["median"].iloc[0]  # the carried slope moves it
+    fit.save(tmp_path / "fit.nc")
+    loaded = bayescale.load(tmp_path / "fit.nc")
+    assert "own_extrapolation" in loaded.__dict__  # kept: a loaded fit does not refit
+    np.testing.assert_array_equal(loaded.own_extrapolation.slope, own.slope)
+    assert loaded.own_extrapolation.source == own.source
+    pd.testing.assert_frame_equal(loaded.predict(beyond), pred)
+    fresh = dataclasses.replace(short_fit)
+    fresh.save(tmp_path / "plain.nc")  # saved before any prediction beyond: nothing kept
+    assert "own_extrapolation" not in bayescale.load(tmp_path / "plain.nc").__dict__
+
+
+def test_a_sweep_too_small_to_backtest_falls_back_to_the_population():
+    from test_decisions import chinchilla_draws
+
+    frame = pd.DataFrame({"N": np.geomspace(1e7, 1e9, 20), "D": np.geomspace(1e9, 1e10, 20)})
+    frame["loss"] = 2.0 + 1e4 / frame["N"] ** 0.3
+    fit = fake_fit(frame, "chinchilla", chinchilla_draws(frame, n=40))
+    del fit.__dict__["own_extrapolation"]  # as a real fit of these 20 runs starts
+    own = calibration.own_error(fit)  # no refit: 16 runs lie below a third of the top scale
+    assert own.source.endswith(
+        "(no own backtest: a cut at 1/3 of the largest scale leaves 16 runs to fit (at least "
+        "20 needed for law 'chinchilla') and 4 to predict)"
+    )
+    np.testing.assert_array_equal(own.mu, extrapolation.default().mu)
+    assert (
+        "(a fake fit)"
+        in fake_fit(frame, "chinchilla", chinchilla_draws(frame, n=40)).own_extrapolation.source
+    )
+
+
+def test_an_unconverged_own_backtest_is_used_and_said(short_fit, monkeypatch):
+    real = calibration.refit
+
+    def unconverged(fitted, data):
+        warnings.warn("chinchilla fit: 3 divergent draws", bayescale.ConvergenceWarning, 2)
+        return real(fitted, data)
+
+    monkeypatch.setattr(calibration, "refit", unconverged)
+    with pytest.warns(bayescale.ConvergenceWarning, match="its own backtest .* failed") as caught:
+        own = calibration.own_error(short_fit)
+    assert len(caught) == 1 and "3 divergent draws" in str(caught[0].message)
+    assert own.source.endswith("the backtest's fit did not converge")
+    assert "given a backtest of slope" in own.source
 
 
 def test_sweep_error_names_bad_arguments():

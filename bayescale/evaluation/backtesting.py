@@ -310,7 +310,7 @@ def backtest(
     fit_options : dict, optional
         Passed to every :func:`bayescale.fit` (``draws``, ``chains``, ``likelihood``...).
     random_seed : int
-    extrapolation : {"calibrated", "none"} or ExtrapolationError
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
         The error of the law's shape beyond the fitted rows that the Bayesian methods'
         predictions carry, as in :meth:`bayescale.ScalingFit.predict` (the baseline is
         scored as the field uses it, without).

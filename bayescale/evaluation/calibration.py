@@ -27,7 +27,8 @@ instead: ``b_hat ~ Normal(0, nu^2 + se^2)`` and, with ``lam = nu^2 / (nu^2 + se^
 carries over, 1: all of it), ``nu ~ HalfNormal(0.05)``.
 """
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,9 @@ import pandas as pd
 from bayescale import arviz_adapter
 from bayescale import diagnostics as diag_mod
 from bayescale.arguments import is_number
-from bayescale.errors import DataError, SpecError
+from bayescale.errors import ConvergenceWarning, DataError, SpecError
 from bayescale.extrapolation import (
+    NESTED_MIN_ROWS,
     DriftPersistence,
     ExtrapolationError,
     carried_slope,
@@ -265,7 +267,9 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     - Over ``N`` and ``D`` (:func:`~bayescale.extrapolation.persists`), a sweep's drift
       persists: the nested backtest's slope (:func:`nested_slope`) is carried over by the
       shipped :class:`~bayescale.extrapolation.DriftPersistence`, which moves the
-      prediction's median and leaves the residual drift's spread.
+      prediction's median and leaves the residual drift's spread. With the defaults this
+      is what ``extrapolation="calibrated"`` gives such a fit
+      (:attr:`~bayescale.ScalingFit.own_extrapolation`, :func:`own_error`).
     - For 1-D curves a nested slope does not predict the drift beyond (the benchmark's
       learning curves: correlation -0.08), so it only weighs the population's drift
       scales by how well each explains those errors (:meth:`ExtrapolationError.given`).
@@ -282,9 +286,9 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
         Factor above 1: the nested fit keeps the rows whose scale is at most the largest
         fitted scale over ``reach`` (3, the nested reach the shipped persistence was
         learnt at; its held-out rows reach up to 3x).
-    extrapolation : "calibrated", ExtrapolationError or DriftPersistence
+    extrapolation : "calibrated", "population", ExtrapolationError or DriftPersistence
         What the backtest updates: ``"calibrated"``, the shipped persistence for laws over
-        ``N`` and ``D`` and the shipped population for 1-D laws; an
+        ``N`` and ``D`` and the shipped population for 1-D laws; ``"population"`` or an
         :class:`~bayescale.extrapolation.ExtrapolationError` (e.g. from
         :func:`recalibrate`) is weighed by the backtest, a ``DriftPersistence`` carries
         its slope over.
@@ -313,26 +317,86 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
         model = resolve(extrapolation)
     if model is None:
         raise SpecError("sweep_error needs a population to start from, not extrapolation='none'")
-    if not fit.evaluator_with(default()).extrapolates:
+    if not fit.evaluator_with("population").extrapolates:
         raise SpecError(
             f"law {fit.law.name!r} with a {fit.likelihood.name} likelihood has no "
             "extrapolation error to learn (it needs scale inputs and a loss)"
         )
-    frame = fit.data.frame
-    scale = log_scale(fit.law, frame)
+    inside, short = nested_cut(fit, reach, 2 * len(fit.law.parameters))
+    if short:
+        raise SpecError(f"{short}; choose a smaller reach")
+    return given_backtest(model, *nested_backtest(fit, inside), n=n)
+
+
+def nested_cut(fit, reach, fewest):
+    """The fitted rows a nested backtest at ``reach`` keeps, and why it cannot be made ("" if it can).
+
+    It keeps the rows whose scale is at most the largest over ``reach``; it cannot be made
+    when that leaves fewer than ``fewest`` runs to fit or none to predict.
+    """
+    scale = log_scale(fit.law, fit.data.frame)
     inside = np.asarray(scale <= scale.max() - np.log(reach) + 1e-9)
-    fewest = 2 * len(fit.law.parameters)
+    short = ""
     if inside.sum() < fewest or inside.all():
-        raise SpecError(
+        short = (
             f"a cut at 1/{reach:g} of the largest scale leaves {int(inside.sum())} runs to fit "
             f"(at least {fewest} needed for law {fit.law.name!r}) and {int((~inside).sum())} "
-            "to predict; choose a smaller reach"
+            "to predict"
         )
+    return inside, short
+
+
+def nested_backtest(fit, inside):
+    """Refit ``fit`` on the rows ``inside`` and predict the rest: ``(log reach, log draws, log y)``."""
+    frame = fit.data.frame
     nested = refit(fit, frame[inside])
     held = frame[~inside]
     rows, draws = nested.predictive_draws(held, extrapolation="none")
     log_y = np.log(held[fit.data.y].to_numpy(float))
-    return given_backtest(model, np.log(nested.evaluator.reach(rows)), np.log(draws), log_y, n=n)
+    return np.log(nested.evaluator.reach(rows)), np.log(draws), log_y
+
+
+def own_error(fit, reach=3.0):
+    """What ``extrapolation="calibrated"`` adds beyond a fit over ``N`` and ``D``.
+
+    :func:`sweep_error` with the shipped persistence, where the sweep can be backtested
+    as the persistence was learnt: the cut at ``1/reach`` of the largest scale keeps at
+    least :data:`~bayescale.extrapolation.NESTED_MIN_ROWS` runs and leaves some beyond.
+    Otherwise the shipped population, its ``source`` saying why.
+
+    A nested fit that fails its convergence checks is still used: the persistence was
+    learnt from such fits too (most of the benchmark's grouped real sweeps had a few
+    divergent draws), and a few divergences move a slope little. One
+    :class:`~bayescale.errors.ConvergenceWarning` says so, and the ``source`` carries it;
+    ``extrapolation="population"`` leaves the backtest out.
+
+    Returns
+    -------
+    ExtrapolationError
+    """
+    population = default()
+    inside, short = nested_cut(fit, reach, max(NESTED_MIN_ROWS, 2 * len(fit.law.parameters)))
+    if short:
+        return replace(population, source=f"{population.source} (no own backtest: {short})")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        evidence = nested_backtest(fit, inside)
+    error = given_backtest(persistence(), *evidence)
+    failed = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    for w in caught:
+        if w not in failed:  # anything else the refit said reaches the caller as it was
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if not failed:
+        return error
+    nested = f"its own backtest (a refit on the {int(inside.sum())} runs up to 1/{reach:g} of its largest scale)"
+    warnings.warn(
+        f"{fit.label}: {nested} failed its convergence checks ({failed[0].message}); its "
+        "drift slope is used all the same, as in the benchmark the persistence was learnt "
+        "from; extrapolation='population' leaves it out",
+        ConvergenceWarning,
+        stacklevel=2,
+    )
+    return replace(error, source=f"{error.source}; the backtest's fit did not converge")
 
 
 def given_backtest(model, log_reach, log_draws, log_y, n=4000, random_seed=0):

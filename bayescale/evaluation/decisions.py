@@ -101,7 +101,7 @@ def compute_optimal(
     unique_tokens : float, optional
         ``U``, the unique tokens available, for laws with a ``U`` input (``data_constrained``);
         ``D*`` may then exceed ``U`` (repeated epochs).
-    extrapolation : {"calibrated", "none"} or ExtrapolationError
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
         The error of the law's shape beyond the fitted budgets, added to ``loss_opt`` as
         in :meth:`bayescale.ScalingFit.predict` (``N*`` and ``D*`` are the law's answers).
 

@@ -111,7 +111,7 @@ def compute_for_target(
         ``k`` in ``C = k N D``; default the fit's.
     unique_tokens : float, optional
         ``U`` for laws with a unique-token input.
-    extrapolation : {"calibrated", "none"} or ExtrapolationError
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
         The drift added beyond the fitted budgets (module docstring); ``"none"``: the law alone.
 
     Returns

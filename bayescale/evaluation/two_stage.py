@@ -78,7 +78,7 @@ def chained_draws(
         accuracy (the downstream noise added): what one evaluation of a new model shows.
     random_seed : int, optional
         Seed for the pairing and the noise draws (default: the upstream fit's seed).
-    extrapolation : {"calibrated", "none"} or ExtrapolationError
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
         The upstream loss's error beyond its fitted range, as in
         :meth:`bayescale.ScalingFit.predict`; it flows on into the accuracy.
 

@@ -72,7 +72,7 @@ def prob_beats(
         FLOPs); default each fit's own.
     unique_tokens : float, optional
         With ``C``: ``U`` for the recipes whose law has a unique-token input.
-    extrapolation : {"calibrated", "none"} or ExtrapolationError
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
         The error beyond each fit's data (module docstring).
 
     Returns
