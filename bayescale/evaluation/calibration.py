@@ -392,11 +392,11 @@ def own_error(fit, reach=3.0):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not failed:
         return error
-    nested = f"its own backtest (a refit on the {int(inside.sum())} runs up to 1/{reach:g} of its largest scale)"
+    runs = f"a refit on the {int(inside.sum())} runs up to 1/{reach:g} of its largest scale"
     warnings.warn(
-        f"{fit.label}: {nested} failed its convergence checks ({failed[0].message}); its "
-        "drift slope is used all the same, as in the benchmark the persistence was learnt "
-        "from; extrapolation='population' leaves it out",
+        f"{fit.label}: its own backtest ({runs}) failed its convergence checks "
+        f"({failed[0].message}); its drift slope is used all the same, as in the "
+        "benchmark the persistence was learnt from; extrapolation='population' leaves it out",
         ConvergenceWarning,
         stacklevel=2,
     )
