@@ -95,6 +95,14 @@ def chinchilla_figures(fit, kaplan, out):
     target = {"C": CHINCHILLA_BUDGET}
     comparison = {"chinchilla": fit, "kaplan": kaplan}
     laws = ["E", "a_ref", "b_ref", "alpha", "beta"]  # the noise sigma trades off with none
+    for name, f in comparison.items():  # the fans' ends, as the README's captions quote them
+        end = bayescale.compute_optimal(f, [CHINCHILLA_BUDGET], ci=0.9).iloc[0]
+        print(
+            f"{name} at C = {CHINCHILLA_BUDGET:.3g}: loss {end['loss_opt_median']:.3f} "
+            f"[{end['loss_opt_lower']:.3f}, {end['loss_opt_upper']:.3f}] "
+            f"({f.own_extrapolation.source})",
+            flush=True,
+        )
     return [
         save(plots.fit_plot(fit, against="C"), out, "fit.png"),
         save(plots.extrapolation_plot(fit, to=target), out, "extrapolation.png"),
