@@ -398,6 +398,21 @@ def test_an_unconverged_own_backtest_is_used_and_said(short_fit, monkeypatch):
     assert "given a backtest of slope" in own.source
 
 
+def test_a_sweep_whose_cut_cannot_be_fitted_alone_falls_back_to_the_population(
+    short_fit, monkeypatch
+):
+    def one_group_left(fitted, data):
+        raise bayescale.DataError("group column 'group' has a single label ('a')")
+
+    monkeypatch.setattr(calibration, "refit", one_group_left)
+    own = calibration.own_error(short_fit)
+    assert own.source.endswith(
+        "(no own backtest: the runs below a cut at 1/3 cannot be fitted alone: group column "
+        "'group' has a single label ('a'))"
+    )
+    np.testing.assert_array_equal(own.mu, extrapolation.default().mu)
+
+
 def test_sweep_error_names_bad_arguments():
     fit = point_fit(n=20)
     with pytest.raises(bayescale.SpecError, match="reach must be a factor above 1"):

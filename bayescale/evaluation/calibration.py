@@ -36,7 +36,7 @@ import pandas as pd
 from bayescale import arviz_adapter
 from bayescale import diagnostics as diag_mod
 from bayescale.arguments import is_number
-from bayescale.errors import ConvergenceWarning, DataError, SpecError
+from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, SpecError
 from bayescale.extrapolation import (
     NESTED_MIN_ROWS,
     DriftPersistence,
@@ -362,7 +362,8 @@ def own_error(fit, reach=3.0):
     :func:`sweep_error` with the shipped persistence, where the sweep can be backtested
     as the persistence was learnt: the cut at ``1/reach`` of the largest scale keeps at
     least :data:`~bayescale.extrapolation.NESTED_MIN_ROWS` runs and leaves some beyond.
-    Otherwise the shipped population, its ``source`` saying why.
+    Otherwise, or where the runs below the cut cannot be fitted alone (a grouped sweep
+    left with one group), the shipped population, its ``source`` saying why.
 
     Leave one source out in the extrapolation benchmark, this default (the population
     for 1-D laws) covers 94.8% at 90% averaged over sources and beats the uncalibrated
@@ -384,7 +385,11 @@ def own_error(fit, reach=3.0):
         return replace(population, source=f"{population.source} (no own backtest: {short})")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        evidence = nested_backtest(fit, inside)
+        try:
+            evidence = nested_backtest(fit, inside)
+        except BayescaleError as err:  # e.g. a group whose runs all lie beyond the cut
+            reason = f"the runs below a cut at 1/{reach:g} cannot be fitted alone: {err}"
+            return replace(population, source=f"{population.source} (no own backtest: {reason})")
     error = given_backtest(persistence(), *evidence)
     failed = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     for w in caught:
