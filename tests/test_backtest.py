@@ -392,6 +392,8 @@ def test_recalibrate_learns_extrapolation_error_from_your_backtests(small_backte
     )
     with pytest.raises(bayescale.SpecError, match="is not a fitted law"):
         bayescale.recalibrate(bt, method="baseline power_law")
+    with pytest.raises(bayescale.SpecError, match="'power_law' is not over N and D"):
+        bayescale.recalibrate(bt, persistence=True)
 
 
 def test_backtest_carries_the_extrapolation_error_it_is_given(small_backtest):

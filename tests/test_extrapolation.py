@@ -413,6 +413,32 @@ def test_a_sweep_whose_cut_cannot_be_fitted_alone_falls_back_to_the_population(
     np.testing.assert_array_equal(own.mu, extrapolation.default().mu)
 
 
+def test_recalibrate_learns_a_drift_persistence_from_your_n_d_backtests():
+    """Two simulated sweeps, each backtested at a tenth of its largest budget; one more
+    refit each, inside its runs, gives the nested slopes the persistence relates."""
+    from bayescale.simulate import chinchilla_sweep
+
+    backtests = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayescale.ConvergenceWarning)  # 2 x 200 draws
+        for seed in (1, 2):
+            df = chinchilla_sweep(random_seed=seed)[["N", "D", "C", "loss"]]
+            backtests[f"sim{seed}"] = bayescale.backtest(
+                df,
+                ["chinchilla"],
+                split=bayescale.reach_split(df, "C", 10),
+                average=False,
+                baseline=False,
+                fit_options={"chains": 2, "draws": 200, "tune": 300},
+                extrapolation="none",
+            )
+        model = bayescale.recalibrate(backtests, draws=300, chains=2, persistence=True)
+        assert isinstance(model, DriftPersistence) and "sim1" in model.source
+        fit = backtests["sim1"].fits["chinchilla"]
+        own = bayescale.sweep_error(fit, extrapolation=model, n=300)
+    assert "given a backtest of slope" in own.source and own.slope.std() > 0
+
+
 def test_sweep_error_names_bad_arguments():
     fit = point_fit(n=20)
     with pytest.raises(bayescale.SpecError, match="reach must be a factor above 1"):

@@ -328,12 +328,16 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     return given_backtest(model, *nested_backtest(fit, inside), n=n)
 
 
-def nested_cut(fit, reach, fewest):
+def nested_cut(fit, reach, fewest=None):
     """The fitted rows a nested backtest at ``reach`` keeps, and why it cannot be made ("" if it can).
 
     It keeps the rows whose scale is at most the largest over ``reach``; it cannot be made
-    when that leaves fewer than ``fewest`` runs to fit or none to predict.
+    when that leaves fewer than ``fewest`` runs to fit or none to predict. ``fewest``
+    defaults to what a drift persistence's nested backtest needs: at least
+    :data:`~bayescale.extrapolation.NESTED_MIN_ROWS` runs, and two per law parameter.
     """
+    if fewest is None:
+        fewest = max(NESTED_MIN_ROWS, 2 * len(fit.law.parameters))
     scale = log_scale(fit.law, fit.data.frame)
     inside = np.asarray(scale <= scale.max() - np.log(reach) + 1e-9)
     short = ""
@@ -380,7 +384,7 @@ def own_error(fit, reach=3.0):
     ExtrapolationError
     """
     population = default()
-    inside, short = nested_cut(fit, reach, max(NESTED_MIN_ROWS, 2 * len(fit.law.parameters)))
+    inside, short = nested_cut(fit, reach)
     if short:
         return replace(population, source=f"{population.source} (no own backtest: {short})")
     with warnings.catch_warnings(record=True) as caught:
@@ -428,7 +432,7 @@ def given_backtest(model, log_reach, log_draws, log_y, n=4000, random_seed=0):
     return model.given(log_reach, *summary, n=n, random_seed=random_seed)
 
 
-def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
+def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, persistence=False):
     """Learn extrapolation error from your own backtests instead of the shipped sweeps.
 
     Parameters
@@ -439,14 +443,20 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
         should be passed as one sweep via the same key prefix, ``"mine/1"``, ``"mine/2"``).
     method : str, optional
         The fitted method of each backtest to learn from; default its first law.
+    persistence : bool
+        Learn the drift persistence instead (laws over ``N`` and ``D``): each backtest's
+        fit is backtested once more inside its own runs, as ``extrapolation="calibrated"``
+        does (:func:`own_error`: one refit each, on the runs up to a third of its largest
+        scale), and the model relates that nested slope to the drift beyond.
 
     Returns
     -------
-    ExtrapolationError
-        For ``predict(..., extrapolation=...)``. With one sweep, the spread between sweeps
-        (``sigma``) is its prior, and a backtest nested inside the runs at hand can
-        under-state the drift beyond them (on Chinchilla it did): learn from several sweeps
-        where you can.
+    ExtrapolationError or DriftPersistence
+        For ``predict(..., extrapolation=...)``; a ``DriftPersistence`` through
+        :func:`sweep_error` (``sweep_error(fit, extrapolation=model)``). With one sweep,
+        the spread between sweeps (``sigma``) is its prior, and a backtest nested inside
+        the runs at hand can under-state the drift beyond them (on Chinchilla it did):
+        learn from several sweeps where you can.
     """
     if not isinstance(backtests, dict):
         backtests = {"backtest": backtests}
@@ -465,7 +475,10 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
         frame, d = fit.predictive_draws(held, extrapolation="none")
         log_y = np.log(held[fit.data.y].to_numpy())
         reach = fit.evaluator.reach(frame)
-        tables.append(record_table(key.split("/")[0], key, np.log(reach), np.log(d), log_y))
+        nested = _nested_evidence(key, fit) if persistence else None
+        tables.append(
+            record_table(key.split("/")[0], key, np.log(reach), np.log(d), log_y, nested=nested)
+        )
     return calibrate(
         pd.concat(tables, ignore_index=True),
         draws=draws,
@@ -473,3 +486,16 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0):
         random_seed=random_seed,
         source_label=f"recalibrated on {sorted(backtests)}",
     ).model
+
+
+def _nested_evidence(key, fit, reach=3.0):
+    """Backtest ``key``'s fit inside its own runs, as :func:`own_error` does; else a SpecError."""
+    if not persists(fit.law):
+        raise SpecError(
+            f"backtest {key!r}: law {fit.law.name!r} is not over N and D; a drift "
+            "persistence is learnt for those only (persistence=False learns the population)"
+        )
+    inside, short = nested_cut(fit, reach)
+    if short:
+        raise SpecError(f"backtest {key!r}: {short}; its fit cannot be backtested inside")
+    return nested_backtest(fit, inside)
