@@ -18,14 +18,17 @@ error.
 The error model. On ``log y``, a prediction at reach ``r`` gets
 
     delta_i = (b + omega z_i) log(r_i),   b ~ Normal(0, tau),   z_i ~ Normal(0, 1)
-    log tau ~ Normal(mu, sigma)
+    log tau ~ Normal(mu + gamma log(s_edge / REFERENCE_SPREAD), sigma)
 
 ``b`` is a drift slope shared by every row of one prediction (a law whose exponent is off
 by ``b`` misses by ``b log r``, the more the further it reaches); ``omega`` is the scatter
 of single runs around that drift, also growing with reach; ``tau`` is a sweep's drift
 scale and ``mu, sigma`` its spread over sweeps, so a new sweep gets the population's
-spread, not its average. Zero inside the data. :class:`ExtrapolationError` holds posterior
-draws of ``(mu, sigma, omega)``; :func:`default` is the one fitted to the real sweeps,
+spread, not its average. ``s_edge`` is the fit's predictive spread of ``log y`` at its
+largest fitted scale (:attr:`bayescale.predictive.Evaluator.edge_log_spread`): a sweep
+whose runs scatter little about a well-pinned law drifts less beyond them, by ``gamma``.
+Zero inside the data. :class:`ExtrapolationError` holds posterior draws of
+``(mu, sigma, omega, gamma)``; :func:`default` is the one fitted to the real sweeps,
 shipped as ``extrapolation_error.json`` beside this module, and
 :func:`bayescale.recalibrate` fits the same model to a user's own backtests.
 
@@ -81,6 +84,10 @@ NESTED_MIN_ROWS = 20
 """Fewest runs a nested backtest's fit may keep for its slope to be carried over: the fewest
 the benchmark's cuts over ``N`` and ``D`` fitted, so the fewest :func:`persistence` was
 learnt from."""
+REFERENCE_SPREAD = 0.02
+"""The edge spread (predictive spread of ``log y`` at a sweep's largest fitted scale, half
+its central 68% interval) at which :class:`ExtrapolationError`'s ``mu`` is the mean ``log``
+drift scale: a typical sweep's, so ``mu`` and ``gamma`` are nearly uncorrelated."""
 CHOICES = ("calibrated", "population", "none")
 """The names ``extrapolation=`` takes (besides an :class:`ExtrapolationError`)."""
 
@@ -149,14 +156,27 @@ class _Draws:
         for k, a in arrays.items():
             object.__setattr__(self, k, a)
 
-    def _taus(self, n, rng):
-        """``n`` draws of a new sweep's drift scale ``tau``, with the posterior draw each used."""
-        pick = rng.integers(len(self.mu), size=n)
-        return np.exp(self.mu[pick] + self.sigma[pick] * rng.standard_normal(n)), pick
+    def _taus(self, n, rng, log_spread=None):
+        """``n`` draws of a new sweep's drift scale ``tau``, with the posterior draw each used.
 
-    def sd_quantiles(self, reach, probs=(0.05, 0.5, 0.95), n=20000, seed=0):
-        """Quantiles of a new sweep's (residual) error sd on ``log y`` at ``reach``: ``sqrt(tau^2 + omega^2) log r``."""
-        tau, pick = self._taus(n, np.random.default_rng(seed))
+        ``log_spread``: ``log`` of the sweep's predictive spread at the edge of its data,
+        where the model has that covariate (:class:`ExtrapolationError`); None takes the
+        reference spread.
+        """
+        pick = rng.integers(len(self.mu), size=n)
+        log_tau = self.mu[pick] + self.sigma[pick] * rng.standard_normal(n)
+        return np.exp(log_tau + self._shift(pick, log_spread)), pick
+
+    def _shift(self, pick, log_spread):
+        """What the edge spread adds to ``log tau`` (nothing, unless a model says otherwise)."""
+        return 0.0
+
+    def sd_quantiles(self, reach, probs=(0.05, 0.5, 0.95), n=20000, seed=0, log_spread=None):
+        """Quantiles of a new sweep's (residual) error sd on ``log y`` at ``reach``: ``sqrt(tau^2 + omega^2) log r``.
+
+        ``log_spread`` as in :meth:`_taus`.
+        """
+        tau, pick = self._taus(n, np.random.default_rng(seed), log_spread)
         return np.quantile(np.hypot(tau, self.omega[pick]) * np.log(reach), probs)
 
     def thinned(self, step):
@@ -187,12 +207,16 @@ class _Draws:
 
 @dataclass(frozen=True)
 class ExtrapolationError(_Draws):
-    """Posterior draws of the error model: ``log tau ~ Normal(mu, sigma)`` and ``omega``.
+    """Posterior draws of the error model: ``log tau ~ Normal(mu + gamma x, sigma)`` and ``omega``.
+
+    ``x = log(s_edge / REFERENCE_SPREAD)``: a sweep's predictive spread of ``log y`` at
+    the edge of its data, relative to :data:`REFERENCE_SPREAD`.
 
     Attributes
     ----------
     mu, sigma : ndarray, shape (draws,)
-        Mean and sd of ``log tau`` (a sweep's drift scale per e-fold of reach) over sweeps.
+        Mean and sd of ``log tau`` (a sweep's drift scale per e-fold of reach) over sweeps
+        whose edge spread is the reference one.
     omega : ndarray, shape (draws,)
         Scatter of single runs around the drift, per e-fold of reach.
     source : str
@@ -200,6 +224,8 @@ class ExtrapolationError(_Draws):
     slope : ndarray, shape (draws,), optional
         Centre of the drift slope ``b`` (zeros unless a sweep's own backtest moved it,
         :meth:`DriftPersistence.given`).
+    gamma : ndarray, shape (draws,), optional
+        How ``log tau`` grows with ``log`` of the edge spread (zeros: it does not).
     """
 
     mu: np.ndarray
@@ -207,25 +233,40 @@ class ExtrapolationError(_Draws):
     omega: np.ndarray
     source: str = ""
     slope: np.ndarray = None
+    gamma: np.ndarray = None
 
-    PARAMETERS = ("mu", "sigma", "omega")
+    PARAMETERS = ("mu", "sigma", "omega", "gamma")
     KEYS = (*PARAMETERS, "slope")
     NONNEGATIVE = ("sigma", "omega")
+    OPTIONAL = ("gamma", "slope")
+    """Keys that default to zeros (and are left out of the JSON where they are)."""
 
     def __post_init__(self):
-        if self.slope is None:
-            object.__setattr__(self, "slope", np.zeros(np.shape(self.mu)))
+        for k in self.OPTIONAL:
+            if getattr(self, k) is None:
+                object.__setattr__(self, k, np.zeros(np.shape(self.mu)))
         super().__post_init__()
 
-    def draw(self, n, rng):
-        """``n`` draws of a new sweep's drift slope ``b`` and run scatter ``omega``."""
-        tau, pick = self._taus(n, rng)
+    def _shift(self, pick, log_spread):
+        if log_spread is None:
+            return 0.0
+        return self.gamma[pick] * (log_spread - np.log(REFERENCE_SPREAD))
+
+    def draw(self, n, rng, log_spread=None):
+        """``n`` draws of a new sweep's drift slope ``b`` and run scatter ``omega``.
+
+        ``log_spread``: ``log`` of the sweep's predictive spread at the edge of its data
+        (:attr:`bayescale.predictive.Evaluator.edge_log_spread`); None takes
+        :data:`REFERENCE_SPREAD`.
+        """
+        tau, pick = self._taus(n, rng, log_spread)
         return self.slope[pick] + tau * rng.standard_normal(n), self.omega[pick]
 
-    def given(self, log_reach, error, spread, n=4000, random_seed=0):
+    def given(self, log_reach, error, spread, n=4000, random_seed=0, log_spread=None):
         """One sweep's error model given its own backtest: ``tau`` drawn from the population, weighed by the backtest.
 
-        A new sweep's drift scale ``tau`` is a draw from ``log tau ~ Normal(mu, sigma)``;
+        A new sweep's drift scale ``tau`` is a draw from ``log tau ~ Normal(mu, sigma)``
+        (shifted by its edge spread, ``log_spread``);
         the errors of a backtest nested inside the sweep's runs (fitted below a cut,
         predicted up to the largest run) say whether this sweep drifts little or much.
         The population draws are weighed by the backtest's likelihood under the model
@@ -243,6 +284,8 @@ class ExtrapolationError(_Draws):
         n : int
             Draws of the result.
         random_seed : int
+        log_spread : float, optional
+            As in :meth:`draw`: the sweep's own, which sets its prior drift scale.
 
         Returns
         -------
@@ -252,7 +295,7 @@ class ExtrapolationError(_Draws):
         u, e, s = (np.asarray(a, float) for a in (log_reach, error, spread))
         keep = u > 0
         rng = np.random.default_rng(random_seed)
-        tau, pick = self._taus(n, rng)
+        tau, pick = self._taus(n, rng, log_spread)
         omega, slope = self.omega[pick], self.slope[pick]
         u, e, s = u[keep], e[keep], s[keep]
         v = s**2 + omega[:, None] ** 2 * u**2
@@ -267,10 +310,11 @@ class ExtrapolationError(_Draws):
         )
 
     def to_dict(self):
-        """JSON-ready form; ``slope`` only where it is not all zeros."""
+        """JSON-ready form; :data:`OPTIONAL` keys only where they are not all zeros."""
         d = super().to_dict()
-        if not self.slope.any():
-            del d["slope"]
+        for k in self.OPTIONAL:
+            if not getattr(self, k).any():
+                del d[k]
         return d
 
 
@@ -402,9 +446,9 @@ class Deferred:
         """The computed error's source label."""
         return self.compute().source
 
-    def draw(self, n, rng):
+    def draw(self, n, rng, log_spread=None):
         """:meth:`ExtrapolationError.draw` of the computed error."""
-        return self.compute().draw(n, rng)
+        return self.compute().draw(n, rng, log_spread)
 
 
 def resolve(extrapolation, own=None):

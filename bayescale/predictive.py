@@ -24,7 +24,7 @@ from scipy import special
 from bayescale import pooling as pooling_mod
 from bayescale.data import FitData
 from bayescale.errors import SpecError
-from bayescale.extrapolation import error, log_reach
+from bayescale.extrapolation import error, log_reach, log_scale
 from bayescale.likelihoods import in_quadrature
 from bayescale.ops import NUMPY
 
@@ -72,6 +72,17 @@ def quantiles(draws, ci, axis=0):
         q = np.nanquantile(draws, [tail, 0.5, 1.0 - tail], axis=axis)
     lo, med, hi = np.where(np.abs(q) == big, np.copysign(np.inf, q), q)
     return med, lo, hi
+
+
+def spread(log_draws, axis=0):
+    """Half the central 68% interval of draws of ``log y``: the predictive spread.
+
+    What the extrapolation-error model measures every held-out row's error against
+    (:func:`bayescale.evaluation.calibration.summarise_draws`) and a sweep's drift scale
+    grows with (:attr:`Evaluator.edge_log_spread`): one sd, for a normal.
+    """
+    _, lo, hi = quantiles(log_draws, 0.6827, axis)
+    return (hi - lo) / 2
 
 
 def fitted_links(law, likelihood, fitdata, log_ref, labels=()):
@@ -248,8 +259,29 @@ class Evaluator:
         """``(b, omega)`` of :attr:`extrapolation`, one per draw (``shape``); None if none."""
         if not self.extrapolates:
             return None
-        b, omega = self.extrapolation.draw(int(np.prod(shape)), rng)
+        b, omega = self.extrapolation.draw(int(np.prod(shape)), rng, self.edge_log_spread)
         return b.reshape(shape), omega.reshape(shape)
+
+    @cached_property
+    def edge_log_spread(self):
+        """``log`` of the predictive :func:`spread` of ``log y`` at the fitted run of largest scale.
+
+        A new observation's there (the law's mean's without a likelihood), without
+        extrapolation error, and for dependent noise a new curve's (not conditioned on
+        the fitted residuals, which would pin it): the covariate a sweep's drift scale
+        grows with (:class:`~bayescale.extrapolation.ExtrapolationError`'s ``gamma``).
+        Drawn with a fixed seed, so every prediction of one fit uses the same value.
+        """
+        scale = log_scale(self.law, self.fitted.frame)
+        edge = self.fitted.frame.iloc[[int(np.argmax(scale))]]
+        rng = np.random.default_rng(0)
+        p, z = self.parameters(edge, rng), self._z(edge)
+        log_y = self.law.log_mean(NUMPY, p, z)
+        if self.likelihood is not None:
+            noise = self.law.input_log_sd(NUMPY, p, z)
+            values = self.likelihood.draw(log_y, self.noise_parameters(), rng, known_sd=noise)
+            log_y = np.log(values)
+        return float(np.log(spread(log_y.reshape(-1))))
 
     def drift(self, slopes, frame, rng):
         """Extrapolation error on ``log`` of the mean at ``frame``'s rows, shape (*draws, rows).

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import bayescale
-from bayescale import extrapolation
+from bayescale import extrapolation, io
 from bayescale.evaluation import calibration
 from bayescale.extrapolation import DriftPersistence, ExtrapolationError
 from bayescale.simulate import from_law
@@ -141,11 +141,43 @@ def test_the_shipped_persistence_loads_and_round_trips(tmp_path):
 
 
 def test_a_slope_survives_the_round_trip_and_old_files_read_as_zero(tmp_path):
-    model = ExtrapolationError([0.0, 1.0], [0.0, 0.0], [0.0, 0.0], "x", slope=[0.01, 0.02])
+    model = ExtrapolationError(
+        [0.0, 1.0], [0.0, 0.0], [0.0, 0.0], "x", slope=[0.01, 0.02], gamma=[0.4, 0.5]
+    )
     model.save(tmp_path / "e.json")
-    np.testing.assert_allclose(ExtrapolationError.read(tmp_path / "e.json").slope, [0.01, 0.02])
+    again = ExtrapolationError.read(tmp_path / "e.json")
+    np.testing.assert_allclose(again.slope, [0.01, 0.02])
+    np.testing.assert_allclose(again.gamma, [0.4, 0.5])
     assert "slope" not in extrapolation.default().to_dict()  # the shipped population has none
     assert not extrapolation.default().slope.any()
+    assert not ExtrapolationError([0.0], [0.0], [0.0]).gamma.any()
+    # a fit saved before gamma existed holds its own error without it
+    stored = io._error_dataset(model).drop_vars("gamma")
+    assert not io._error_from(stored).gamma.any()
+    np.testing.assert_allclose(io._error_from(io._error_dataset(model)).gamma, [0.4, 0.5])
+
+
+def test_the_drift_scale_grows_with_the_fit_s_edge_spread():
+    """tau = exp(mu + gamma log(s_edge / 0.02)): a fit pinned 4x tighter drifts 2x less (gamma 0.5)."""
+    n = 10
+    model = ExtrapolationError(
+        np.full(n, np.log(0.01)), np.zeros(n), np.zeros(n), gamma=np.full(n, 0.5)
+    )
+    rng = np.random.default_rng(0)
+    b, _ = model.draw(20000, rng, np.log(0.005))
+    assert np.std(b) == pytest.approx(0.005, rel=0.03)  # SE of an sd from 20,000 draws: 0.5%
+    b, _ = model.draw(20000, rng)  # no spread given: the reference one
+    assert np.std(b) == pytest.approx(0.01, rel=0.03)
+    # a fit's own edge spread: half the 68% interval of a new run at its largest x,
+    # here the noise sigma alone (every draw the same parameters)
+    for sigma in (0.005, 0.02):
+        evaluator = point_fit(sigma=sigma).evaluator_with(model)
+        assert np.exp(evaluator.edge_log_spread) == pytest.approx(sigma, rel=0.05)
+        _, draws = point_fit(sigma=sigma).predictive_draws(
+            {"x": [1e11]}, kind="mean", extrapolation=model
+        )
+        expected = 0.01 * np.sqrt(sigma / 0.02) * np.log(100)
+        assert np.log(draws).std() == pytest.approx(expected, rel=0.05)
 
 
 def test_nested_slope_is_the_draws_weighted_least_squares_slope():
@@ -203,21 +235,34 @@ def test_weighing_by_a_backtest_measures_errors_about_the_slope():
 
 
 def simulated_records(
-    mu, sigma, omega, n_sources=24, n_records=6, rows=12, seed=0, k=None, nested_se=0.005
+    mu,
+    sigma,
+    omega,
+    gamma=0.0,
+    n_sources=24,
+    n_records=6,
+    rows=12,
+    seed=0,
+    k=None,
+    nested_se=0.005,
 ):
     """Records drawn from the calibration model itself, with known parameters.
 
-    With ``k``: each record also has a nested backtest's slope ``b_n ~ Normal(0, 0.03)``
-    (observed with standard error ``nested_se``), and its drift slope is ``k b_n`` plus
-    the residual (so ``nu = 0.03``).
+    Each record's spreads are its own level (log-uniform over 0.002-0.05) times 1-1.5, and
+    its drift scale grows with the least of them as ``gamma`` says. With ``k``: each
+    record also has a nested backtest's slope ``b_n ~ Normal(0, 0.03)`` (observed with
+    standard error ``nested_se``), and its drift slope is ``k b_n`` plus the residual (so
+    ``nu = 0.03``).
     """
     rng = np.random.default_rng(seed)
     frames = []
     for source in range(n_sources):
-        tau = np.exp(mu + sigma * rng.standard_normal())
+        log_tau = mu + sigma * rng.standard_normal()
         for c in range(n_records):
             u = np.sort(rng.uniform(0.1, np.log(30), rows))
-            spread = rng.uniform(0.003, 0.01, rows)
+            spread = np.exp(rng.uniform(np.log(0.002), np.log(0.05))) * rng.uniform(1, 1.5, rows)
+            edge = np.log(spread.min() / extrapolation.REFERENCE_SPREAD)
+            tau = np.exp(log_tau + gamma * edge)
             b_n = 0.0 if k is None else 0.03 * rng.standard_normal()
             b = (k or 0.0) * b_n + tau * rng.standard_normal()
             error = b * u + np.sqrt(spread**2 + (omega * u) ** 2) * rng.standard_normal(rows)
@@ -258,8 +303,8 @@ def test_calibration_recovers_how_much_drift_persists():
 
 
 def test_calibration_recovers_known_drift_parameters():
-    """24 sources: mu to about +-0.3, sigma and omega to within their 95% intervals."""
-    truth = {"mu": np.log(0.01), "sigma": 0.5, "omega": 0.004}
+    """24 sources: mu to about +-0.3, gamma to +-0.15; all four within their 95% intervals."""
+    truth = {"mu": np.log(0.01), "sigma": 0.5, "omega": 0.004, "gamma": 0.5}
     result = calibration.calibrate(simulated_records(**truth), draws=500, chains=4)
     model = result.model
     assert result.diagnostics.ok, result.diagnostics
@@ -267,7 +312,7 @@ def test_calibration_recovers_known_drift_parameters():
     for name, value in truth.items():
         lo, hi = np.quantile(getattr(model, name), [0.025, 0.975])
         assert lo < value < hi, (name, lo, hi)
-    assert np.std(model.mu) < 0.3
+    assert np.std(model.mu) < 0.3 and np.std(model.gamma) < 0.15
 
 
 def test_calibration_refuses_records_without_reach():
