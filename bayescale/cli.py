@@ -252,7 +252,8 @@ def fit_command(args):
     if args.save:
         if persists(fit.law):  # saved with the fit, so later commands need no refit
             print("\nBacktesting the fit inside its own runs (the default extrapolation error)")
-            print(f"Extrapolation error: {fit.own_extrapolation.source}")
+            own = fit.own_extrapolation.describe(fit.evaluator.edge_log_spread)
+            print(f"Extrapolation error: {own}")
         fit.save(args.save)
         print(f"saved to {args.save}")
     return _status(fit)

@@ -262,6 +262,12 @@ class ExtrapolationError(_Draws):
         tau, pick = self._taus(n, rng, log_spread)
         return self.slope[pick] + tau * rng.standard_normal(n), self.omega[pick]
 
+    def describe(self, log_spread):
+        """:attr:`source`, and the edge spread the drift scale was set at where it matters."""
+        if not self.gamma.any():
+            return self.source
+        return f"{self.source}, at an edge spread of {np.exp(log_spread):.2g}"
+
     def given(self, log_reach, error, spread, n=4000, random_seed=0, log_spread=None):
         """One sweep's error model given its own backtest: ``tau`` drawn from the population, weighed by the backtest.
 
@@ -449,6 +455,10 @@ class Deferred:
     def draw(self, n, rng, log_spread=None):
         """:meth:`ExtrapolationError.draw` of the computed error."""
         return self.compute().draw(n, rng, log_spread)
+
+    def describe(self, log_spread):
+        """:meth:`ExtrapolationError.describe` of the computed error."""
+        return self.compute().describe(log_spread)
 
 
 def resolve(extrapolation, own=None):

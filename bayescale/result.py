@@ -260,7 +260,8 @@ class ScalingFit:
             )
         table = pd.concat(out)
         if evaluator.extrapolates and (table["reach"] > 1).any():
-            table.attrs["extrapolation"] = evaluator.extrapolation.source
+            error = evaluator.extrapolation
+            table.attrs["extrapolation"] = error.describe(evaluator.edge_log_spread)
         return diag_mod.flag(table, {self.label: self}, "prediction")
 
     def predictive_draws(

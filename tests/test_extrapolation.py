@@ -1,6 +1,7 @@
 """Extrapolation error: reach, the drift added beyond the data, and its calibration."""
 
 import dataclasses
+import re
 import warnings
 
 import numpy as np
@@ -178,6 +179,8 @@ def test_the_drift_scale_grows_with_the_fit_s_edge_spread():
         )
         expected = 0.01 * np.sqrt(sigma / 0.02) * np.log(100)
         assert np.log(draws).std() == pytest.approx(expected, rel=0.05)
+    table = point_fit(sigma=0.005).predict({"x": [1e11]}, extrapolation=model)
+    assert re.search(r"at an edge spread of 0\.00(49|5|51)$", table.attrs["extrapolation"])
 
 
 def test_nested_slope_is_the_draws_weighted_least_squares_slope():
@@ -396,7 +399,10 @@ def test_the_default_beyond_n_and_d_data_is_the_fit_s_own_backtest(short_fit, tm
     own = fit.own_extrapolation
     assert pred.attrs["extrapolation"] == own.source and "given a backtest of slope" in own.source
     population = fit.predict(beyond, extrapolation="population")
-    assert population.attrs["extrapolation"] == extrapolation.default().source
+    edge = np.exp(fit.evaluator.edge_log_spread)  # the population's drift scale grows with it
+    assert population.attrs["extrapolation"] == (
+        f"{extrapolation.default().source}, at an edge spread of {edge:.2g}"
+    )
     assert population["median"].iloc[0] != pred["median"].iloc[0]  # the carried slope moves it
     fit.save(tmp_path / "fit.nc")
     loaded = bayescale.load(tmp_path / "fit.nc")
