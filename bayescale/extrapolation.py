@@ -88,6 +88,10 @@ REFERENCE_SPREAD = 0.02
 """The edge spread (predictive spread of ``log y`` at a sweep's largest fitted scale, half
 its central 68% interval) at which :class:`ExtrapolationError`'s ``mu`` is the mean ``log``
 drift scale: a typical sweep's, so ``mu`` and ``gamma`` are nearly uncorrelated."""
+EDGE_SPREADS = (5e-4, 0.2)
+"""The edge spreads the shipped population was learnt over (its 196 records: 0.00047 to
+0.21): a fit's own is clipped to them, so the covariate is never extrapolated (a fit of
+noiseless simulated data would otherwise get almost no drift)."""
 CHOICES = ("calibrated", "population", "none")
 """The names ``extrapolation=`` takes (besides an :class:`ExtrapolationError`)."""
 
@@ -250,14 +254,15 @@ class ExtrapolationError(_Draws):
     def _shift(self, pick, log_spread):
         if log_spread is None:
             return 0.0
-        return self.gamma[pick] * (log_spread - np.log(REFERENCE_SPREAD))
+        x = np.clip(log_spread, *np.log(EDGE_SPREADS)) - np.log(REFERENCE_SPREAD)
+        return self.gamma[pick] * x
 
     def draw(self, n, rng, log_spread=None):
         """``n`` draws of a new sweep's drift slope ``b`` and run scatter ``omega``.
 
         ``log_spread``: ``log`` of the sweep's predictive spread at the edge of its data
-        (:attr:`bayescale.predictive.Evaluator.edge_log_spread`); None takes
-        :data:`REFERENCE_SPREAD`.
+        (:attr:`bayescale.predictive.Evaluator.edge_log_spread`), clipped to
+        :data:`EDGE_SPREADS`; None takes :data:`REFERENCE_SPREAD`.
         """
         tau, pick = self._taus(n, rng, log_spread)
         return self.slope[pick] + tau * rng.standard_normal(n), self.omega[pick]
@@ -266,7 +271,8 @@ class ExtrapolationError(_Draws):
         """:attr:`source`, and the edge spread the drift scale was set at where it matters."""
         if not self.gamma.any():
             return self.source
-        return f"{self.source}, at an edge spread of {np.exp(log_spread):.2g}"
+        clipped = np.clip(np.exp(log_spread), *EDGE_SPREADS)
+        return f"{self.source}, at an edge spread of {clipped:.2g}"
 
     def given(self, log_reach, error, spread, n=4000, random_seed=0, log_spread=None):
         """One sweep's error model given its own backtest: ``tau`` drawn from the population, weighed by the backtest.
@@ -446,11 +452,6 @@ class Deferred:
     """
 
     compute: object
-
-    @property
-    def source(self):
-        """The computed error's source label."""
-        return self.compute().source
 
     def draw(self, n, rng, log_spread=None):
         """:meth:`ExtrapolationError.draw` of the computed error."""

@@ -248,17 +248,15 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
         eta = pm.Normal("eta", 0.0, 1.0, shape=len(sources))
         log_tau = mu + sigma * eta
         if persistent:
-            tau2 = pt.exp(2 * log_tau)[record_source]
-        else:
-            tau2 = pt.exp(2 * (log_tau[record_source] + pm.Normal("gamma", 0.0, 1.0) * x))
-        if persistent:
             k = pm.Normal("k", 0.5, 0.5)
             nu = pm.HalfNormal("nu", 0.05)
             b_hat, se = (per_record_value(rows[c].to_numpy()) for c in NESTED)
             pm.Normal("nested_slopes", 0.0, pt.sqrt(nu**2 + se**2), observed=b_hat)
             centre, variance = carried_slope(k, nu, b_hat, se)
             e = e - centre[record_idx] * u
-            tau2 = tau2 + variance
+            tau2 = pt.exp(2 * log_tau)[record_source] + variance
+        else:
+            tau2 = pt.exp(2 * (log_tau[record_source] + pm.Normal("gamma", 0.0, 1.0) * x))
         v = s2 + omega**2 * u**2
 
         def per_record(x):
