@@ -252,7 +252,7 @@ class ExtrapolationError(_Draws):
         super().__post_init__()
 
     def _shift(self, pick, log_spread):
-        if log_spread is None:
+        if log_spread is None or np.isnan(log_spread):  # NaN: the law undefined at the edge
             return 0.0
         x = np.clip(log_spread, *np.log(EDGE_SPREADS)) - np.log(REFERENCE_SPREAD)
         return self.gamma[pick] * x
@@ -262,14 +262,15 @@ class ExtrapolationError(_Draws):
 
         ``log_spread``: ``log`` of the sweep's predictive spread at the edge of its data
         (:attr:`bayescale.predictive.Evaluator.edge_log_spread`), clipped to
-        :data:`EDGE_SPREADS`; None takes :data:`REFERENCE_SPREAD`.
+        :data:`EDGE_SPREADS`; None (or NaN, where the law is undefined at the edge for
+        every draw) takes :data:`REFERENCE_SPREAD`.
         """
         tau, pick = self._taus(n, rng, log_spread)
         return self.slope[pick] + tau * rng.standard_normal(n), self.omega[pick]
 
     def describe(self, log_spread):
         """:attr:`source`, and the edge spread the drift scale was set at where it matters."""
-        if not self.gamma.any():
+        if not self.gamma.any() or np.isnan(log_spread):
             return self.source
         clipped = np.clip(np.exp(log_spread), *EDGE_SPREADS)
         return f"{self.source}, at an edge spread of {clipped:.2g}"

@@ -172,6 +172,8 @@ def test_the_drift_scale_grows_with_the_fit_s_edge_spread():
     # beyond the spreads it was learnt over, the covariate is not extrapolated
     b, _ = model.draw(20000, rng, np.log(1e-6))
     assert np.std(b) == pytest.approx(0.01 * np.sqrt(5e-4 / 0.02), rel=0.03)
+    b, _ = model.draw(20000, rng, np.nan)  # a law undefined at the edge: the reference
+    assert np.std(b) == pytest.approx(0.01, rel=0.03)
     # a fit's own edge spread: half the 68% interval of a new run at its largest x,
     # here the noise sigma alone (every draw the same parameters)
     for sigma in (0.005, 0.02):
