@@ -489,7 +489,10 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, per
         :func:`sweep_error` (``sweep_error(fit, extrapolation=model)``). With one sweep,
         the spread between sweeps (``sigma``) is its prior, and a backtest nested inside
         the runs at hand can under-state the drift beyond them (on Chinchilla it did):
-        learn from several sweeps where you can.
+        learn from several sweeps where you can. How the drift scale grows with a fit's
+        edge spread (``gamma``) is learnt only from backtests whose edge spreads differ;
+        with one, it keeps its prior, ``Normal(0, 1)``, which widens the intervals of
+        fits whose spread differs from that backtest's.
     """
     if not isinstance(backtests, dict):
         backtests = {"backtest": backtests}
