@@ -252,10 +252,8 @@ class ExtrapolationError(_Draws):
         super().__post_init__()
 
     def _shift(self, pick, log_spread):
-        if log_spread is None or np.isnan(log_spread):  # NaN: the law undefined at the edge
-            return 0.0
-        x = np.clip(log_spread, *np.log(EDGE_SPREADS)) - np.log(REFERENCE_SPREAD)
-        return self.gamma[pick] * x
+        edge = _edge(log_spread)
+        return 0.0 if edge is None else self.gamma[pick] * (edge - np.log(REFERENCE_SPREAD))
 
     def draw(self, n, rng, log_spread=None):
         """``n`` draws of a new sweep's drift slope ``b`` and run scatter ``omega``.
@@ -270,10 +268,10 @@ class ExtrapolationError(_Draws):
 
     def describe(self, log_spread):
         """:attr:`source`, and the edge spread the drift scale was set at where it matters."""
-        if not self.gamma.any() or np.isnan(log_spread):
+        edge = _edge(log_spread)
+        if not self.gamma.any() or edge is None:
             return self.source
-        clipped = np.clip(np.exp(log_spread), *EDGE_SPREADS)
-        return f"{self.source}, at an edge spread of {clipped:.2g}"
+        return f"{self.source}, at an edge spread of {np.exp(edge):.2g}"
 
     def given(self, log_reach, error, spread, n=4000, random_seed=0, log_spread=None):
         """One sweep's error model given its own backtest: ``tau`` drawn from the population, weighed by the backtest.
@@ -329,6 +327,17 @@ class ExtrapolationError(_Draws):
             if not getattr(self, k).any():
                 del d[k]
         return d
+
+
+def _edge(log_spread):
+    """``log_spread`` clipped to :data:`EDGE_SPREADS`, or None where there is none.
+
+    None or NaN (the law undefined at the edge for every draw) give None: the reference
+    spread.
+    """
+    if log_spread is None or np.isnan(log_spread):
+        return None
+    return float(np.clip(log_spread, *np.log(EDGE_SPREADS)))
 
 
 @dataclass(frozen=True)

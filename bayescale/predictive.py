@@ -74,15 +74,15 @@ def quantiles(draws, ci, axis=0):
     return med, lo, hi
 
 
-def spread(log_draws, axis=0):
-    """Half the central 68% interval of draws of ``log y``: the predictive spread.
+def median_and_spread(log_draws, axis=0):
+    """Median and predictive spread (half the central 68% interval) of draws of ``log y``.
 
-    What the extrapolation-error model measures every held-out row's error against
-    (:func:`bayescale.evaluation.calibration.summarise_draws`) and a sweep's drift scale
-    grows with (:attr:`Evaluator.edge_log_spread`): one sd, for a normal.
+    The spread is what the extrapolation-error model measures every held-out row's error
+    against (:func:`bayescale.evaluation.calibration.summarise_draws`) and a sweep's
+    drift scale grows with (:attr:`Evaluator.edge_log_spread`): one sd, for a normal.
     """
-    _, lo, hi = quantiles(log_draws, 0.6827, axis)
-    return (hi - lo) / 2
+    med, lo, hi = quantiles(log_draws, 0.6827, axis)
+    return med, (hi - lo) / 2
 
 
 def fitted_links(law, likelihood, fitdata, log_ref, labels=()):
@@ -264,7 +264,7 @@ class Evaluator:
 
     @cached_property
     def edge_log_spread(self):
-        """``log`` of the predictive :func:`spread` of ``log y`` at the fitted run of largest scale.
+        """``log`` of the predictive spread of ``log y`` at the fitted run of largest scale.
 
         A new observation's there (the law's mean's without a likelihood), without
         extrapolation error, and for dependent noise a new curve's (not conditioned on
@@ -281,7 +281,8 @@ class Evaluator:
             noise = self.law.input_log_sd(NUMPY, p, z)
             values = self.likelihood.draw(log_y, self.noise_parameters(), rng, known_sd=noise)
             log_y = np.log(values)
-        return float(np.log(spread(log_y.reshape(-1))))
+        _, spread = median_and_spread(log_y.reshape(-1))
+        return float(np.log(spread))
 
     def drift(self, slopes, frame, rng):
         """Extrapolation error on ``log`` of the mean at ``frame``'s rows, shape (*draws, rows).

@@ -61,7 +61,7 @@ from bayescale.extrapolation import (
 )
 from bayescale.fitting import refit
 from bayescale.ops import PYTENSOR
-from bayescale.predictive import quantiles, spread
+from bayescale.predictive import median_and_spread
 from bayescale.result import ScalingFit
 
 COLUMNS = ("source", "record", "log_reach", "error", "spread")
@@ -94,7 +94,8 @@ class Calibration:
 
 def summarise_draws(log_draws, log_y):
     """Centre and spread of predictive draws of ``log y``: ``(log y - median, half 68% width)``."""
-    return log_y - quantiles(log_draws, 0.0)[0], spread(log_draws)
+    med, spread = median_and_spread(log_draws)
+    return log_y - med, spread
 
 
 def nested_slope(log_reach, log_draws, log_y):
