@@ -252,7 +252,7 @@ def fit_command(args):
     if args.save:
         if persists(fit.law):  # saved with the fit, so later commands need no refit
             print("\nBacktesting the fit inside its own runs (the default extrapolation error)")
-            own = fit.own_extrapolation.describe(fit.evaluator.edge_log_spread)
+            own = fit.own_extrapolation.describe(fit.evaluator.edge)
             print(f"Extrapolation error: {own}")
         fit.save(args.save)
         print(f"saved to {args.save}")

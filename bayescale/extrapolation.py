@@ -18,19 +18,23 @@ error.
 The error model. On ``log y``, a prediction at reach ``r`` gets
 
     delta_i = (b + omega z_i) log(r_i),   b ~ Normal(0, tau),   z_i ~ Normal(0, 1)
-    log tau ~ Normal(mu + gamma log(s_edge / REFERENCE_SPREAD), sigma)
+    log tau ~ Normal(mu + gamma x + psi g, sigma)
+    x = log(s_edge / REFERENCE_SPREAD),   g = log(g_edge / REFERENCE_SLOPE)
 
 ``b`` is a drift slope shared by every row of one prediction (a law whose exponent is off
 by ``b`` misses by ``b log r``, the more the further it reaches); ``omega`` is the scatter
 of single runs around that drift, also growing with reach; ``tau`` is a sweep's drift
 scale and ``mu, sigma`` its spread over sweeps, so a new sweep gets the population's
 spread, not its average. ``s_edge`` is the fit's predictive spread of ``log y`` at its
-largest fitted scale (:attr:`bayescale.predictive.Evaluator.edge_log_spread`): a sweep
-whose runs scatter little about a well-pinned law drifts less beyond them, by ``gamma``.
-Zero inside the data. :class:`ExtrapolationError` holds posterior draws of
-``(mu, sigma, omega, gamma)``; :func:`default` is the one fitted to the real sweeps,
-shipped as ``extrapolation_error.json`` beside this module, and
-:func:`bayescale.recalibrate` fits the same model to a user's own backtests.
+largest fitted scale: a sweep whose runs scatter little about a well-pinned law drifts
+less beyond them, by ``gamma``. ``g_edge``, for 1-D laws only, is how fast the law's median
+still falls there, in ``log y`` per e-fold of reach: a curve that has flattened has less
+left to bend than one still falling fast, by ``psi`` (both are a fit's :class:`Edge`,
+:attr:`bayescale.predictive.Evaluator.edge`). Zero inside the data.
+:class:`ExtrapolationError` holds posterior draws of ``(mu, sigma, omega, gamma, psi)``;
+:func:`default` is the one fitted to the real sweeps, shipped as
+``extrapolation_error.json`` beside this module, and :func:`bayescale.recalibrate` fits
+the same model to a user's own backtests.
 
 Drift persists. For sweeps over model size and tokens, a backtest inside a sweep's own runs
 (fit up to a third of its largest scale, predict the rest) drifts the same way as the
@@ -66,6 +70,7 @@ from bayescale.ops import NUMPY
 __all__ = [
     "Deferred",
     "DriftPersistence",
+    "Edge",
     "ExtrapolationError",
     "carried_slope",
     "default",
@@ -74,6 +79,7 @@ __all__ = [
     "persistence",
     "persists",
     "resolve",
+    "sloped",
 ]
 
 SHIPPED = Path(__file__).with_name("extrapolation_error.json")
@@ -92,8 +98,67 @@ EDGE_SPREADS = (5e-4, 0.2)
 """The edge spreads the shipped population was learnt over (its 196 records: 0.00047 to
 0.21): a fit's own is clipped to them, so the covariate is never extrapolated (a fit of
 noiseless simulated data would otherwise get almost no drift)."""
+REFERENCE_SLOPE = 0.15
+"""The edge slope (fall of a 1-D law's median ``log y`` per e-fold of reach beyond its data)
+at which ``psi`` adds nothing: about the median of the benchmark's 158 learning-curve
+records (0.16), so ``mu`` stays the drift scale of a typical curve, and of sweeps over ``N``
+and ``D``, which have no edge slope."""
+EDGE_SLOPES = (2e-3, 2.0)
+"""The edge slopes the shipped population was learnt over (0.002 to 1.9); a fit's own is
+clipped to them."""
 CHOICES = ("calibrated", "population", "none")
 """The names ``extrapolation=`` takes (besides an :class:`ExtrapolationError`)."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A fit at the edge of its data: the covariates its drift scale grows with.
+
+    Attributes
+    ----------
+    log_spread : float, optional
+        ``log`` of the predictive spread of ``log y`` (half the central 68% interval) at
+        the largest fitted scale.
+    log_slope : float, optional
+        ``log`` of how fast the median law falls there, ``|d log y / d log reach|`` over
+        the first e-fold beyond the data; 1-D laws only (over ``N`` and ``D`` the way
+        beyond is not one direction).
+
+    None or NaN (a law undefined at the edge for every draw) takes the reference value,
+    where the covariate adds nothing; a value is clipped to the range the shipped
+    population was learnt over (:data:`EDGE_SPREADS`, :data:`EDGE_SLOPES`), so the
+    covariates are never extrapolated.
+    """
+
+    log_spread: float = None
+    log_slope: float = None
+
+    def covariates(self):
+        """``(x, g)``: ``log`` of the clipped spread and slope over their reference values."""
+        return (
+            _centred(self.log_spread, EDGE_SPREADS, REFERENCE_SPREAD),
+            _centred(self.log_slope, EDGE_SLOPES, REFERENCE_SLOPE),
+        )
+
+    def describe(self):
+        """``"an edge spread of 0.011 and an edge slope of 0.12"``: the covariates' values ("" if none)."""
+        named = [
+            f"an edge {name} of {np.exp(v):.2g}"
+            for name, v in (("spread", self.log_spread), ("slope", self.log_slope))
+            if _known(v)
+        ]
+        return " and ".join(named)
+
+
+def _known(value):
+    return value is not None and not np.isnan(value)
+
+
+def _centred(log_value, bounds, reference):
+    """``log`` of a covariate, clipped to ``bounds``, over ``reference``; 0 where unknown."""
+    if not _known(log_value):
+        return 0.0
+    return float(np.clip(log_value, *np.log(bounds)) - np.log(reference))
 
 
 def log_scale(law, frame):
@@ -120,6 +185,11 @@ def log_reach(law, frame, fitted):
     if rows is None:
         return np.full(len(frame), np.nan)
     return np.maximum(rows - np.max(log_scale(law, fitted)), 0.0)
+
+
+def sloped(law):
+    """Whether a law's fits have an edge slope (:class:`Edge`): laws of one scale input."""
+    return len(law.scale_inputs) == 1
 
 
 def persists(law):
@@ -160,27 +230,26 @@ class _Draws:
         for k, a in arrays.items():
             object.__setattr__(self, k, a)
 
-    def _taus(self, n, rng, log_spread=None):
+    def _taus(self, n, rng, edge=None):
         """``n`` draws of a new sweep's drift scale ``tau``, with the posterior draw each used.
 
-        ``log_spread``: ``log`` of the sweep's predictive spread at the edge of its data,
-        where the model has that covariate (:class:`ExtrapolationError`); None takes the
-        reference spread.
+        ``edge``: the sweep's :class:`Edge`, where the model has those covariates
+        (:class:`ExtrapolationError`); None takes the reference values.
         """
         pick = rng.integers(len(self.mu), size=n)
         log_tau = self.mu[pick] + self.sigma[pick] * rng.standard_normal(n)
-        return np.exp(log_tau + self._shift(pick, log_spread)), pick
+        return np.exp(log_tau + self._shift(pick, edge or Edge())), pick
 
-    def _shift(self, pick, log_spread):
-        """What the edge spread adds to ``log tau`` (nothing, unless a model says otherwise)."""
+    def _shift(self, pick, edge):
+        """What the edge covariates add to ``log tau`` (nothing, unless a model says otherwise)."""
         return 0.0
 
-    def sd_quantiles(self, reach, probs=(0.05, 0.5, 0.95), n=20000, seed=0, log_spread=None):
+    def sd_quantiles(self, reach, probs=(0.05, 0.5, 0.95), n=20000, seed=0, edge=None):
         """Quantiles of a new sweep's (residual) error sd on ``log y`` at ``reach``: ``sqrt(tau^2 + omega^2) log r``.
 
-        ``log_spread`` as in :meth:`_taus`.
+        ``edge`` as in :meth:`_taus`.
         """
-        tau, pick = self._taus(n, np.random.default_rng(seed), log_spread)
+        tau, pick = self._taus(n, np.random.default_rng(seed), edge)
         return np.quantile(np.hypot(tau, self.omega[pick]) * np.log(reach), probs)
 
     def thinned(self, step):
@@ -211,10 +280,11 @@ class _Draws:
 
 @dataclass(frozen=True)
 class ExtrapolationError(_Draws):
-    """Posterior draws of the error model: ``log tau ~ Normal(mu + gamma x, sigma)`` and ``omega``.
+    """Posterior draws of the error model: ``log tau ~ Normal(mu + gamma x + psi g, sigma)`` and ``omega``.
 
-    ``x = log(s_edge / REFERENCE_SPREAD)``: a sweep's predictive spread of ``log y`` at
-    the edge of its data, relative to :data:`REFERENCE_SPREAD`.
+    ``(x, g)`` are a sweep's :class:`Edge` covariates: ``log`` of its predictive spread of
+    ``log y`` at the edge of its data over :data:`REFERENCE_SPREAD`, and of its law's edge
+    slope over :data:`REFERENCE_SLOPE` (1-D laws; 0 over ``N`` and ``D``).
 
     Attributes
     ----------
@@ -230,6 +300,8 @@ class ExtrapolationError(_Draws):
         :meth:`DriftPersistence.given`).
     gamma : ndarray, shape (draws,), optional
         How ``log tau`` grows with ``log`` of the edge spread (zeros: it does not).
+    psi : ndarray, shape (draws,), optional
+        How ``log tau`` grows with ``log`` of the edge slope (zeros: it does not).
     """
 
     mu: np.ndarray
@@ -238,11 +310,12 @@ class ExtrapolationError(_Draws):
     source: str = ""
     slope: np.ndarray = None
     gamma: np.ndarray = None
+    psi: np.ndarray = None
 
-    PARAMETERS = ("mu", "sigma", "omega", "gamma")
+    PARAMETERS = ("mu", "sigma", "omega", "gamma", "psi")
     KEYS = (*PARAMETERS, "slope")
     NONNEGATIVE = ("sigma", "omega")
-    OPTIONAL = ("gamma", "slope")
+    OPTIONAL = ("gamma", "psi", "slope")
     """Keys that default to zeros (and are left out of the JSON where they are)."""
 
     def __post_init__(self):
@@ -251,33 +324,34 @@ class ExtrapolationError(_Draws):
                 object.__setattr__(self, k, np.zeros(np.shape(self.mu)))
         super().__post_init__()
 
-    def _shift(self, pick, log_spread):
-        edge = _edge(log_spread)
-        return 0.0 if edge is None else self.gamma[pick] * (edge - np.log(REFERENCE_SPREAD))
+    def _shift(self, pick, edge):
+        x, g = edge.covariates()
+        return self.gamma[pick] * x + self.psi[pick] * g
 
-    def draw(self, n, rng, log_spread=None):
+    def draw(self, n, rng, edge=None):
         """``n`` draws of a new sweep's drift slope ``b`` and run scatter ``omega``.
 
-        ``log_spread``: ``log`` of the sweep's predictive spread at the edge of its data
-        (:attr:`bayescale.predictive.Evaluator.edge_log_spread`), clipped to
-        :data:`EDGE_SPREADS`; None (or NaN, where the law is undefined at the edge for
-        every draw) takes :data:`REFERENCE_SPREAD`.
+        ``edge``: the sweep's :class:`Edge` (:attr:`bayescale.predictive.Evaluator.edge`);
+        None takes the reference values.
         """
-        tau, pick = self._taus(n, rng, log_spread)
+        tau, pick = self._taus(n, rng, edge)
         return self.slope[pick] + tau * rng.standard_normal(n), self.omega[pick]
 
-    def describe(self, log_spread):
-        """:attr:`source`, and the edge spread the drift scale was set at where it matters."""
-        edge = _edge(log_spread)
-        if not self.gamma.any() or edge is None:
-            return self.source
-        return f"{self.source}, at an edge spread of {np.exp(edge):.2g}"
+    def describe(self, edge):
+        """:attr:`source`, and the edge covariates the drift scale was set at where they matter."""
+        edge = edge or Edge()
+        used = Edge(
+            edge.log_spread if self.gamma.any() else None,
+            edge.log_slope if self.psi.any() else None,
+        )
+        at = used.describe()
+        return f"{self.source}, at {at}" if at else self.source
 
-    def given(self, log_reach, error, spread, n=4000, random_seed=0, log_spread=None):
+    def given(self, log_reach, error, spread, n=4000, random_seed=0, edge=None):
         """One sweep's error model given its own backtest: ``tau`` drawn from the population, weighed by the backtest.
 
         A new sweep's drift scale ``tau`` is a draw from ``log tau ~ Normal(mu, sigma)``
-        (shifted by its edge spread, ``log_spread``);
+        (shifted by its :class:`Edge` covariates, ``edge``);
         the errors of a backtest nested inside the sweep's runs (fitted below a cut,
         predicted up to the largest run) say whether this sweep drifts little or much.
         The population draws are weighed by the backtest's likelihood under the model
@@ -295,7 +369,7 @@ class ExtrapolationError(_Draws):
         n : int
             Draws of the result.
         random_seed : int
-        log_spread : float, optional
+        edge : Edge, optional
             As in :meth:`draw`: the sweep's own, which sets its prior drift scale.
 
         Returns
@@ -306,7 +380,7 @@ class ExtrapolationError(_Draws):
         u, e, s = (np.asarray(a, float) for a in (log_reach, error, spread))
         keep = u > 0
         rng = np.random.default_rng(random_seed)
-        tau, pick = self._taus(n, rng, log_spread)
+        tau, pick = self._taus(n, rng, edge)
         omega, slope = self.omega[pick], self.slope[pick]
         u, e, s = u[keep], e[keep], s[keep]
         v = s**2 + omega[:, None] ** 2 * u**2
@@ -327,17 +401,6 @@ class ExtrapolationError(_Draws):
             if not getattr(self, k).any():
                 del d[k]
         return d
-
-
-def _edge(log_spread):
-    """``log_spread`` clipped to :data:`EDGE_SPREADS`, or None where there is none.
-
-    None or NaN (the law undefined at the edge for every draw) give None: the reference
-    spread.
-    """
-    if log_spread is None or np.isnan(log_spread):
-        return None
-    return float(np.clip(log_spread, *np.log(EDGE_SPREADS)))
 
 
 @dataclass(frozen=True)
@@ -463,13 +526,13 @@ class Deferred:
 
     compute: object
 
-    def draw(self, n, rng, log_spread=None):
+    def draw(self, n, rng, edge=None):
         """:meth:`ExtrapolationError.draw` of the computed error."""
-        return self.compute().draw(n, rng, log_spread)
+        return self.compute().draw(n, rng, edge)
 
-    def describe(self, log_spread):
+    def describe(self, edge):
         """:meth:`ExtrapolationError.describe` of the computed error."""
-        return self.compute().describe(log_spread)
+        return self.compute().describe(edge)
 
 
 def resolve(extrapolation, own=None):

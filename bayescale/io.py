@@ -122,7 +122,7 @@ def _error_dataset(error):
 
 def _error_from(dataset):
     """Inverse of :func:`_error_dataset`."""
-    keys = [k for k in ExtrapolationError.KEYS if k in dataset]  # older files lack gamma
+    keys = [k for k in ExtrapolationError.KEYS if k in dataset]  # older files lack gamma, psi
     return ExtrapolationError(
         **{k: dataset[k].to_numpy() for k in keys}, source=str(dataset["source"].item())
     )

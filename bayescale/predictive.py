@@ -24,7 +24,7 @@ from scipy import special
 from bayescale import pooling as pooling_mod
 from bayescale.data import FitData
 from bayescale.errors import SpecError
-from bayescale.extrapolation import error, log_reach, log_scale
+from bayescale.extrapolation import Edge, error, log_reach, log_scale, sloped
 from bayescale.likelihoods import in_quadrature
 from bayescale.ops import NUMPY
 
@@ -79,7 +79,7 @@ def median_and_spread(log_draws, axis=0):
 
     The spread is what the extrapolation-error model measures every held-out row's error
     against (:func:`bayescale.evaluation.calibration.summarise_draws`) and a sweep's
-    drift scale grows with (:attr:`Evaluator.edge_log_spread`): one sd, for a normal.
+    drift scale grows with (:attr:`Evaluator.edge`): one sd, for a normal.
     """
     med, lo, hi = quantiles(log_draws, 0.6827, axis)
     return med, (hi - lo) / 2
@@ -259,30 +259,40 @@ class Evaluator:
         """``(b, omega)`` of :attr:`extrapolation`, one per draw (``shape``); None if none."""
         if not self.extrapolates:
             return None
-        b, omega = self.extrapolation.draw(int(np.prod(shape)), rng, self.edge_log_spread)
+        b, omega = self.extrapolation.draw(int(np.prod(shape)), rng, self.edge)
         return b.reshape(shape), omega.reshape(shape)
 
     @cached_property
-    def edge_log_spread(self):
-        """``log`` of the predictive spread of ``log y`` at the fitted run of largest scale.
+    def edge(self):
+        """The fit at the edge of its data (:class:`~bayescale.extrapolation.Edge`).
 
-        A new observation's there (the law's mean's without a likelihood), without
+        At the fitted run of largest scale: ``log`` of the predictive spread of ``log y``
+        of a new observation (the law's mean's without a likelihood), without
         extrapolation error, and for dependent noise a new curve's (not conditioned on
-        the fitted residuals, which would pin it): the covariate a sweep's drift scale
-        grows with (:class:`~bayescale.extrapolation.ExtrapolationError`'s ``gamma``).
-        Drawn with a fixed seed, so every prediction of one fit uses the same value.
+        the fitted residuals, which would pin it); and, for a law of one scale input,
+        ``log`` of how far the median law falls over the next e-fold of that input. The
+        covariates a sweep's drift scale grows with (``gamma`` and ``psi`` of
+        :class:`~bayescale.extrapolation.ExtrapolationError`). Drawn with a fixed seed, so
+        every prediction of one fit uses the same values.
         """
         scale = log_scale(self.law, self.fitted.frame)
         edge = self.fitted.frame.iloc[[int(np.argmax(scale))]]
         rng = np.random.default_rng(0)
         p, z = self.parameters(edge, rng), self._z(edge)
         log_y = self.law.log_mean(NUMPY, p, z)
+        log_slope = None
+        if sloped(self.law):
+            ahead = edge.assign(**{k: edge[k] * np.e for k in self.law.scale_inputs})
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: no slope
+                ahead_y = self.law.log_mean(NUMPY, p, self._z(ahead))
+                log_slope = float(np.log(np.abs(np.nanmedian(log_y) - np.nanmedian(ahead_y))))
         if self.likelihood is not None:
             noise = self.law.input_log_sd(NUMPY, p, z)
             values = self.likelihood.draw(log_y, self.noise_parameters(), rng, known_sd=noise)
             log_y = np.log(values)
         _, spread = median_and_spread(log_y.reshape(-1))
-        return float(np.log(spread))
+        return Edge(float(np.log(spread)), log_slope)
 
     def drift(self, slopes, frame, rng):
         """Extrapolation error on ``log`` of the mean at ``frame``'s rows, shape (*draws, rows).

@@ -261,7 +261,7 @@ class ScalingFit:
         table = pd.concat(out)
         if evaluator.extrapolates and (table["reach"] > 1).any():
             error = evaluator.extrapolation
-            table.attrs["extrapolation"] = error.describe(evaluator.edge_log_spread)
+            table.attrs["extrapolation"] = error.describe(evaluator.edge)
         return diag_mod.flag(table, {self.label: self}, "prediction")
 
     def predictive_draws(

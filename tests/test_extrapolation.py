@@ -12,7 +12,7 @@ from scipy import stats
 import bayescale
 from bayescale import extrapolation, io
 from bayescale.evaluation import calibration
-from bayescale.extrapolation import DriftPersistence, ExtrapolationError
+from bayescale.extrapolation import DriftPersistence, Edge, ExtrapolationError
 from bayescale.simulate import from_law
 from bayescale.testing import fake_fit
 
@@ -143,19 +143,27 @@ def test_the_shipped_persistence_loads_and_round_trips(tmp_path):
 
 def test_a_slope_survives_the_round_trip_and_old_files_read_as_zero(tmp_path):
     model = ExtrapolationError(
-        [0.0, 1.0], [0.0, 0.0], [0.0, 0.0], "x", slope=[0.01, 0.02], gamma=[0.4, 0.5]
+        [0.0, 1.0],
+        [0.0, 0.0],
+        [0.0, 0.0],
+        "x",
+        slope=[0.01, 0.02],
+        gamma=[0.4, 0.5],
+        psi=[0.3, 0.2],
     )
     model.save(tmp_path / "e.json")
     again = ExtrapolationError.read(tmp_path / "e.json")
     np.testing.assert_allclose(again.slope, [0.01, 0.02])
     np.testing.assert_allclose(again.gamma, [0.4, 0.5])
+    np.testing.assert_allclose(again.psi, [0.3, 0.2])
     assert "slope" not in extrapolation.default().to_dict()  # the shipped population has none
     assert not extrapolation.default().slope.any()
     assert not ExtrapolationError([0.0], [0.0], [0.0]).gamma.any()
-    # a fit saved before gamma existed holds its own error without it
-    stored = io._error_dataset(model).drop_vars("gamma")
-    assert not io._error_from(stored).gamma.any()
-    np.testing.assert_allclose(io._error_from(io._error_dataset(model)).gamma, [0.4, 0.5])
+    assert not ExtrapolationError([0.0], [0.0], [0.0]).psi.any()
+    # a fit saved before gamma and psi existed holds its own error without them
+    stored = io._error_from(io._error_dataset(model).drop_vars(["gamma", "psi"]))
+    assert not stored.gamma.any() and not stored.psi.any()
+    np.testing.assert_allclose(io._error_from(io._error_dataset(model)).psi, [0.3, 0.2])
 
 
 def test_the_drift_scale_grows_with_the_fit_s_edge_spread():
@@ -165,20 +173,20 @@ def test_the_drift_scale_grows_with_the_fit_s_edge_spread():
         np.full(n, np.log(0.01)), np.zeros(n), np.zeros(n), gamma=np.full(n, 0.5)
     )
     rng = np.random.default_rng(0)
-    b, _ = model.draw(20000, rng, np.log(0.005))
+    b, _ = model.draw(20000, rng, Edge(np.log(0.005)))
     assert np.std(b) == pytest.approx(0.005, rel=0.03)  # SE of an sd from 20,000 draws: 0.5%
     b, _ = model.draw(20000, rng)  # no spread given: the reference one
     assert np.std(b) == pytest.approx(0.01, rel=0.03)
     # beyond the spreads it was learnt over, the covariate is not extrapolated
-    b, _ = model.draw(20000, rng, np.log(1e-6))
+    b, _ = model.draw(20000, rng, Edge(np.log(1e-6)))
     assert np.std(b) == pytest.approx(0.01 * np.sqrt(5e-4 / 0.02), rel=0.03)
-    b, _ = model.draw(20000, rng, np.nan)  # a law undefined at the edge: the reference
+    b, _ = model.draw(20000, rng, Edge(np.nan))  # a law undefined at the edge: the reference
     assert np.std(b) == pytest.approx(0.01, rel=0.03)
     # a fit's own edge spread: half the 68% interval of a new run at its largest x,
     # here the noise sigma alone (every draw the same parameters)
     for sigma in (0.005, 0.02):
         evaluator = point_fit(sigma=sigma).evaluator_with(model)
-        assert np.exp(evaluator.edge_log_spread) == pytest.approx(sigma, rel=0.05)
+        assert np.exp(evaluator.edge.log_spread) == pytest.approx(sigma, rel=0.05)
         _, draws = point_fit(sigma=sigma).predictive_draws(
             {"x": [1e11]}, kind="mean", extrapolation=model
         )
@@ -186,6 +194,41 @@ def test_the_drift_scale_grows_with_the_fit_s_edge_spread():
         assert np.log(draws).std() == pytest.approx(expected, rel=0.05)
     table = point_fit(sigma=0.005).predict({"x": [1e11]}, extrapolation=model)
     assert re.search(r"at an edge spread of 0\.00(49|5|51)$", table.attrs["extrapolation"])
+
+
+def test_the_drift_scale_grows_with_a_curve_s_edge_slope(short_fit):
+    """tau = exp(mu + psi log(g_edge / 0.15)): a curve falling 4x slower drifts 2x less (psi 0.5)."""
+    n = 10
+    model = ExtrapolationError(
+        np.full(n, np.log(0.01)), np.zeros(n), np.zeros(n), psi=np.full(n, 0.5)
+    )
+    rng = np.random.default_rng(0)
+    for log_slope, sd in [
+        (np.log(0.15 / 4), 0.005),
+        (None, 0.01),  # a law over N and D: the reference
+        (np.log(100.0), 0.01 * np.sqrt(2.0 / 0.15)),  # clipped to EDGE_SLOPES
+    ]:
+        b, _ = model.draw(20000, rng, Edge(np.log(0.001), log_slope))  # gamma 0: spread ignored
+        assert np.std(b) == pytest.approx(sd, rel=0.03)
+    # a fit's own: the median law's fall in log y over the e-fold beyond its largest x
+    fit = point_fit()
+    here, ahead = (0.8 * (x / 1e7) ** -0.3 for x in (1e9, np.e * 1e9))
+    assert np.exp(fit.evaluator.edge.log_slope) == pytest.approx(
+        np.log((1.5 + here) / (1.5 + ahead)), rel=1e-6
+    )
+    label = fit.predict({"x": [1e11]}, extrapolation=model).attrs["extrapolation"]
+    assert re.search(r"at an edge slope of 0\.031$", label)  # gamma 0: no spread named
+    assert short_fit.evaluator.edge.log_slope is None  # over N and D the way on is no one line
+
+
+def test_a_record_s_edge_slope_is_the_fall_of_its_first_held_out_medians():
+    """Least squares over the held-out rows within one e-fold of the first; NaN with one row."""
+    u = np.array([0.0, 0.2, 0.6, 1.1, 1.5, 3.0])
+    median = 2.0 - 0.1 * u + 0.02 * (u > 1.25)  # the rows beyond the window do not count
+    assert calibration.edge_slope(u, median) == pytest.approx(0.1)
+    assert np.isnan(calibration.edge_slope(u[:2], median[:2]))  # one row beyond the data
+    table = calibration.record_table("s", "r", u, median + np.zeros((10, 6)), median, slope=True)
+    assert table["edge_slope"].iloc[0] == pytest.approx(0.1)
 
 
 def test_nested_slope_is_the_draws_weighted_least_squares_slope():
@@ -247,6 +290,7 @@ def simulated_records(
     sigma,
     omega,
     gamma=0.0,
+    psi=None,
     n_sources=24,
     n_records=6,
     rows=12,
@@ -257,7 +301,9 @@ def simulated_records(
     """Records drawn from the calibration model itself, with known parameters.
 
     Each record's spreads are its own level (log-uniform over 0.002-0.05) times 1-1.5, and
-    its drift scale grows with the least of them as ``gamma`` says. With ``k``: each
+    its drift scale grows with the least of them as ``gamma`` says. With ``psi``: each
+    record has an edge slope (log-uniform over 0.02-0.5), and its drift scale grows with it
+    as ``psi`` says. With ``k``: each
     record also has a nested backtest's slope ``b_n ~ Normal(0, 0.03)`` (observed with
     standard error ``nested_se``), and its drift slope is ``k b_n`` plus the residual (so
     ``nu = 0.03``).
@@ -270,7 +316,9 @@ def simulated_records(
             u = np.sort(rng.uniform(0.1, np.log(30), rows))
             spread = np.exp(rng.uniform(np.log(0.002), np.log(0.05))) * rng.uniform(1, 1.5, rows)
             edge = np.log(spread.min() / extrapolation.REFERENCE_SPREAD)
-            tau = np.exp(log_tau + gamma * edge)
+            slope = np.exp(rng.uniform(np.log(0.02), np.log(0.5)))
+            sloping = 0.0 if psi is None else psi * np.log(slope / extrapolation.REFERENCE_SLOPE)
+            tau = np.exp(log_tau + gamma * edge + sloping)
             b_n = 0.0 if k is None else 0.03 * rng.standard_normal()
             b = (k or 0.0) * b_n + tau * rng.standard_normal()
             error = b * u + np.sqrt(spread**2 + (omega * u) ** 2) * rng.standard_normal(rows)
@@ -283,6 +331,8 @@ def simulated_records(
                     "spread": spread,
                 }
             )
+            if psi is not None:
+                frame["edge_slope"] = slope
             if k is not None:
                 frame["nested_slope"] = b_n + nested_se * rng.standard_normal()
                 frame["nested_se"] = nested_se
@@ -311,8 +361,8 @@ def test_calibration_recovers_how_much_drift_persists():
 
 
 def test_calibration_recovers_known_drift_parameters():
-    """24 sources: mu to about +-0.3, gamma to +-0.15; all four within their 95% intervals."""
-    truth = {"mu": np.log(0.01), "sigma": 0.5, "omega": 0.004, "gamma": 0.5}
+    """24 sources: mu to about +-0.3, gamma and psi to +-0.15; all five within their 95% intervals."""
+    truth = {"mu": np.log(0.01), "sigma": 0.5, "omega": 0.004, "gamma": 0.5, "psi": 0.3}
     result = calibration.calibrate(simulated_records(**truth), draws=500, chains=4)
     model = result.model
     assert result.diagnostics.ok, result.diagnostics
@@ -320,7 +370,7 @@ def test_calibration_recovers_known_drift_parameters():
     for name, value in truth.items():
         lo, hi = np.quantile(getattr(model, name), [0.025, 0.975])
         assert lo < value < hi, (name, lo, hi)
-    assert np.std(model.mu) < 0.3 and np.std(model.gamma) < 0.15
+    assert np.std(model.mu) < 0.3 and np.std(model.gamma) < 0.15 and np.std(model.psi) < 0.15
 
 
 def test_calibration_refuses_records_without_reach():
@@ -404,7 +454,7 @@ def test_the_default_beyond_n_and_d_data_is_the_fit_s_own_backtest(short_fit, tm
     own = fit.own_extrapolation
     assert pred.attrs["extrapolation"] == own.source and "given a backtest of slope" in own.source
     population = fit.predict(beyond, extrapolation="population")
-    edge = np.exp(fit.evaluator.edge_log_spread)  # the population's drift scale grows with it
+    edge = np.exp(fit.evaluator.edge.log_spread)  # the population's drift scale grows with it
     assert population.attrs["extrapolation"] == (
         f"{extrapolation.default().source}, at an edge spread of {edge:.2g}"
     )

@@ -8,24 +8,30 @@ Model, for the rows ``i`` of record ``c`` from source ``k``::
 
     log y_ci - m_ci = b_c log r_ci + e_ci
     e_ci ~ Normal(0, s_ci^2 + omega^2 (log r_ci)^2)
-    b_c ~ Normal(0, tau_c),   log tau_c = mu + gamma x_c + sigma eta_k,   eta_k ~ Normal(0, 1)
+    b_c ~ Normal(0, tau_c),   log tau_c = mu + gamma x_c + psi g_c + sigma eta_k
+    eta_k ~ Normal(0, 1)
 
-``x_c`` is ``log`` of the record's edge spread (:func:`edge_spread`) over
+``x_c`` and ``g_c`` are the record's :class:`~bayescale.extrapolation.Edge` covariates.
+``x_c`` is ``log`` of its edge spread (:func:`edge_spread`) over
 :data:`~bayescale.extrapolation.REFERENCE_SPREAD`: a curve whose fit is pinned tightly at
 the edge of its data drifts less beyond it (over the benchmark's 1-D learning curves,
 ``log |b|`` and ``log`` edge spread correlate at about 0.6; over those of image
 classification alone, at 0.3), so a new sweep's drift scale starts from its own
-spread, not from the average sweep's. ``b_c`` is integrated out in closed form (a
+spread, not from the average sweep's. ``g_c``, for records of 1-D laws (the
+``edge_slope`` column, :func:`edge_slope`; 0 elsewhere), is ``log`` of how fast the law
+still falls at that edge over :data:`~bayescale.extrapolation.REFERENCE_SLOPE`: a curve
+that has flattened has less left to bend. ``b_c`` is integrated out in closed form (a
 rank-one update of a diagonal covariance per record), so NUTS explores only
-``mu, sigma, omega, gamma`` and one ``eta`` per source. Rows at
-reach 1 carry no information on the error and are dropped; a record with more than
+``mu, sigma, omega, gamma, psi`` and one ``eta`` per source. Rows at reach 1 carry no
+information on the error and are dropped; a record with more than
 :data:`MAX_ROWS` rows beyond its data keeps that many, evenly spaced in reach (a learning
 curve's hundreds of neighbouring checkpoints share their errors and would add cost, not
 information: the drift is one slope per record).
 
 Priors: ``mu ~ Normal(log 0.01, 1.5)`` (a drift of about 1% of the loss per e-fold of
 reach, give or take a factor of 20), ``sigma ~ HalfNormal(1)``, ``omega ~ HalfNormal(0.02)``,
-``gamma ~ Normal(0, 1)`` (no effect of the spread, a priori).
+``gamma ~ Normal(0, 1)`` and ``psi ~ Normal(0, 1)`` (no effect of the spread or the slope, a
+priori; ``psi`` is fitted only where some record has an edge slope, else it is 0).
 
 Records that carry the slope ``b_hat`` (standard error ``se``, :func:`nested_slope`) of a
 backtest nested inside their fitted runs fit :class:`~bayescale.extrapolation.DriftPersistence`
@@ -48,8 +54,8 @@ from bayescale.arguments import is_number
 from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, SpecError
 from bayescale.extrapolation import (
     NESTED_MIN_ROWS,
-    REFERENCE_SPREAD,
     DriftPersistence,
+    Edge,
     ExtrapolationError,
     carried_slope,
     default,
@@ -58,6 +64,7 @@ from bayescale.extrapolation import (
     persists,
     record_log_likelihood,
     resolve,
+    sloped,
 )
 from bayescale.fitting import refit
 from bayescale.ops import PYTENSOR
@@ -65,6 +72,8 @@ from bayescale.predictive import median_and_spread
 from bayescale.result import ScalingFit
 
 COLUMNS = ("source", "record", "log_reach", "error", "spread")
+EDGE_SLOPE = "edge_slope"
+"""Optional column: a record's :func:`edge_slope` (NaN or absent: none, as over ``N`` and ``D``)."""
 NESTED = ("nested_slope", "nested_se")
 """Optional columns: the slope of a backtest nested inside the record's fitted runs."""
 MAX_ROWS = 25
@@ -132,7 +141,7 @@ def nested_slope(log_reach, log_draws, log_y):
     return float(np.median(slopes)), float(np.std(slopes))
 
 
-def record_table(source, record, log_reach, log_draws, log_y, nested=None):
+def record_table(source, record, log_reach, log_draws, log_y, nested=None, slope=False):
     """One record's rows in the form :func:`calibrate` reads.
 
     Parameters
@@ -146,6 +155,8 @@ def record_table(source, record, log_reach, log_draws, log_y, nested=None):
     nested : tuple of ndarray, optional
         ``(log_reach, log_draws, log_y)`` of a backtest nested inside the record's fitted
         runs: its slope (:func:`nested_slope`) is added as the :data:`NESTED` columns.
+    slope : bool
+        Add the :data:`EDGE_SLOPE` column (:func:`edge_slope`): for records of 1-D laws.
     """
     error, spread = summarise_draws(log_draws, log_y)
     table = pd.DataFrame(
@@ -159,6 +170,8 @@ def record_table(source, record, log_reach, log_draws, log_y, nested=None):
     )
     if nested is not None:
         table[list(NESTED)] = nested_slope(*nested)
+    if slope:
+        table[EDGE_SLOPE] = edge_slope(log_reach, np.asarray(log_y, float) - error)
     return table
 
 
@@ -166,6 +179,8 @@ def _check(table):
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise DataError(f"calibration records lack columns {missing}; need {list(COLUMNS)}")
+    if EDGE_SLOPE not in table.columns:
+        table = table.assign(**{EDGE_SLOPE: np.nan})
     beyond = table[table["log_reach"] > 0]
     numbers = ["log_reach", "error", "spread", *(c for c in NESTED if c in table.columns)]
     bad = ~np.isfinite(beyond[numbers].to_numpy()).all(axis=1)
@@ -190,12 +205,33 @@ def edge_spread(log_reach, spread):
     """A record's stand-in for its fit's edge spread: the least predictive spread beyond the data.
 
     The covariate of the drift scale is the fit's spread at its largest fitted scale
-    (:attr:`bayescale.predictive.Evaluator.edge_log_spread`); a record holds only its
+    (:attr:`bayescale.predictive.Evaluator.edge`); a record holds only its
     held-out rows, and the one of them where the parameters' uncertainty has grown least
     stands in for it (:func:`calibrate` takes the same per record).
     """
     u = np.asarray(log_reach, float)
     return float(np.min(np.asarray(spread, float)[u > 0]))
+
+
+SLOPE_WINDOW = 1.0
+"""Width in ``log`` reach of the held-out rows :func:`edge_slope` reads: the first e-fold."""
+
+
+def edge_slope(log_reach, median):
+    """A record's stand-in for its fit's edge slope: how fast its predictive median falls beyond the data.
+
+    The covariate is the fit's median law's fall in ``log y`` over the first e-fold beyond
+    its largest fitted scale (:attr:`bayescale.predictive.Evaluator.edge`); a record holds
+    only its held-out rows, so the least-squares slope of their medians on ``log`` reach,
+    over those within :data:`SLOPE_WINDOW` of the first, stands in for it (absolute
+    value). NaN where fewer than two such rows span more than 0.05 (a record of one
+    held-out run): no slope, the reference.
+    """
+    u, m = np.asarray(log_reach, float), np.asarray(median, float)
+    near = (u > 0) & (u <= np.min(u[u > 0], initial=np.inf) + SLOPE_WINDOW)
+    if near.sum() < 2 or np.ptp(u[near]) <= 0.05:
+        return np.nan
+    return float(abs(np.polyfit(u[near], m[near], 1)[0]))
 
 
 def _thin(rows):
@@ -240,7 +276,15 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
     u = rows["log_reach"].to_numpy()
     e = rows["error"].to_numpy()
     s2 = rows["spread"].to_numpy() ** 2
-    x = np.log(per_record_value(rows["edge_spread"].to_numpy()) / REFERENCE_SPREAD)
+    covariates = [
+        Edge(np.log(spread), np.log(slope)).covariates()
+        for spread, slope in zip(
+            per_record_value(rows["edge_spread"].to_numpy()),
+            per_record_value(rows[EDGE_SLOPE].to_numpy()),
+            strict=True,
+        )
+    ]
+    x, g = np.array(covariates).T
     n_records = len(records)
     with pm.Model():
         mu = pm.Normal("mu", np.log(0.01), 1.5)
@@ -257,7 +301,10 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
             e = e - centre[record_idx] * u
             tau2 = pt.exp(2 * log_tau)[record_source] + variance
         else:
-            tau2 = pt.exp(2 * (log_tau[record_source] + pm.Normal("gamma", 0.0, 1.0) * x))
+            log_tau = log_tau[record_source] + pm.Normal("gamma", 0.0, 1.0) * x
+            if g.any():
+                log_tau = log_tau + pm.Normal("psi", 0.0, 1.0) * g
+            tau2 = pt.exp(2 * log_tau)
         v = s2 + omega**2 * u**2
 
         def per_record(x):
@@ -275,9 +322,9 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
             progressbar=False,
         )
     kind = DriftPersistence if persistent else ExtrapolationError
-    names = list(kind.PARAMETERS)
-    check = diag_mod.check(idata, arviz_adapter.summary(idata, [*names, "eta"], 0.9))
     post = idata["posterior"]
+    names = [k for k in kind.PARAMETERS if k in post]
+    check = diag_mod.check(idata, arviz_adapter.summary(idata, [*names, "eta"], 0.9))
     flat = {k: post[k].to_numpy().reshape(-1) for k in names}
     label = source_label + ("" if check.ok else f" (NOT CONVERGED: {check})")
     log_tau = post["mu"] + post["sigma"] * post["eta"]
@@ -305,8 +352,8 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
       scales by how well each explains those errors (:meth:`ExtrapolationError.given`).
 
     In the extrapolation benchmark, leave one source out, these answers change the
-    uncalibrated fit's 90% interval score by -0.039 [-0.061, -0.012] averaged over sources
-    (the population alone: -0.014), with 90% coverage 94.3% (README, "Drift persists").
+    uncalibrated fit's 90% interval score by -0.042 [-0.064, -0.015] averaged over sources
+    (the population alone: -0.016), with 90% coverage 94.1% (README, "Drift persists").
 
     Parameters
     ----------
@@ -356,7 +403,7 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     if short:
         raise SpecError(f"{short}; choose a smaller reach")
     evidence = nested_backtest(fit, inside)
-    return given_backtest(model, *evidence, n=n, log_spread=fit.evaluator.edge_log_spread)
+    return given_backtest(model, *evidence, n=n, edge=fit.evaluator.edge)
 
 
 def nested_cut(fit, reach, fewest=None):
@@ -401,8 +448,8 @@ def own_error(fit, reach=3.0):
     left with one group), the shipped population, its ``source`` saying why.
 
     Leave one source out in the extrapolation benchmark, this default (the population
-    for 1-D laws) covers 94.7% at 90% averaged over sources and beats the uncalibrated
-    fit's interval score by -0.041 [-0.062, -0.014] (README, "Drift persists").
+    for 1-D laws) covers 94.5% at 90% averaged over sources and beats the uncalibrated
+    fit's interval score by -0.044 [-0.065, -0.017] (README, "Drift persists").
 
     A nested fit that fails its convergence checks is still used: the persistence was
     learnt from such fits too (most of the benchmark's grouped real sweeps had a few
@@ -443,7 +490,7 @@ def own_error(fit, reach=3.0):
     return replace(error, source=f"{error.source}; the backtest's fit did not converge")
 
 
-def given_backtest(model, log_reach, log_draws, log_y, n=4000, random_seed=0, log_spread=None):
+def given_backtest(model, log_reach, log_draws, log_y, n=4000, random_seed=0, edge=None):
     """One sweep's :class:`ExtrapolationError` from a backtest nested inside its runs.
 
     A :class:`DriftPersistence` carries the backtest's slope (:func:`nested_slope`) over;
@@ -455,15 +502,15 @@ def given_backtest(model, log_reach, log_draws, log_y, n=4000, random_seed=0, lo
     log_reach, log_draws, log_y : ndarray
         As in :func:`nested_slope`: the nested fit's predictive draws of its held-out rows.
     n, random_seed : int
-    log_spread : float, optional
-        The sweep's edge spread (:attr:`bayescale.predictive.Evaluator.edge_log_spread`),
-        where an :class:`ExtrapolationError` grows its drift scale with it.
+    edge : Edge, optional
+        The sweep's edge covariates (:attr:`bayescale.predictive.Evaluator.edge`),
+        which an :class:`ExtrapolationError` grows its drift scale with.
     """
     if isinstance(model, DriftPersistence):
         slope = nested_slope(log_reach, log_draws, log_y)
         return model.given(*slope, n=n, random_seed=random_seed)
     summary = summarise_draws(log_draws, log_y)
-    return model.given(log_reach, *summary, n=n, random_seed=random_seed, log_spread=log_spread)
+    return model.given(log_reach, *summary, n=n, random_seed=random_seed, edge=edge)
 
 
 def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, persistence=False):
@@ -491,9 +538,10 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, per
         the spread between sweeps (``sigma``) is its prior, and a backtest nested inside
         the runs at hand can under-state the drift beyond them (on Chinchilla it did):
         learn from several sweeps where you can. How the drift scale grows with a fit's
-        edge spread (``gamma``) is learnt only from backtests whose edge spreads differ;
-        with one, it keeps its prior, ``Normal(0, 1)``, which widens the intervals of
-        fits whose spread differs from that backtest's.
+        edge spread (``gamma``) and, for 1-D laws, its edge slope (``psi``) is learnt only
+        from backtests whose edge spreads (slopes) differ; with one, each keeps its prior,
+        ``Normal(0, 1)``, which widens the intervals of fits whose spread (slope) differs
+        from that backtest's. Without a backtest of a 1-D law, ``psi`` is 0.
     """
     if not isinstance(backtests, dict):
         backtests = {"backtest": backtests}
@@ -514,7 +562,15 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, per
         reach = fit.evaluator.reach(frame)
         nested = _nested_evidence(key, fit) if persistence else None
         tables.append(
-            record_table(key.split("/")[0], key, np.log(reach), np.log(d), log_y, nested=nested)
+            record_table(
+                key.split("/")[0],
+                key,
+                np.log(reach),
+                np.log(d),
+                log_y,
+                nested=nested,
+                slope=sloped(fit.law),
+            )
         )
     return calibrate(
         pd.concat(tables, ignore_index=True),
