@@ -133,32 +133,30 @@ class Edge:
     log_spread: float = None
     log_slope: float = None
 
+    def _used(self):
+        """``{name: (clipped log value or None, log reference)}``: what the covariates take."""
+        return {
+            "spread": (_clipped(self.log_spread, EDGE_SPREADS), np.log(REFERENCE_SPREAD)),
+            "slope": (_clipped(self.log_slope, EDGE_SLOPES), np.log(REFERENCE_SLOPE)),
+        }
+
     def covariates(self):
         """``(x, g)``: ``log`` of the clipped spread and slope over their reference values."""
-        return (
-            _centred(self.log_spread, EDGE_SPREADS, REFERENCE_SPREAD),
-            _centred(self.log_slope, EDGE_SLOPES, REFERENCE_SLOPE),
-        )
+        return tuple(0.0 if v is None else v - ref for v, ref in self._used().values())
 
     def describe(self):
-        """``"an edge spread of 0.011 and an edge slope of 0.12"``: the covariates' values ("" if none)."""
-        named = [
-            f"an edge {name} of {np.exp(v):.2g}"
-            for name, v in (("spread", self.log_spread), ("slope", self.log_slope))
-            if _known(v)
-        ]
-        return " and ".join(named)
+        """``"an edge spread of 0.011 and an edge slope of 0.12"`` (as clipped; "" if none)."""
+        used = self._used().items()
+        return " and ".join(
+            f"an edge {k} of {np.exp(v):.2g}" for k, (v, _) in used if v is not None
+        )
 
 
-def _known(value):
-    return value is not None and not np.isnan(value)
-
-
-def _centred(log_value, bounds, reference):
-    """``log`` of a covariate, clipped to ``bounds``, over ``reference``; 0 where unknown."""
-    if not _known(log_value):
-        return 0.0
-    return float(np.clip(log_value, *np.log(bounds)) - np.log(reference))
+def _clipped(log_value, bounds):
+    """``log_value`` clipped to ``bounds``; None where unknown (None or NaN)."""
+    if log_value is None or np.isnan(log_value):
+        return None
+    return float(np.clip(log_value, *np.log(bounds)))
 
 
 def log_scale(law, frame):

@@ -219,6 +219,11 @@ def test_the_drift_scale_grows_with_a_curve_s_edge_slope(short_fit):
     label = fit.predict({"x": [1e11]}, extrapolation=model).attrs["extrapolation"]
     assert re.search(r"at an edge slope of 0\.031$", label)  # gamma 0: no spread named
     assert short_fit.evaluator.edge.log_slope is None  # over N and D the way on is no one line
+    # a label names the values the covariates took, as clipped
+    assert Edge(np.log(0.001), np.log(100.0)).describe() == (
+        "an edge spread of 0.001 and an edge slope of 2"
+    )
+    assert Edge().describe() == "" and Edge().covariates() == (0.0, 0.0)
 
 
 def test_a_record_s_edge_slope_is_the_fall_of_its_first_held_out_medians():
