@@ -67,6 +67,11 @@ class ScalingLaw:
         Default pooling of parameters in a grouped fit where ``"pooled"`` is not the right
         default: ``"shared"`` for parameters that relate the groups to each other (the
         frontier exponent across the budgets of an isoFLOP sweep), or a fixed form.
+    terms : tuple of str
+        Positive parameters that are the additive terms of the law's value at the
+        reference point (``E, a_ref, b_ref`` of Chinchilla): the data pin their sum far
+        better than each, so a fit samples them as their sum and shares
+        (:func:`bayescale.pooling.create_terms`) where all of them are shared.
     options : dict
         Constructor options of this instance (empty for families without variants).
     """
@@ -79,6 +84,7 @@ class ScalingLaw:
     noisy_inputs: ClassVar[tuple[str, ...]] = ()
     scale_inputs: ClassVar[tuple[str, ...]] = ()
     group_pooling: ClassVar[dict[str, str]] = {}
+    terms: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options):
         if options:

@@ -159,6 +159,12 @@ class Prior:
             return lo + (hi - lo) * m.sigmoid(theta)
         return theta
 
+    def logp(self, value):
+        """PyMC's log density of ``value`` (a tensor) under this prior."""
+        import pymc as pm
+
+        return pm.logp(getattr(pm, self.dist).dist(**self.params), value)
+
     def create(self, name, **kwargs):
         """Create the PyMC random variable ``name`` inside the current model context."""
         import pymc as pm  # lazily: a fit from a cached program never builds a model

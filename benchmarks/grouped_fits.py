@@ -64,23 +64,27 @@ def simulated(groups, seed=0, noise=0.0036):
     return pd.concat(rows, ignore_index=True)
 
 
-def measure(name, df, draws, warm):
-    """One row of the table: a default grouped fit of ``df`` (timed warm if ``warm``)."""
-    kwargs = {"law": "chinchilla", "group": "group", "draws": draws}
+def measure(name, df, draws, warm, group="group", **options):
+    """One row of the table: a default fit of ``df`` by ``group`` (timed warm if ``warm``).
+
+    ``group=None`` fits ``df`` as one sweep; ``options`` go to :func:`bayescale.fit`.
+    """
+    kwargs = {"law": "chinchilla", "group": group, "draws": draws, **options}
+    columns = ["N", "D", "loss", *([group] if group else [])]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayescale.ConvergenceWarning)  # reported in the row
         start = time.perf_counter()
-        fit = bayescale.fit(df[["N", "D", "loss", "group"]], **kwargs)
+        fit = bayescale.fit(df[columns], **kwargs)
         seconds = time.perf_counter() - start
         if warm:
             start = time.perf_counter()
-            fit = bayescale.fit(df[["N", "D", "loss", "group"]], **kwargs)
+            fit = bayescale.fit(df[columns], **kwargs)
             seconds = time.perf_counter() - start
     d = fit.diagnostics
-    forms = {"pooled_centred": "c", "pooled_noncentred": "n", "pooled_partial": "p"}
+    forms = {"pooled_centred": "c", "pooled_noncentred": "n", "pooled_partial": "p", "shared": "s"}
     return {
         "sweep": name,
-        "groups": len(fit.group_labels),
+        "groups": len(fit.group_labels) or 1,
         "rows": len(df),
         "divergences": d.divergences,
         "max_r_hat": round(d.max_r_hat, 4),
@@ -107,6 +111,7 @@ def main():
         rows.append(measure(name, cases[name](), args.draws, not args.no_warm))
         print(pd.DataFrame([rows[-1]]).to_string(index=False, header=len(rows) == 1), flush=True)
     print("\ncentring: one letter per parameter (E, a_ref, b_ref, alpha, beta): c centred, n not")
+    print("p: conditionally non-centred on each group's own estimate (bayescale.engine.geometry)")
     print(f"{sum(r['ok'] for r in rows)} of {len(rows)} sweeps pass every convergence check")
 
 

@@ -46,6 +46,7 @@ class Chinchilla(ScalingLaw):
     name = "chinchilla"
     inputs = ("N", "D")
     scale_inputs = ("N", "D")
+    terms = ("E", "a_ref", "b_ref")
     priors = {
         "E": Prior("LogNormal", mu=0.5, sigma=0.6),
         "a_ref": Prior("LogNormal", mu=-1.0, sigma=1.5),

@@ -53,6 +53,7 @@ class PowerLaw(ScalingLaw):
     name = "power_law"
     inputs = ("x",)
     scale_inputs = ("x",)
+    terms = ("E", "a_ref")
     priors = {
         "E": Prior("LogNormal", mu=0.5, sigma=0.6),
         "a_ref": Prior("LogNormal", mu=-1.0, sigma=1.5),

@@ -1,7 +1,13 @@
-"""Pooled parameters sampled around each group's own estimate: the estimates, the model."""
+"""Pooled parameters sampled around each group's own estimate: the estimates, the model.
+
+And a law's shared terms sampled as their sum and shares.
+"""
+
+import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
 import bayescale
@@ -61,8 +67,6 @@ def test_groups_sampled_around_own_estimates_have_the_population_distribution():
 
 
 def test_a_grouped_fit_records_its_centring(tmp_path):
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayescale.ConvergenceWarning)
         fit = bayescale.fit(
@@ -77,3 +81,38 @@ def test_a_grouped_fit_records_its_centring(tmp_path):
     fit.save(tmp_path / "fit.nc")
     loaded = bayescale.load(tmp_path / "fit.nc")
     np.testing.assert_array_equal(loaded.posterior["constant_data"]["group_sd_E"], sds)
+
+
+def test_terms_sampled_as_their_sum_and_shares_keep_their_own_priors():
+    """NUTS on the joint form with no data draws each term from its prior (4 x 1000 draws).
+
+    With an ESS near 1,000 per term, the median of ``log t`` is known to about 0.04 prior
+    sds and its sd to about 2%: tolerances of 0.15 sds and 10% are 4 standard errors.
+    """
+    import pymc as pm
+
+    law = bayescale.get_law("chinchilla")
+    with pm.Model():
+        pooling_mod.create_terms(law.terms, law.priors)
+        idata = pm.sample(1000, chains=4, random_seed=0, nuts_sampler="numpyro", progressbar=False)
+    assert int(idata.sample_stats["diverging"].sum()) == 0
+    for name in law.terms:
+        mu, sigma = law.priors[name].params["mu"], law.priors[name].params["sigma"]
+        logs = np.log(idata.posterior[name].to_numpy().reshape(-1))
+        assert abs(np.median(logs) - mu) < 0.15 * sigma, name
+        assert np.std(logs) == pytest.approx(sigma, rel=0.1), name
+
+
+def test_terms_are_joint_only_where_all_are_shared_with_positive_priors():
+    law = bayescale.get_law("chinchilla")
+    priors = resolve_priors(law, bayescale.get_likelihood("normal"), None, {})
+    shared = dict.fromkeys(law.parameters, "shared")
+    assert pooling_mod.joint_terms(law, priors, shared) == ("E", "a_ref", "b_ref")
+    assert pooling_mod.joint_terms(law, priors, shared | {"E": "pooled_partial"}) == ()
+    bounded = priors | {"E": bayescale.Prior("Uniform", lower=0.5, upper=3.0)}
+    assert pooling_mod.joint_terms(law, bounded, shared) == ()
+    assert pooling_mod.joint_terms(bayescale.get_law("kaplan"), priors, shared) == ()
+    with warnings.catch_warnings():  # 2 x 100 draws: the fit may not pass its checks
+        warnings.simplefilter("ignore", bayescale.ConvergenceWarning)
+        fit = bayescale.fit(_curves([40]), law="power_law", chains=2, draws=100, tune=100)
+    assert list(fit.posterior["posterior"].data_vars) == ["E", "a_ref", "alpha", "sigma", "A"]

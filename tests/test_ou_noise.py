@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 import bayescale
+from bayescale import pooling
 from bayescale.likelihoods import OUNormal
 from bayescale.ops import NUMPY
 
@@ -112,9 +113,13 @@ def test_model_graph_and_numpy_give_the_same_density(ou_fit):
     observed = np.log(fit.data.y_values())
     links = fitted_links(fit.law, fit.likelihood, fit.data, fit.log_ref)
     stored = fit.posterior["log_likelihood"]["y"].to_numpy().reshape(-1, len(fit.data.frame))
-    for i in (0, 1234, 3999):  # every free parameter here is log-transformed
-        point = {f"{k}_log__": np.log(v[i]) for k, v in draws.items()}
+    for i in (0, 1234, 3999):
         p = {k: v[i] for k, v in draws.items()}
+        # every free parameter here is log-transformed, but the law's terms, which are
+        # sampled as their log sum and log ratio (bayescale.pooling.create_terms)
+        point = {f"{k}_log__": np.log(v) for k, v in p.items() if k not in LAW.terms}
+        point[pooling.TERMS_SUM] = np.log(p["E"] + p["a_ref"])
+        point[pooling.TERMS_RATIOS] = np.log([p["E"] / p["a_ref"]])
         log_mu = LAW.log_mean(NUMPY, p, LAW.z(fit.data.frame, fit.log_ref))
         context = fit.likelihood.context(observed, log_mu, links)
         want = fit.likelihood.logpdf(observed, log_mu, p, context=context)

@@ -118,11 +118,14 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=(), c
             {k: data[f"data_x_{k}"] for k in law.inputs},
             {k: data[f"data_log_ref_{k}"] for k in law.inputs},
         )
-        p = {
+        joint = pooling_mod.joint_terms(law, priors, pooling)
+        p = pooling_mod.create_terms(joint, priors) if joint else {}
+        p |= {
             name: pooling_mod.create(
                 name, priors[name], pooling[name], dim, priors, _own(data, name)
             )
             for name in law.parameters
+            if name not in p
         }
         if dim:
             p = {k: v if pooling[k] == "shared" else v[data["data_group"]] for k, v in p.items()}
