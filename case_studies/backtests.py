@@ -187,7 +187,7 @@ def run(
         few = table["n_test"].iloc[0] < 10  # 2 held-out runs cannot show a difference is real
         checks += [
             (
-                f"{label}: every NUTS fit passes r-hat, ESS, divergence and E-BFMI checks",
+                f"{label}: every NUTS fit passes every convergence check",
                 valid[label],
             ),
             (
@@ -219,19 +219,17 @@ def run(
 
 
 def sampler_findings(label, result):
-    """Whether every NUTS fit passes every check but tree depth; prints every failure.
+    """Whether every NUTS fit passes every convergence check; prints each one that fails.
 
-    The tree-depth check (issue 19) fails a fit whose draws hit NUTS's maximum depth on
-    more than 1% of draws: a slowly mixing chain, not a biased one when r-hat, ESS and
-    divergences pass. It is printed as a finding here, so the headline claims below rest
-    on the checks they were made with, and the finding stays visible.
+    Tree depth included: the (Mis)Fitting Student-t fit spent 44% of its draws at NUTS's
+    maximum depth until fits without groups sampled the law's terms jointly
+    (:func:`bayescale.pooling.create_terms`).
     """
     valid = True
     for name, fit in result.fits.items():
         if isinstance(fit, bayescale.ScalingFit) and not fit.diagnostics.ok:
-            d = fit.diagnostics
-            valid &= all("maximum tree depth" in message for message in d.messages)
-            print(f"FINDING {label}, {name}: {d}")
+            valid = False
+            print(f"FINDING {label}, {name}: {fit.diagnostics}")
     return valid
 
 
