@@ -118,9 +118,9 @@ CONVERGING_SWEEPS = ("porian_owt2", "open_athena_misfitting", "pythia_lambada")
 Seeds 0-3 with jax 0.12.1 (what a fresh install gets): at most 1 divergent draw of 4,000,
 r-hat <= 1.0062, bulk ESS >= 466. Not yet: (Mis)Fitting by learning rate (3, 0, 1, 1, 1
 divergent draws at seeds 0-4, all at the tail where the floor E is low and the N term
-large), Gemstones by width/depth family (85 at seed 0; its families' floor, coefficient and
-exponent trade off along a ridge five sizes cannot resolve) and Open-Athena's Chinchilla by
-budget (3; each budget's runs share one compute, so no budget pins the law alone).
+large; at seed 0 since the laws' softplus logsumexp, none but r-hat 1.012), Gemstones by
+width/depth family (104 at seed 0: the funnel of three groups' spread) and Open-Athena's
+Chinchilla by budget (3 at seed 0, none since the softplus logsumexp, one seed only).
 ``python benchmarks/grouped_fits.py`` has them all.
 """
 
