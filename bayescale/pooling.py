@@ -205,17 +205,18 @@ def _population_given_groups(name, prior, tau, y, s):
     It is sampled around the groups' own estimates ``y_g`` (sds ``s_g``, ``G`` groups).
     Where the groups' data pin their values, ``T(mu)`` given ``tau`` is known to about
     ``sqrt((tau^2 + mean s_g^2) / G)``: sampled directly, its scale shrinks with ``tau``, a
-    funnel whose neck is where the groups agree. So NUTS samples ``eta`` with ``T(mu) = c + eta r``,
-    ``c = sum(y_g / s_g^2) / sum(1 / s_g^2)`` and ``r = sqrt((tau^2 + mean s_g^2) / G)``;
-    the prior of ``mu``, its transform's Jacobian and ``log r`` (that of ``eta -> T(mu)``
-    at fixed ``tau``) leave the density of ``mu`` and ``tau`` what it was.
+    funnel whose neck is where the groups agree. So NUTS samples ``eta`` with
+    ``T(mu) = c + eta r``, ``c = sum(y_g / s_g^2) / sum(1 / s_g^2)`` and
+    ``r = sqrt((tau^2 + mean s_g^2) / G)``; the prior of ``mu``, its transform's Jacobian
+    and ``log r`` (that of ``eta -> T(mu)`` at fixed ``tau``) leave the density of ``mu``
+    and ``tau`` what it was.
 
     Measured (``benchmarks/grouped_fits.py``, Chinchilla law): two data-rich simulated
     corpora gave 465/37/19/9 divergent draws at seeds 0-3 with ``mu`` sampled directly
     (a stuck chain at seed 0) and none this way. The exact normal-normal form (``c`` and
     ``r`` from the precisions ``1 / (tau^2 + s_g^2)``, moving with ``tau``) also gave none
-    there at seed 0, but 256 on Gemstones and 108 on Open-Athena's Chinchilla (r-hat 1.04) at seed 0
-    against 73 and 5 this way.
+    there at seed 0, but 256 on Gemstones and 108 on Open-Athena's Chinchilla (r-hat
+    1.04) at seed 0, against 73 and 5 this way.
     """
     import pymc as pm
     import pytensor.tensor as pt

@@ -81,10 +81,10 @@ def measure(name, df, draws, warm, group="group", **options):
             fit = bayescale.fit(df[columns], **kwargs)
             seconds = time.perf_counter() - start
     d = fit.diagnostics
-    forms = {"pooled_centred": "c", "pooled_noncentred": "n", "pooled_partial": "p", "shared": "s"}
+    forms = {"pooled_centred": "c", "pooled_noncentred": "n", "pooled_partial": "p"}
     return {
         "sweep": name,
-        "groups": len(fit.group_labels) or 1,
+        "groups": len(fit.group_labels),
         "rows": len(df),
         "divergences": d.divergences,
         "max_r_hat": round(d.max_r_hat, 4),

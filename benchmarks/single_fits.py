@@ -16,12 +16,17 @@ Usage::
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from grouped_fits import REAL, measure
 
 from bayescale import sweeps
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_studies"))
+import backtests  # the case study's selection of the (Mis)Fitting runs
 
 PER_GROUP = tuple(name for name in REAL if not name.startswith("open_athena"))
 
@@ -33,9 +38,8 @@ def cases():
         yield "epoch_chinchilla", epoch, {}
         yield "epoch_chinchilla student_t", epoch, {"likelihood": "student_t"}
     if sweeps.SWEEPS["misfitting"].available():
-        runs = sweeps.load("misfitting")
-        best = runs.loc[runs.groupby(["N", "D"])["loss"].idxmin()]
-        yield "misfitting backtest", best[best["N"] <= 6e8], {}
+        runs, split = backtests.misfitting(sweeps.data_root())
+        yield "misfitting backtest", runs[runs["N"] <= split["N"]], {}
     for name in PER_GROUP:
         if sweeps.SWEEPS[name].available():
             df = sweeps.load(name)

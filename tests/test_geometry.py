@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED_DATA, case_study
 from scipy import stats
 
 import bayescale
@@ -147,9 +148,8 @@ def _gemstones_deep():
 
 
 def _misfitting_backtest():  # the runs case_studies/backtests.py fits: best LR, N <= 6e8
-    df = sweeps.load("misfitting")
-    best = df.loc[df.groupby(["N", "D"])["loss"].idxmin()]
-    return best[best["N"] <= 6e8]
+    runs, split = case_study("backtests", "misfitting_li2025").misfitting(SHARED_DATA)
+    return runs[runs["N"] <= split["N"]]
 
 
 @pytest.mark.slow
