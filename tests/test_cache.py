@@ -61,10 +61,12 @@ print(json.dumps({
 """
 
 
-def start(cache, *tunes, barrier=None):
+def start(cache, *tunes, barrier=None, tmp=None):
     env = {**os.environ, "BAYESCALE_CACHE_DIR": str(cache)}
     if barrier:
         env["TEST_BARRIER"] = str(barrier)
+    if tmp:
+        env["TMPDIR"] = str(tmp)
     args = [sys.executable, "-c", CHILD, *map(str, tunes or (100,))]
     return subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -89,10 +91,15 @@ def entry(cache):
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    """Two processes fitting the same model at once in one fresh cache, saving together."""
+    """Two processes fitting the same model at once in one fresh cache, saving together.
+
+    Their system temporary folder is ``tmp`` under the cache (see
+    ``test_compiling_leaves_no_file_in_the_system_temporary_folder``).
+    """
     cache = tmp_path_factory.mktemp("cache")
     barrier = tmp_path_factory.mktemp("barrier")
-    processes = [start(cache, barrier=barrier) for _ in range(2)]
+    (cache / "tmp").mkdir()
+    processes = [start(cache, barrier=barrier, tmp=cache / "tmp") for _ in range(2)]
     return cache, [result(p) for p in processes]
 
 
@@ -109,6 +116,18 @@ def test_two_processes_compiling_the_same_program_at_once_both_succeed(pair):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert jax_nuts.Program.load(entry(cache)) is not None
+
+
+def test_compiling_leaves_no_file_in_the_system_temporary_folder(pair):
+    """PyTensor's generated source of the compiled model goes to the cache, by contents.
+
+    Without ``generated_src_dir`` every compiled function leaves a file of its own in the
+    system's temporary folder, never removed.
+    """
+    cache, _ = pair
+    assert list((cache / "tmp").iterdir()) == []
+    sources = list((cache / "pytensor_source").iterdir())
+    assert sources and all(p.suffix == ".py" for p in sources)
 
 
 def truncate(blob):
