@@ -15,7 +15,7 @@ The cache is shared by every process of a user (or a lab) that points at it, and
 safe for fits running in parallel:
 
 * An entry is one file, ``<digest>/program.bin``: a magic line, the SHA-256 of the body,
-  and the metadata and both exported programs, length-prefixed. It is written under a
+  and the metadata and the exported programs, length-prefixed. It is written under a
   temporary name in the same folder and renamed over the old one (``os.replace``, atomic
   on one file system), and read in one call, so a reader gets a whole entry from one
   writer or none; three files, each replaced on its own, let a reader pair a new
@@ -82,7 +82,8 @@ _VERSIONED = ("jax", "jaxlib", "numpyro", "pymc", "pytensor")
 _PROGRAMS: dict = {}
 ENTRY = "program.bin"
 """File name of a cached program inside its digest's folder."""
-_MAGIC = b"bayescale nuts program 1\n"  # a new layout gets a new number
+_MAGIC = b"bayescale nuts program 2\n"  # a new layout gets a new number
+_PARTS = 4  # the metadata, then the log density, run and start programs
 _WRITABLE: set = set()  # cache folders this process wrote to
 _UNWRITABLE: set = set()  # and those it could not: not tried again, warned about once
 
@@ -110,14 +111,21 @@ class Program:
     Attributes
     ----------
     meta : dict
-        ``value_names`` (unconstrained parameters, in order), ``init`` (PyMC's initial point
-        on the unconstrained scale), ``names`` and ``dims`` of the constrained outputs.
+        ``value_names`` (unconstrained parameters, in order), ``shapes`` (theirs),
+        ``names`` and ``dims`` of the constrained outputs.
+
+    Every one of its programs takes the data as arguments: the log density, the run, and
+    the start (PyMC's initial point on the unconstrained scale, which depends on the data
+    where a grouped parameter is centred on each group's own estimate). A program built
+    for one data set therefore gives a second data set of the same shape exactly what a
+    program built for that one would.
     """
 
-    def __init__(self, meta, log_density, run):
+    def __init__(self, meta, log_density, run, start):
         self.meta = meta
         self._log_density = log_density
         self._run = run
+        self._start = start
 
     @classmethod
     def build(cls, model, data_names, data, settings):
@@ -126,14 +134,19 @@ class Program:
         import pymc.sampling.jax as pmjax
         from pymc.initial_point import make_initial_point_expression
         from pymc.util import get_default_varnames
-        from pytensor.graph.replace import graph_replace
 
         shared = [model[name] for name in data_names]
         data_vars = [v.type.clone(shape=(None,) * v.ndim)(name=v.name) for v in shared]
-        logp = graph_replace(model.logp(), dict(zip(shared, data_vars, strict=True)))
-        logp_fn = pmjax.get_jaxified_graph(inputs=[*model.value_vars, *data_vars], outputs=[logp])
+        inputs = [*model.value_vars, *data_vars]
+        logp_fn = pmjax.get_jaxified_graph(
+            inputs=inputs, outputs=_data_as_inputs([model.logp()], data_vars)
+        )
         outputs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
-        constrain = pmjax.get_jaxified_graph(inputs=model.value_vars, outputs=outputs)
+        # The data are inputs of the constraining transforms too: grouped parameters are
+        # built from each group's own estimate (pooling.create), which is data.
+        constrain = pmjax.get_jaxified_graph(
+            inputs=inputs, outputs=_data_as_inputs(outputs, data_vars)
+        )
         value_names = [v.name for v in model.value_vars]
         # PyMC's initial point, evaluated by JAX: model.initial_point() would compile
         # PyTensor's C linker in a fresh cache (~1 s) for a handful of constants.
@@ -143,12 +156,12 @@ class Program:
             initval_strategies=model.rvs_to_initial_values,
             return_transformed=True,
         )
-        point = pmjax.get_jaxified_graph(inputs=[], outputs=start)()
+        start_fn = pmjax.get_jaxified_graph(
+            inputs=data_vars, outputs=_data_as_inputs(start, data_vars)
+        )
         meta = {
             "value_names": value_names,
-            "init": {
-                n: np.asarray(v, float).tolist() for n, v in zip(value_names, point, strict=True)
-            },
+            "shapes": [list(np.shape(v)) for v in start_fn(*data)],
             "names": [v.name for v in outputs],
             "dims": {v.name: list(model.named_vars_to_dims.get(v.name, ())) for v in outputs},
         }
@@ -157,7 +170,10 @@ class Program:
             return logp_fn(*[params[n] for n in value_names], *data)[0]
 
         chains = settings[0]
-        init = {n: np.zeros((chains, *np.shape(v))) for n, v in meta["init"].items()}
+        init = {
+            n: np.zeros((chains, *shape))
+            for n, shape in zip(value_names, meta["shapes"], strict=True)
+        }
         run = _run_program(log_density, constrain, value_names, settings)
         keys = jax.random.split(jax.random.PRNGKey(0), chains)
         mesh = _mesh(chains)
@@ -176,12 +192,15 @@ class Program:
         exported_density = jax.export.export(batch)(
             {n: spec(v) for n, v in init.items()}, tuple(spec(d) for d in data)
         )
-        return cls(meta, exported_density, exported_run)
+        exported_start = jax.export.export(jax.jit(lambda data: start_fn(*data)))(
+            tuple(spec(d) for d in data)
+        )
+        return cls(meta, exported_density, exported_run, exported_start)
 
     def save(self, folder):
         """Write the program to ``folder`` as one file, renamed into place when complete.
 
-        Metadata and both exported programs go into one file (see :func:`_pack`), written
+        Metadata and the exported programs go into one file (see :func:`_pack`), written
         under a temporary name unique to this process and ``os.replace``-d over
         ``folder / ENTRY``. A reader opens either the old file or the new one, never a mix
         of parts from two writers nor a half-written file; two processes saving the same
@@ -198,6 +217,7 @@ class Program:
                 json.dumps(self.meta).encode(),
                 bytes(self._log_density.serialize()),
                 bytes(self._run.serialize()),
+                bytes(self._start.serialize()),
             ]
         )
         # os.open honours the umask (mkstemp would make the entry private to its writer,
@@ -234,12 +254,8 @@ class Program:
         try:
             import jax
 
-            meta, density, run = _unpack(blob)
-            return cls(
-                json.loads(meta),
-                jax.export.deserialize(bytearray(density)),
-                jax.export.deserialize(bytearray(run)),
-            )
+            meta, *programs = _unpack(blob)
+            return cls(json.loads(meta), *(jax.export.deserialize(bytearray(p)) for p in programs))
         except Exception as err:  # any failure to decode means: compile it again
             _warn_damaged(path, f"is damaged ({type(err).__name__}: {err})")
             return None
@@ -264,11 +280,44 @@ class Program:
         """Log density of a batch of unconstrained points (leading axis) given ``data``."""
         return np.asarray(self._density_call(params, tuple(data)))
 
+    @cached_property
+    def _start_call(self):
+        import jax
+
+        return jax.jit(self._start.call)
+
+    def start(self, data):
+        """PyMC's initial point for ``data``, on the unconstrained scale, by value name."""
+        import jax
+
+        point = jax.device_get(self._start_call(tuple(data)))
+        return dict(zip(self.meta["value_names"], map(np.asarray, point), strict=True))
+
     def run(self, keys, init, data):
         """Warmup and sampling for every chain: constrained draws and sampler statistics."""
         import jax
 
         return jax.device_get(self._run_call(keys, init, tuple(data)))
+
+
+def _data_as_inputs(outputs, data_vars):
+    """``outputs`` with each data container in their graph replaced by the input of its name.
+
+    Matched by name, since PyMC's initial-point expression is built on a clone of the model's
+    graph, data containers included. A container left in would be compiled in as a
+    constant: the program would then answer for the data it was built with.
+    """
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.basic import graph_inputs
+    from pytensor.graph.replace import graph_replace
+
+    by_name = {v.name: v for v in data_vars}
+    found = {
+        v: by_name[v.name]
+        for v in graph_inputs(outputs)
+        if isinstance(v, SharedVariable) and v.name in by_name
+    }
+    return graph_replace(list(outputs), found) if found else list(outputs)
 
 
 def _pack(parts):
@@ -298,7 +347,7 @@ def _unpack(blob):
         size = int.from_bytes(body[at : at + 8], "little")
         parts.append(body[at + 8 : at + 8 + size])
         at += 8 + size
-    if at != len(body) or len(parts) != 3:
+    if at != len(body) or len(parts) != _PARTS:
         raise ValueError("parts do not add up")
     return parts
 
@@ -396,7 +445,7 @@ def _run_program(log_density, constrain, value_names, settings):
 
         _, (z, stats) = lax.scan(step, state, None, length=tune + draws)
         z = {n: v[tune:] for n, v in z.items()}
-        values = jax.vmap(constrain)(*[z[n] for n in value_names])
+        values = jax.vmap(lambda *z: constrain(*z, *data))(*[z[n] for n in value_names])
         return values, tuple(s[tune:] for s in stats)
 
     def local(keys, init, data):  # the chains on one device, one after the other
@@ -508,7 +557,7 @@ def initial_points(program, chains, data, rng, retries=10):
     SamplingError
         If a chain finds no finite log density in ``retries`` tries.
     """
-    centre = {n: np.asarray(v) for n, v in program.meta["init"].items()}
+    centre = program.start(data)
     points = {n: np.empty((chains, *v.shape)) for n, v in centre.items()}
     pending = np.ones(chains, bool)
     for _ in range(retries):
