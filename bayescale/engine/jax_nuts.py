@@ -308,8 +308,8 @@ def _data_as_inputs(outputs, data_vars):
     constant: the program would then answer for the data it was built with.
     """
     from pytensor.compile.sharedvalue import SharedVariable
-    from pytensor.graph.basic import graph_inputs
     from pytensor.graph.replace import graph_replace
+    from pytensor.graph.traversal import graph_inputs
 
     by_name = {v.name: v for v in data_vars}
     found = {
