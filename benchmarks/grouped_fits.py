@@ -1,7 +1,7 @@
 """Convergence and speed of default grouped fits on every real multi-group sweep.
 
 For each real sweep with groups in ``../shared/data`` (:mod:`bayescale.sweeps`) and for
-simulated isoFLOP sweeps with 2-10 corpora, fits the Chinchilla law with
+the simulated sweeps of :data:`SIMULATED`, fits the Chinchilla law with
 ``bayescale.fit(df, law="chinchilla", group="group")`` at default settings (4 chains x 1000
 draws after 1000 tuning steps, every parameter ``"pooled"``) and prints one row per sweep:
 groups, rows, divergences, max r-hat, min bulk ESS, share of draws at the maximum tree
@@ -36,32 +36,70 @@ REAL = (
 """Real sweeps with groups, Chinchilla-type inputs and a cross-entropy-like loss."""
 
 
-def simulated(groups, seed=0, noise=0.0036):
-    """An isoFLOP sweep of ``groups`` corpora: 8 budgets up to 4.8e19 FLOPs, 11 sizes each.
+def _corpus(rng):
+    """One corpus's law: floors 1.7-2.3, exponents 0.34/0.37 +- 0.03, coefficients +-30%."""
+    return {
+        "E": rng.uniform(1.7, 2.3),
+        "A": 482 * np.exp(rng.normal(0, 0.3)),
+        "B": 2085 * np.exp(rng.normal(0, 0.3)),
+        "alpha": 0.34 + rng.normal(0, 0.03),
+        "beta": 0.37 + rng.normal(0, 0.03),
+    }
 
-    Each corpus has its own floor, coefficients and exponents (floors 1.7-2.3, exponents
-    0.34/0.37 +- 0.03); noise sd 0.0036 in log loss, as measured on the real 6-corpus sweep
-    of issue 19, where every corpus pins its own exponents to about +-0.01.
+
+def _runs(p, N, D, label, rng, noise):
+    loss = p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
+    loss = loss * np.exp(rng.normal(0, noise, len(N)))
+    return pd.DataFrame({"N": N, "D": D, "loss": loss, "group": label})
+
+
+def simulated(groups, seed=0, noise=0.0036, budgets=None, sizes=11):
+    """An isoFLOP sweep of ``groups`` corpora: by default 8 budgets to 4.8e19 FLOPs, 11 sizes each.
+
+    Each corpus has its own law (:func:`_corpus`); ``sizes`` model sizes per budget span
+    6x either side of the corpus's compute-optimal size. Noise sd 0.0036 in log loss, as
+    measured on the real 6-corpus sweep of issue 19, where every corpus pins its own
+    exponents to about +-0.01.
     """
+    budgets = np.geomspace(1e17, 4.8e19, 8) if budgets is None else np.asarray(budgets)
     rng = np.random.default_rng(seed)
-    budgets = np.geomspace(1e17, 4.8e19, 8)
     rows = []
     for g in range(groups):
-        p = {
-            "E": rng.uniform(1.7, 2.3),
-            "A": 482 * np.exp(rng.normal(0, 0.3)),
-            "B": 2085 * np.exp(rng.normal(0, 0.3)),
-            "alpha": 0.34 + rng.normal(0, 0.03),
-            "beta": 0.37 + rng.normal(0, 0.03),
-        }
+        p = _corpus(rng)
         n_opt, _ = Chinchilla.compute_optimal(p, budgets)
         for C, n in zip(budgets, n_opt, strict=True):
-            N = n * np.exp(np.linspace(-np.log(6), np.log(6), 11) + rng.uniform(-0.05, 0.05, 11))
-            D = C / (6 * N)
-            loss = p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
-            loss = loss * np.exp(rng.normal(0, noise, len(N)))
-            rows.append(pd.DataFrame({"N": N, "D": D, "loss": loss, "group": f"corpus{g}"}))
+            spread = np.linspace(-np.log(6), np.log(6), sizes)
+            N = n * np.exp(spread + rng.uniform(-0.05, 0.05, sizes))
+            rows.append(_runs(p, N, C / (6 * N), f"corpus{g}", rng, noise))
     return pd.concat(rows, ignore_index=True)
+
+
+def overtrained(groups, seed=0, noise=0.005):
+    """Small models of ``groups`` corpora at 0.25-32x Chinchilla's 20 tokens per parameter.
+
+    Four sizes (2e7-2e8 parameters) at eight token multiples each: the shape of issue 20's
+    sweep C (3 corpora, 95 runs), where over-training, not compute, is what varies.
+    """
+    rng = np.random.default_rng(seed)
+    multiples = 20 * 2.0 ** np.arange(-2, 6)
+    rows = []
+    for g in range(groups):
+        p = _corpus(rng)
+        for n in (2e7, 5e7, 1e8, 2e8):
+            N = np.full(len(multiples), n)
+            rows.append(_runs(p, N, multiples * N, f"corpus{g}", rng, noise))
+    return pd.concat(rows, ignore_index=True)
+
+
+SIMULATED = {
+    **{f"sim{g}": (lambda g=g: simulated(g, seed=g)) for g in (2, 4, 6, 10)},
+    "ladders3": lambda: simulated(
+        3, seed=3, noise=0.005, budgets=[1e18, 3e18, 1e19, 3e19], sizes=10
+    ),
+    "overtrained3": lambda: overtrained(3, seed=3),
+}
+"""Simulated sweeps by name: isoFLOP sweeps of 2-10 corpora (issue 19's 6-corpus shape),
+issue 20's sweep B (3 corpora, 4 isoFLOP ladders to 3e19 FLOPs, 120 runs) and sweep C."""
 
 
 def measure(name, df, draws, warm, group="group", **options):
@@ -99,11 +137,11 @@ def measure(name, df, draws, warm, group="group", **options):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", help="sweep names (real or sim2..sim10)")
+    parser.add_argument("--only", nargs="*", help="sweep names (real or SIMULATED)")
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--no-warm", action="store_true", help="time the first fit only")
     args = parser.parse_args()
-    cases = {f"sim{g}": (lambda g=g: simulated(g, seed=g)) for g in (2, 4, 6, 10)}
+    cases = dict(SIMULATED)
     cases.update({n: (lambda n=n: sweeps.load(n)) for n in REAL if sweeps.SWEEPS[n].available()})
     names = args.only or list(cases)
     rows = []
