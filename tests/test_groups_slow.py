@@ -122,9 +122,10 @@ seed 0, 1.0053-1.0063 at seeds 1-3; with the population value sampled directly i
 1.0072/1.0086/1.0204 at seeds 0-2), (Mis)Fitting by learning rate (3, 0, 1, 1, 1
 divergent draws at seeds 0-4 with the population value sampled directly, all at the tail
 where the floor E is low and the N term large; now none at seeds 0-2 but r-hat 1.011 at
-seeds 1-2), Gemstones by width/depth family (73/129/81 at seeds 0-2: each family's own
-estimate lies off its posterior along the family's ridge) and Open-Athena's Chinchilla by
-budget (5/5/1 at seeds 0-2; no budget pins the law alone).
+seeds 1-2), Gemstones by width/depth family (73/129/81 at seeds 0-2, and 361/582/112 once
+the compiled program took the data in its constraining transforms: chaotic, the families'
+``a_ref``-``alpha`` correlations reach -0.99) and Open-Athena's Chinchilla by budget
+(5/5/1 at seeds 0-2, 6 at seed 0 now; no budget pins the law alone).
 ``python benchmarks/grouped_fits.py`` has them all.
 """
 
