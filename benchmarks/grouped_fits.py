@@ -28,12 +28,22 @@ REAL = (
     "porian_owt2",
     "porian_rw",
     "gemstones",
+    "gemstones_350b",
     "misfitting",
     "open_athena_epochai_chinchilla",
+    "open_athena_ml_scalefit",
+    "open_athena_llama_3",
     "open_athena_misfitting",
     "pythia_lambada",
 )
 """Real sweeps with groups, Chinchilla-type inputs and a cross-entropy-like loss."""
+OPEN_ATHENA = [n for n in REAL if n.startswith("open_athena_")]
+
+
+def open_athena_by_source():
+    """The four Open-Athena isoFLOP sets as one sweep, grouped by source (each its own loss)."""
+    frames = [sweeps.load(n).assign(group=n.removeprefix("open_athena_")) for n in OPEN_ATHENA]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _corpus(rng):
@@ -143,6 +153,8 @@ def main():
     args = parser.parse_args()
     cases = dict(SIMULATED)
     cases.update({n: (lambda n=n: sweeps.load(n)) for n in REAL if sweeps.SWEEPS[n].available()})
+    if all(sweeps.SWEEPS[n].available() for n in OPEN_ATHENA):
+        cases["open_athena_by_source"] = open_athena_by_source
     names = args.only or list(cases)
     rows = []
     for name in names:
