@@ -125,7 +125,9 @@ where the floor E is low and the N term large; now none at seeds 0-2 but r-hat 1
 seeds 1-2), Gemstones by width/depth family (73/129/81 at seeds 0-2, and 361/582/112 once
 the compiled program took the data in its constraining transforms: chaotic, the families'
 ``a_ref``-``alpha`` correlations reach -0.99) and Open-Athena's Chinchilla by budget
-(5/5/1 at seeds 0-2, 6 at seed 0 now; no budget pins the law alone).
+(5/5/1 at seeds 0-2, 6 at seed 0 now; no budget pins the law alone), and, at seed 0,
+Gemstones to 350B tokens (445), Open-Athena's ML-ScaleFit by budget (6) and its Llama 3
+by budget (every draw at the maximum tree depth).
 ``python benchmarks/grouped_fits.py`` has them all.
 """
 
