@@ -116,6 +116,10 @@ class Sweep:
     flops : str
         For ``"N,D"`` sweeps, the convention of column ``C``: taken from the source or
         derived here as 6ND. Empty for 1-D sweeps.
+    budget_groups : bool
+        True where the groups are isoFLOP budgets: levels of compute, not corpora, model
+        families or recipes. A fit that extrapolates in compute fits such a sweep without
+        groups, since every held-out budget would be a group it has never seen.
     """
 
     name: str
@@ -127,6 +131,7 @@ class Sweep:
     file: str
     reader: Callable[[Path], pd.DataFrame] = field(repr=False, compare=False)
     flops: str = ""
+    budget_groups: bool = False
 
     @property
     def inputs(self):
@@ -579,6 +584,7 @@ def _oa(name, source, description, citation, flops):
         file=f"open_athena_isoflops/{name}/isoflops.csv",
         flops=f"{_OA_FLOPS}; {flops}",
         reader=_read_open_athena,
+        budget_groups=True,
     )
 
 

@@ -14,7 +14,8 @@ committed).
     tokens, ``x`` for 1-D curves. Each cut is fitted
     with bayescale's defaults (``chinchilla``, or ``data_constrained`` where the sweep
     has unique-token budgets; ``power_law`` per learning curve, ``broken_power_law`` with
-    one break for BNSL's; ``group=`` the sweep's groups) and with the field's baseline
+    one break for BNSL's; ``group=`` the sweep's groups, except isoFLOP budgets, which
+    are fitted as one sweep: see ``Job.group``) and with the field's baseline
     (Huber, L-BFGS from 64 of its grid's starts, 100 bootstrap refits; per group where
     groups were fitted).
     For every held-out row it stores the reach, ``log y``, 400 posterior predictive
@@ -163,9 +164,18 @@ class Job:
 
     @property
     def group(self):
-        """``"group"`` where a sweep of N, D has groups; 1-D curves are fitted one by one."""
+        """``"group"`` where a sweep of N, D has groups; 1-D curves are fitted one by one.
+
+        Open-Athena's isoFLOP sets are grouped by budget (``Sweep.budget_groups``): each of
+        their held-out runs lies on a budget beyond the cut, a group the fit has never
+        seen, so grouped it would be predicted from the population of budgets, not by the
+        law. They are fitted as one sweep, as a user extrapolating in compute fits them.
+        (Until 2026-12-07 they were fitted by budget: 3 of the 4 sets then fail to converge
+        even on all their runs, ``benchmarks/grouped_fits.py``.)
+        """
         sweep = sweeps.SWEEPS[self.name]
-        return "group" if sweep.law_inputs == "N,D" and sweep.group else None
+        grouped = sweep.law_inputs == "N,D" and sweep.group and not sweep.budget_groups
+        return "group" if grouped else None
 
     @property
     def train(self):

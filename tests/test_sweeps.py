@@ -182,6 +182,10 @@ def test_sweep_loads_tidy_and_valid(name, load):
         assert pd.api.types.is_string_dtype(df["group"])
         if groups is not None:
             assert df["group"].value_counts().to_dict() == groups
+    if sweep.budget_groups:  # each group is one isoFLOP budget, labelled by it
+        budgets = df.groupby("group")["C"].agg(["min", "max"])
+        assert (budgets["min"] == budgets["max"]).all()
+        np.testing.assert_allclose(budgets.index.astype(float), budgets["min"], rtol=1e-2)
 
 
 def test_nd_sweeps_tokens_and_flops_conventions(load):
