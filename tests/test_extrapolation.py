@@ -345,6 +345,18 @@ def simulated_records(
     return pd.concat(frames, ignore_index=True)
 
 
+def test_calibrating_writes_pytensor_s_generated_source_into_the_cache(tmp_path, monkeypatch):
+    """Not one file per compiled function left in the system's temporary folder."""
+    from pytensor import config
+
+    monkeypatch.setenv("BAYESCALE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(config, "generated_src_dir", "")
+    rows = simulated_records(np.log(0.01), 0.5, 0.002)
+    calibration.calibrate(rows, draws=50, chains=1)
+    assert config.generated_src_dir == str(tmp_path / "pytensor_source")
+    assert list((tmp_path / "pytensor_source").glob("*.py"))
+
+
 def test_calibration_recovers_how_much_drift_persists():
     """24 sources x 6 records: k, nu, mu and omega within their 95% intervals (seeds 0-3).
 

@@ -77,23 +77,28 @@ def _enable_jax_cache():
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _source_in_cache(build):
-    """``build``, pointing PyTensor's generated source into :func:`cache_dir` first.
+def generated_source_in_cache():
+    """Point PyTensor's generated source into :func:`cache_dir`, unless the user set it.
 
     PyTensor writes the Python source of every function it compiles (a model's JAX graph,
     its initial-point checks) to a file of its own in the system's temporary folder and
     never removes it: 4,097 files in ``/tmp`` after one day of this project's tests. With
     ``generated_src_dir`` set, it names each file by its contents and prunes those unused
-    for a week. Set only when a model is built (PyTensor is imported then anyway; a fit
-    from a cached program never imports it), and only where the user has not set it.
+    for a week. Called only where a PyMC model is built or sampled (PyTensor is imported
+    then anyway; a fit from a cached program never imports it).
     """
+    from pytensor import config
+
+    folder = cache_dir() / "pytensor_source"
+    if not config.generated_src_dir and jax_nuts.writable(folder):
+        config.generated_src_dir = str(folder)
+
+
+def _source_in_cache(build):
+    """``build``, calling :func:`generated_source_in_cache` first."""
 
     def build_with_source_in_cache():
-        from pytensor import config
-
-        folder = cache_dir() / "pytensor_source"
-        if not config.generated_src_dir and jax_nuts.writable(folder):
-            config.generated_src_dir = str(folder)
+        generated_source_in_cache()
         return build()
 
     return build_with_source_in_cache

@@ -51,6 +51,7 @@ import pandas as pd
 from bayescale import arviz_adapter
 from bayescale import diagnostics as diag_mod
 from bayescale.arguments import is_number
+from bayescale.engine.sample import generated_source_in_cache
 from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, SpecError
 from bayescale.extrapolation import (
     NESTED_MIN_ROWS,
@@ -313,6 +314,7 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
         sums = [per_record(x / v) for x in (u * u, u * e, e * e)]
         log_lik = record_log_likelihood(PYTENSOR, tau2, *sums, per_record(pt.log(v)))
         pm.Potential("records", pt.sum(log_lik))
+        generated_source_in_cache()
         idata = pm.sample(
             draws=draws,
             chains=chains,
