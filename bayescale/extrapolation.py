@@ -39,8 +39,8 @@ the same model to a user's own backtests.
 Drift persists. For sweeps over model size and tokens, a backtest inside a sweep's own runs
 (fit up to a third of its largest scale, predict the rest) drifts the same way as the
 extrapolation beyond them: over the benchmark's 32 such pairs of 8 sources, the two slopes
-correlate at 0.65, with the same sign in 75% (for 70 pairs of 1-D learning curves, -0.08
-and 24%).
+correlate at 0.65, with the same sign in 75% (for 70 pairs of 1-D learning curves, -0.11
+and 23%; ``case_studies/extrapolation_calibration.py drift``).
 :class:`DriftPersistence` carries a nested backtest's slope ``b_n`` over::
 
     b = k b_n + r,   r ~ Normal(0, tau),   log tau ~ Normal(mu, sigma)

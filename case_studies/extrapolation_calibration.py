@@ -34,6 +34,11 @@ committed).
     together) and scored on them. Per source and pooled: coverage at 50/80/90/95%,
     interval score, CRPS and log predictive density, beside the uncalibrated posterior and
     the baseline, with cluster-bootstrap intervals (clusters: the fits).
+``drift``
+    What the README says of the records' drift: for every scored record its realised
+    drift slope (:func:`bayescale.evaluation.calibration.nested_slope` of its own held-out
+    rows), how that slope's size goes with the edge spread, for 1-D laws and for laws over
+    ``N`` and ``D``, and how it goes with the nested backtest's slope (drift persistence).
 
 Run: ``python case_studies/extrapolation_calibration.py collect`` (hours on 2 cores;
 ``--sweeps`` limits it; ``--scheduler ADDRESS`` or ``--scheduler local`` fits in batches
@@ -691,10 +696,69 @@ def acceptance(points, per_source, averaged, nsl, method):
     return checks
 
 
+def drift_table(recs):
+    """One row per scored record: its realised drift slope, edge covariates and nested slope."""
+    rows = []
+    for r in scored(recs):
+        slope, se = calibration.nested_slope(r["log_reach"], r["draws"], r["log_y"])
+        edge = record_edge(r)
+        evidence = nested_evidence(r, recs)
+        nested = calibration.nested_slope(*evidence) if evidence is not None else (np.nan,) * 2
+        rows.append(
+            {
+                "source": r["source"],
+                "record": f"{r['sweep']}/{r['unit']}/{r['cut']}",
+                "one_d": sloped(bayescale.get_law(r["law"])),
+                "slope": slope,
+                "se": se,
+                "edge_spread": np.exp(edge.log_spread),
+                "edge_slope": np.nan if edge.log_slope is None else np.exp(edge.log_slope),
+                "nested": nested[0],
+                "nested_se": nested[1],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def drift(out, likelihood):
+    """Print how the records' realised drift goes with the edge covariates and the nested backtest."""
+    table = drift_table(records(out, likelihood))
+    if table.empty:
+        print(f"no records in {out}: run collect first")
+        return table
+
+    def size_vs_spread(t):
+        return np.corrcoef(np.log(np.abs(t["slope"])), np.log(t["edge_spread"]))[0, 1]
+
+    for one_d, t in table.groupby("one_d"):
+        kind = "1-D learning curves" if one_d else "laws over N and D"
+        print(
+            f"{kind}: {len(t)} records; correlation of log |drift slope| with log edge "
+            f"spread {size_vs_spread(t):.2f}"
+        )
+        for source, g in t.groupby("source"):
+            if len(g) >= 20:
+                print(f"  within {source} ({len(g)} records): {size_vs_spread(g):.2f}")
+        pairs = t.dropna(subset=["nested"])
+        if len(pairs) > 2:
+            agree = np.mean(np.sign(pairs["nested"]) == np.sign(pairs["slope"]))
+            print(
+                f"  {len(pairs)} records with a nested backtest ({pairs['source'].nunique()} "
+                f"sources): nested and realised slopes correlate at "
+                f"{np.corrcoef(pairs['nested'], pairs['slope'])[0, 1]:.2f}, same sign in {agree:.0%}"
+            )
+    slopes = table[table["one_d"]].groupby("source")["edge_slope"].median()
+    print("median edge slope of the 1-D records per source:")
+    print(slopes.round(3).to_string())
+    print("realised and nested slopes per record, with their standard errors:")
+    print(table.round(4).to_string(index=False))
+    return table
+
+
 def main(argv=None):
-    """Command line: ``collect``, ``calibrate [--write]`` or ``evaluate``; exit 0 when it passed."""
+    """Command line: ``collect``, ``calibrate [--write]``, ``evaluate`` or ``drift``; exit 0 when it passed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["collect", "calibrate", "evaluate"])
+    parser.add_argument("step", choices=["collect", "calibrate", "evaluate", "drift"])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--data", type=Path, default=None, help="default: ../shared/data")
     parser.add_argument("--sweeps", nargs="*", default=None)
@@ -715,6 +779,8 @@ def main(argv=None):
         return 0
     if args.step == "evaluate":
         return 0 if evaluate(args.out, args.likelihoods[0])[1] else 1
+    if args.step == "drift":
+        return 0 if len(drift(args.out, args.likelihoods[0])) else 2
     results = calibrate(args.out, args.likelihoods[0])
     if args.write:  # a quarter of the draws: plenty for three or four parameters
         for name, path in (("population", SHIPPED), ("persistence", SHIPPED_PERSISTENCE)):
