@@ -254,3 +254,19 @@ def test_load_finds_nothing_silently_where_there_is_no_entry(pair, tmp_path):
         warnings.simplefilter("error")
         for folder in ("missing", "old", "file"):
             assert jax_nuts.Program.load(tmp_path / folder) is None
+
+
+def test_generated_source_follows_the_cache_folder_but_not_over_a_user_s_own(tmp_path, monkeypatch):
+    from pytensor import config
+
+    from bayescale.engine import sample
+
+    monkeypatch.setattr(config, "generated_src_dir", "")
+    monkeypatch.setattr(sample, "_generated_source", None)
+    for name in ("first", "second"):
+        monkeypatch.setenv("BAYESCALE_CACHE_DIR", str(tmp_path / name))
+        sample.generated_source_in_cache()
+        assert config.generated_src_dir == str(tmp_path / name / "pytensor_source")
+    config.generated_src_dir = str(tmp_path / "the user's")
+    sample.generated_source_in_cache()
+    assert config.generated_src_dir == str(tmp_path / "the user's")

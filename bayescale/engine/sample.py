@@ -85,13 +85,21 @@ def generated_source_in_cache():
     never removes it: 4,097 files in ``/tmp`` after one day of this project's tests. With
     ``generated_src_dir`` set, it names each file by its contents and prunes those unused
     for a week. Called only where a PyMC model is built or sampled (PyTensor is imported
-    then anyway; a fit from a cached program never imports it).
+    then anyway; a fit from a cached program never imports it). It follows
+    ``BAYESCALE_CACHE_DIR`` as the compiled programs do, as long as the folder set is the
+    one this function chose.
     """
     from pytensor import config
 
-    folder = cache_dir() / "pytensor_source"
-    if not config.generated_src_dir and jax_nuts.writable(folder):
-        config.generated_src_dir = str(folder)
+    global _generated_source
+    folder = str(cache_dir() / "pytensor_source")
+    ours = config.generated_src_dir in ("", _generated_source)
+    if ours and folder != config.generated_src_dir and jax_nuts.writable(Path(folder)):
+        config.generated_src_dir = _generated_source = folder
+
+
+_generated_source = None
+"""The folder :func:`generated_source_in_cache` last set (a user's own setting is left alone)."""
 
 
 def _source_in_cache(build):
