@@ -52,8 +52,8 @@ def test_leave_one_source_out_on_four_sweeps(tmp_path):
     # D) moves, not breaks, coverage, even with a persistence learnt from one other source
     assert coverage["calibrated"].mean() >= 0.8 and coverage["sweep"].mean() >= 0.8
     assert points.loc[points["method"] == "sweep", "nested"].any()
-    # the README's drift statistics: one row per scored record, the nested slope where a
-    # deeper cut of the same sweep gives one (never for the deepest scored cut)
+    # the README's drift statistics: one row per scored record, with the nested slope
+    # where a deeper cut of the same sweep gives one
     drift = study.drift(tmp_path, "normal")
     assert len(drift) == len(study.scored(recs))
     assert np.isfinite(drift[["slope", "se", "edge_spread"]].to_numpy()).all()
