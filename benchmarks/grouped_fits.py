@@ -10,7 +10,7 @@ depth, mean leapfrog steps per draw, the centring chosen per parameter, and wall
 
 Usage::
 
-    python benchmarks/grouped_fits.py [--only NAME ...] [--draws 1000] [--no-warm]
+    python benchmarks/grouped_fits.py [--only NAME ...] [--draws 1000] [--no-warm] [--sampler nutpie]
 """
 
 import argparse
@@ -22,6 +22,7 @@ import pandas as pd
 
 import bayescale
 from bayescale import sweeps
+from bayescale.engine.sample import SAMPLERS
 from bayescale.models.chinchilla import Chinchilla
 
 REAL = (
@@ -150,6 +151,7 @@ def main():
     parser.add_argument("--only", nargs="*", help="sweep names (real or SIMULATED)")
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--no-warm", action="store_true", help="time the first fit only")
+    parser.add_argument("--sampler", default="numpyro", choices=SAMPLERS)
     args = parser.parse_args()
     cases = dict(SIMULATED)
     cases.update({n: (lambda n=n: sweeps.load(n)) for n in REAL if sweeps.SWEEPS[n].available()})
@@ -158,7 +160,9 @@ def main():
     names = args.only or list(cases)
     rows = []
     for name in names:
-        rows.append(measure(name, cases[name](), args.draws, not args.no_warm))
+        rows.append(
+            measure(name, cases[name](), args.draws, not args.no_warm, sampler=args.sampler)
+        )
         print(pd.DataFrame([rows[-1]]).to_string(index=False, header=len(rows) == 1), flush=True)
     print("\ncentring: one letter per parameter (E, a_ref, b_ref, alpha, beta): c centred, n not")
     print("p: conditionally non-centred on each group's own estimate (bayescale.engine.geometry)")
