@@ -29,10 +29,14 @@ def check_probability(value, name):
     return value
 
 
+SEED_LIMIT = 2**63
+"""Seeds must be below this: JAX takes a seed as a signed 64-bit integer."""
+
+
 def check_seed(seed):
-    """``seed`` if it is a non-negative integer, else a :class:`SpecError` naming it."""
-    if not is_integer(seed) or seed < 0:
-        raise SpecError(f"random_seed must be an integer >= 0, got {seed!r}")
+    """``seed`` if it is an integer in ``[0, 2**63)``, else a :class:`SpecError` naming it."""
+    if not is_integer(seed) or not 0 <= seed < SEED_LIMIT:
+        raise SpecError(f"random_seed must be an integer in [0, 2**63), got {seed!r}")
     return int(seed)
 
 

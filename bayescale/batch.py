@@ -279,8 +279,10 @@ def _dask_client(client, address, n_tasks):
     origin = "client=" if client else f"${ADDRESS_VARIABLE}"
     try:
         connected = Client(address, set_as_default=False)
-    except OSError as err:
-        raise OSError(f"cannot reach the Dask scheduler at {address!r} ({origin}): {err}") from err
+    except (OSError, ValueError) as err:  # unreachable, or not an address at all
+        raise SpecError(
+            f"cannot reach the Dask scheduler at {address!r} ({origin}): {err}"
+        ) from err
     with connected:
         yield connected
 

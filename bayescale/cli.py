@@ -393,8 +393,13 @@ def sensitivity_command(args):
     return _failed_status(failed, "fits that did not converge or were refused", "; ")
 
 
-def _targets(items, option="--at"):
-    """``--at "N=7e10,D=1.4e12"`` (or ``--target``) values: one table row each."""
+def _targets(items, option="--at", labels=None):
+    """``--at "N=7e10,D=1.4e12"`` (or ``--target``) values: one table row each.
+
+    Values are numbers, except in the column ``labels`` names (a grouped fit's group
+    column), which keeps the text as typed: a group labelled ``1`` must not become ``1.0``,
+    which the fit would take for a group it never saw.
+    """
     from bayescale.errors import SpecError
 
     rows = []
@@ -403,7 +408,7 @@ def _targets(items, option="--at"):
         row = {}
         for name, value in pairs.items():
             try:
-                row[name] = float(value)
+                row[name] = value if name == labels else float(value)
             except ValueError:
                 row[name] = value  # a group label
         rows.append(row)
@@ -418,7 +423,7 @@ def predict_command(args):
     from bayescale.data import read_table
 
     fit = bayescale.load(args.fit)
-    rows = read_table(args.csv) if args.csv else _targets(args.at)
+    rows = read_table(args.csv) if args.csv else _targets(args.at, labels=fit.data.group)
     table = fit.predict(
         rows, ci=args.ci, kind=args.kind, extrapolation=args.extrapolation, random_seed=args.seed
     )

@@ -69,13 +69,20 @@ def _update(h, values):
         h.update(np.ascontiguousarray(values).tobytes())
 
 
+def as_path(path, what):
+    """``path`` as a Path if it is one (or a string); else a :class:`FitFileError` naming ``what``."""
+    if not isinstance(path, str | os.PathLike):
+        raise FitFileError(f"{what} takes a file path, not {type(path).__name__}")
+    return Path(path)
+
+
 def writable(path, what):
     """``path`` as a Path, if a file can be written there; else a :class:`FitFileError`.
 
     Checked before the work whose result is written, so a mistyped folder does not cost
     a fit.
     """
-    path = Path(path)
+    path = as_path(path, f"writing {what}")
     if path.is_dir():
         raise FitFileError(f"cannot write {what} to {str(path)!r}: it is a folder")
     if not path.parent.is_dir():
@@ -157,9 +164,7 @@ def read(path):
         If the file is missing, unreadable, not a bayescale fit, fails its checksum, or
         has a format this version does not read.
     """
-    if not isinstance(path, str | Path):
-        raise FitFileError(f"load takes a file path, not {type(path).__name__}")
-    path = Path(path)
+    path = as_path(path, "load")
     if not path.exists():
         raise FitFileError(f"no saved fit at {str(path)!r}")
     try:

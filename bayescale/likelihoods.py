@@ -27,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import stats
 
+from bayescale.arguments import is_number
 from bayescale.errors import SpecError
 from bayescale.priors import Prior
 
@@ -257,7 +258,7 @@ class Binomial(Likelihood):
     scale = "correct items"
 
     def __init__(self, n):
-        if not (float(n).is_integer() and n >= 1):
+        if not (is_number(n) and float(n).is_integer() and n >= 1):
             raise SpecError(f"binomial likelihood needs the item count n >= 1, got {n!r}")
         self.n = int(n)
 

@@ -49,7 +49,7 @@ from bayescale.evaluation.backtesting import Backtest
 from bayescale.extrapolation import resolve as resolve_extrapolation
 from bayescale.pooling import HIERARCHICAL
 from bayescale.predictive import quantiles
-from bayescale.result import ScalingFit
+from bayescale.result import ScalingFit, check_fit
 
 __all__ = [
     "backtest_plot",
@@ -140,6 +140,7 @@ def fit_plot(
         For ``against`` that is not ``"C"`` of a law in ``N`` and ``D`` or an input of the
         law, a bad ``ci`` or ``max_curves``.
     """
+    check_fit(fit)
     levels = _levels(ci)
     if not is_integer(max_curves) or max_curves < 1:
         raise SpecError(f"max_curves must be a positive integer, got {max_curves!r}")
@@ -227,6 +228,7 @@ def extrapolation_plot(
         not one positive number beyond the smallest fitted run, a missing or unexpected
         ``group``.
     """
+    check_fit(fit)
     levels = _levels(ci)
     key, target = _target(fit, to)
     _check_group(fit, group)
@@ -303,6 +305,7 @@ def isoflop_plot(fit, budgets, ci=BANDS, group=None, span=30.0, unique_tokens=No
         For a law without inputs ``N`` and ``D``, budgets that are not positive and finite,
         ``span`` not above 1, a missing or unexpected ``group``.
     """
+    check_fit(fit)
     levels = _levels(ci)
     if not is_number(span) or not 1 < span < np.inf:
         raise SpecError(f"span must be a factor above 1, got {span!r}")
@@ -380,6 +383,7 @@ def frontier_plot(fit, budgets, ci=BANDS, group=None, unique_tokens=None):
     SpecError
         As :func:`bayescale.compute_optimal`.
     """
+    check_fit(fit)
     levels = _levels(ci)
     marked = decisions.optimal_draws(fit, budgets, group, unique_tokens=unique_tokens)
     budgets = np.atleast_1d(np.asarray(budgets, float))
@@ -426,6 +430,7 @@ def residual_plot(fit):
     -------
     matplotlib.figure.Figure
     """
+    check_fit(fit)
     data = fit.data.frame
     log_mean = quantiles(fit.log_mean_draws(data), 0.5, axis=0)[0]
     y = fit.data.y_values()
@@ -622,6 +627,7 @@ def posterior_plot(fit, var_names=None, ci=0.9):
     -------
     matplotlib.figure.Figure
     """
+    check_fit(fit)
     names = _var_names(fit, var_names, fit.sampled_names)
     pc = azp.plot_dist(
         fit.posterior,
@@ -651,6 +657,7 @@ def forest_plot(fit, var_names=None, ci=BANDS):
     -------
     matplotlib.figure.Figure
     """
+    check_fit(fit)
     names = _var_names(fit, var_names, fit.law.parameters)
     pc = azp.plot_forest(
         fit.posterior,
@@ -679,6 +686,7 @@ def rank_plot(fit, var_names=None):
     -------
     matplotlib.figure.Figure
     """
+    check_fit(fit)
     names = _var_names(fit, var_names, fit.sampled_names)
     return _figure_of(azp.plot_rank(fit.posterior, var_names=names))
 
@@ -698,6 +706,7 @@ def trace_plot(fit, var_names=None):
     -------
     matplotlib.figure.Figure
     """
+    check_fit(fit)
     names = _var_names(fit, var_names, fit.sampled_names)
     return _figure_of(azp.plot_trace_dist(fit.posterior, var_names=names))
 
@@ -719,6 +728,7 @@ def pair_plot(fit, var_names=None):
     -------
     matplotlib.figure.Figure
     """
+    check_fit(fit)
     post = fit.posterior["posterior"]
     default = [k for k in fit.sampled_names if post[k].ndim == 2]  # (chain, draw) only
     names = _var_names(fit, var_names, default)
@@ -754,6 +764,7 @@ def prior_posterior_plot(fit, var_names=None):
         For a variable without a prior of its own (derived, or a pooled parameter's group
         values).
     """
+    check_fit(fit)
     post = fit.posterior["posterior"]
     default = [k for k in fit.sampled_names if _prior_of(fit, k) is not None]
     names = _var_names(fit, var_names, default)
@@ -795,6 +806,7 @@ def ppc_plot(fit, num_samples=50):
     -------
     matplotlib.figure.Figure
     """
+    check_fit(fit)
     if not is_integer(num_samples) or num_samples < 1:
         raise SpecError(f"num_samples must be a positive integer, got {num_samples!r}")
     data = fit.data.frame

@@ -36,7 +36,6 @@ import itertools
 import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -50,7 +49,7 @@ from bayescale.data import numeric_column, read_table
 from bayescale.evaluation import decisions
 from bayescale.evaluation.backtesting import Backtest
 from bayescale.evaluation.comparison import compare as compare_fits
-from bayescale.io import writable, write_atomically
+from bayescale.io import as_path, writable, write_atomically
 from bayescale.result import ScalingFit
 from bayescale.spec import resolve_priors
 
@@ -173,7 +172,7 @@ def write_report(
     """
     if not isinstance(fit, ScalingFit):
         raise errors.SpecError(f"write_report takes a bayescale fit, not {type(fit).__name__}")
-    path = Path(path)
+    path = as_path(path, "write_report")
     if path.suffix.lower() not in (".html", ".md"):
         raise errors.SpecError(
             f"report path {str(path)!r} must end in .html (one self-contained file) or .md "

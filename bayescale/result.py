@@ -349,9 +349,7 @@ class ScalingFit:
             raise SpecError(
                 f"{param!r} does not vary by group in this fit; parameters that do: {per_group}"
             )
-        for label in (a, b):
-            if label not in self.group_labels:
-                raise SpecError(f"unknown group {label!r}; groups: {self.group_labels}")
+        a, b = self._check_groups(a, b)
         values = self.draws([param])[param]
         diff = values[:, self.group_labels.index(a)] - values[:, self.group_labels.index(b)]
         med, lo, hi = quantiles(diff, ci)
@@ -359,6 +357,17 @@ class ScalingFit:
             {"median": med, "lower": lo, "upper": hi, "p_greater": float(np.mean(diff > 0))},
             name=f"{param}[{a}] - {param}[{b}]",
         )
+
+    def _check_groups(self, *labels):
+        """``labels`` as this fit's group labels; a SpecError for one it does not have.
+
+        Comparisons are between fitted groups: two groups never seen would both be drawn
+        from the population, and their comparison would say nothing (a typo, most likely).
+        """
+        for label in labels:
+            if str(label) not in self.group_labels:
+                raise SpecError(f"unknown group {label!r}; groups: {self.group_labels}")
+        return [str(label) for label in labels]
 
     def prob_lower(self, new_data, a, b):
         """P(group ``a`` has a lower law value than group ``b``) at each row's inputs.
@@ -369,6 +378,7 @@ class ScalingFit:
         group = self.spec.group
         if not group:
             raise SpecError("prob_lower needs a fit with group=")
+        a, b = self._check_groups(a, b)
         inputs = self.spec.prediction_frame(read_table(new_data).assign(**{group: a}))
         rng = np.random.default_rng(self.spec.random_seed)
         log_mu = {
@@ -449,3 +459,15 @@ def load(path):
     if own is not None:  # what the saved fit computed: its refit is not repeated
         fit.__dict__["own_extrapolation"] = own  # fills the cached property
     return fit
+
+
+def check_fit(value, name="fit"):
+    """``value`` if it is a :class:`ScalingFit`, else a :class:`SpecError` naming ``name``.
+
+    A saved fit's path is the likely slip (the command line takes paths), so the message
+    says how to read one.
+    """
+    if not isinstance(value, ScalingFit):
+        hint = "; read a saved fit with bayescale.load(path)" if isinstance(value, str) else ""
+        raise SpecError(f"{name} must be a bayescale.ScalingFit, not {type(value).__name__}{hint}")
+    return value

@@ -130,6 +130,8 @@ def test_bad_tasks_are_refused_before_any_fit(table, tmp_path, monkeypatch):
         bayescale.fit_many([good], errors="ignore", progress=False)
     with pytest.raises(bayescale.SpecError, match="client must be a distributed.Client"):
         bayescale.fit_many([good, good], client=3, progress=False)
+    with pytest.raises(bayescale.SpecError, match="cannot reach the Dask scheduler at 'nonsense'"):
+        bayescale.fit_many([good, good], client="nonsense", progress=False)
 
 
 def test_a_failed_task_leaves_its_error_in_its_slot_or_raises(client, table, tasks, serial):

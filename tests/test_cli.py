@@ -412,3 +412,12 @@ def test_report_command_is_loud_for_an_unconverged_fit(report_fits, capsys):
 def test_report_command_refuses_bad_arguments_in_one_line(report_fits, capsys, argv, expected):
     argv = [report_fits["main"] if a == "FIT" else a for a in argv]
     assert expected in cli_error(capsys, ["report", report_fits["main"], *argv])
+
+
+def test_at_keeps_a_group_label_as_typed():
+    """``corpus=1`` must stay the fitted group ``"1"``, not become a new group ``1.0``."""
+    from bayescale.cli import _targets
+
+    rows = _targets(["N=1e8,D=1e10,corpus=1", "N=2e8,D=1e10,corpus=web"], labels="corpus")
+    assert rows["corpus"].tolist() == ["1", "web"]
+    assert rows["N"].tolist() == [1e8, 2e8]

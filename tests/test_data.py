@@ -203,7 +203,9 @@ def test_simulators_refuse_what_would_give_nan():
         chinchilla_sweep(sizes_per_budget=0)
     with pytest.raises(bayescale.SpecError, match="no finite positive loss"):
         chinchilla_sweep(params={**CHINCHILLA_TRUTH, "E": -3.0})
-    with pytest.raises(bayescale.SpecError, match="random_seed must be an integer >= 0, got -1"):
+    with pytest.raises(
+        bayescale.SpecError, match="random_seed must be an integer in \\[0, 2\\*\\*63\\), got -1"
+    ):
         chinchilla_sweep(random_seed=-1)
     law, x = bayescale.get_law("power_law"), {"x": np.geomspace(1e7, 1e9, 5)}
     with pytest.raises(bayescale.SpecError, match=r"missing \['alpha'\], unknown \['a'\]"):

@@ -369,11 +369,18 @@ def test_draws_of_unknown_parameters_are_named(short_fit):
     with pytest.raises(bayescale.SpecError, match=r"no draws of \['gamma'\].*'alpha'"):
         short_fit.draws(["gamma"])
     new = {"N": [1e9], "D": [1e11]}
-    for seed in ("a", -1, 1.5):
-        with pytest.raises(bayescale.SpecError, match="random_seed must be an integer >= 0"):
+    for seed in ("a", -1, 1.5, 2**63):
+        with pytest.raises(
+            bayescale.SpecError, match=r"random_seed must be an integer in \[0, 2\*\*63\)"
+        ):
             short_fit.predict(new, kind="observed", random_seed=seed)
     with pytest.raises(bayescale.FitFileError, match="load takes a file path, not NoneType"):
         bayescale.load(None)
+    for path in (None, b"fit.nc", 3):
+        with pytest.raises(bayescale.FitFileError, match="the fit takes a file path, not"):
+            short_fit.save(path)
+        with pytest.raises(bayescale.FitFileError, match="write_report takes a file path, not"):
+            short_fit.report(path)
 
 
 def test_predictive_density_needs_the_response(short_fit):
@@ -405,7 +412,7 @@ def test_save_refuses_a_missing_folder_before_writing(short_fit, tmp_path):
         ({"draws": 2.5}, "draws must be an integer >= 1, got 2.5"),
         ({"tune": "100"}, "tune must be an integer >= 0, got '100'"),
         ({"target_accept": "0.9"}, "target_accept must be a number in \\(0, 1\\)"),
-        ({"random_seed": "a"}, "random_seed must be an integer >= 0, got 'a'"),
+        ({"random_seed": "a"}, "random_seed must be an integer in \\[0, 2\\*\\*63\\), got 'a'"),
     ],
 )
 def test_arguments_of_the_wrong_kind_are_named(sim_sweep, kwargs, expected):

@@ -125,6 +125,8 @@ def test_contrasts(grouped_fit):
     assert list(p.columns) == ["x", "p_lower"] and (p["p_lower"] > 0.99).all()
     with pytest.raises(bayescale.SpecError, match="unknown group"):
         grouped_fit.contrast("E", "c0", "zz")
+    with pytest.raises(bayescale.SpecError, match="unknown group 'c9'"):
+        grouped_fit.prob_lower({"x": [1e8]}, "c9", "c2")
     with pytest.raises(bayescale.SpecError, match="does not vary by group"):
         grouped_fit.contrast("sigma", "c0", "c1")
 

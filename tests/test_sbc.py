@@ -241,11 +241,16 @@ def test_simulated_log_likelihood_includes_input_noise():
     assert log_lik == pytest.approx(stats.norm.logpdf(np.log(frame["y"]), mu, sd).sum())
 
 
-def test_rejected_simulations_are_reported_not_dropped():
-    """3 rows are too few for a 4-parameter model: the engine rejects before any sampling."""
-    result = sbc("power_law", {"x": [1e7, 1e8, 1e9]}, n_sims=2)
-    assert len(result.errors) == 2 and result.ranks.empty
-    assert "too few" in result.report()
+def test_simulations_that_all_fail_are_an_error_not_a_pass():
+    """3 rows are too few for a 4-parameter model: the engine rejects before any sampling.
+
+    With no rank at all, the rank tests' p-values would be 1: a pass that tested nothing.
+    """
+    with pytest.raises(bayescale.DataError, match="all 2 simulations failed.*too few"):
+        sbc("power_law", {"x": [1e7, 1e8, 1e9]}, n_sims=2)
+    for name in ("n_sims", "n_ranks"):
+        with pytest.raises(bayescale.SpecError, match=f"{name} must be an integer >= 1, got 0"):
+            sbc("power_law", {"x": [1e7, 1e8, 1e9]}, **{name: 0})
 
 
 def test_bad_settings_are_clear_errors():

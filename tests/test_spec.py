@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 import bayescale
-from bayescale import io
+from bayescale import io, plots
 from bayescale.spec import FitSpec
 from bayescale.testing import fake_fit
 
@@ -157,3 +157,44 @@ def test_the_command_line_offers_every_likelihood_chosen_by_name():
     )
     for name in ("normal", "student_t", "beta", "ou_normal"):
         assert name in out.stdout
+
+
+@pytest.mark.parametrize("n", ["abc", None, [1, 2], 0, 2.5, float("nan"), True])
+def test_a_binomial_item_count_that_is_not_a_whole_number_is_named(n):
+    with pytest.raises(bayescale.SpecError, match="binomial likelihood needs the item count"):
+        bayescale.Binomial(n=n)
+
+
+NOT_A_FIT = {
+    "compute_optimal": lambda f: bayescale.compute_optimal(f, [1e21]),
+    "frontier_exponents": lambda f: bayescale.frontier_exponents(f),
+    "compute_for_target": lambda f: bayescale.compute_for_target(f, [2.0]),
+    "prob_beats": lambda f: bayescale.prob_beats(f, f, [1e21]),
+    "crossover": lambda f: bayescale.crossover(f, f, (1e20, 1e21)),
+    "sweep_error": lambda f: bayescale.sweep_error(f),
+    "predict_chained": lambda f: bayescale.predict_chained(f, f, {"N": [1e9], "D": [1e11]}),
+    **{
+        name: (lambda f, name=name, extra=extra: getattr(plots, name)(f, *extra))
+        for name, extra in {
+            "fit_plot": (),
+            "extrapolation_plot": ({"C": 1e22},),
+            "isoflop_plot": ([1e20],),
+            "frontier_plot": ([1e20],),
+            "residual_plot": (),
+            "posterior_plot": (),
+            "forest_plot": (),
+            "rank_plot": (),
+            "trace_plot": (),
+            "pair_plot": (),
+            "prior_posterior_plot": (),
+            "ppc_plot": (),
+        }.items()
+    },
+}
+
+
+@pytest.mark.parametrize("call", NOT_A_FIT.values(), ids=NOT_A_FIT)
+@pytest.mark.parametrize("value", ["fit.nc", None])
+def test_a_path_or_nothing_where_a_fit_belongs_is_named(call, value):
+    with pytest.raises(bayescale.SpecError, match="must be a bayescale.ScalingFit, not"):
+        call(value)

@@ -70,7 +70,7 @@ from bayescale.extrapolation import (
 from bayescale.fitting import refit
 from bayescale.ops import PYTENSOR
 from bayescale.predictive import median_and_spread
-from bayescale.result import ScalingFit
+from bayescale.result import ScalingFit, check_fit
 
 COLUMNS = ("source", "record", "log_reach", "error", "spread")
 EDGE_SLOPE = "edge_slope"
@@ -386,6 +386,7 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
         For a law without scale inputs or a likelihood of accuracies, ``reach`` not above
         1, ``extrapolation="none"``, or a cut that leaves too few rows on either side.
     """
+    check_fit(fit)
     if not is_number(reach) or not reach > 1:
         raise SpecError(f"reach must be a factor above 1, got {reach!r}")
     if isinstance(extrapolation, DriftPersistence):

@@ -42,6 +42,7 @@ from bayescale.errors import SpecError, UndefinedDrawsWarning
 from bayescale.extrapolation import error, log_scale
 from bayescale.ops import NUMPY
 from bayescale.predictive import quantiles
+from bayescale.result import check_fit
 
 SUMMARIES = ("N_opt", "D_opt", "tokens_per_param", "loss_opt")
 """The quantities :func:`compute_optimal` summarises, in column order."""
@@ -121,6 +122,7 @@ def compute_optimal(
         ``ci`` outside (0, 1), a missing group on a grouped fit or a group on an ungrouped
         one.
     """
+    check_fit(fit)
     check_probability(ci, "ci")
     budgets = check_budgets(C)
     draws = optimal_draws(fit, budgets, group, flops_per_token, unique_tokens, extrapolation)
@@ -155,6 +157,7 @@ def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
     pandas.DataFrame
         Rows ``a``, ``b``; columns ``median``, ``lower``, ``upper``.
     """
+    check_fit(fit)
     check_probability(ci, "ci")
     a = exponent_draws(fit, group, C, unique_tokens)
     rows = {}

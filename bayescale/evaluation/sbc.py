@@ -32,10 +32,11 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from bayescale.arguments import is_integer
 from bayescale.batch import fit_many
 from bayescale.data import FitData
 from bayescale.engine.build import OBSERVED
-from bayescale.errors import BayescaleError, ConvergenceWarning, SpecError
+from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, SpecError
 from bayescale.fitting import fit
 from bayescale.laws import get_law
 from bayescale.likelihoods import get_likelihood
@@ -274,6 +275,9 @@ def sbc(
     -------
     SBCResult
     """
+    for name, value in (("n_sims", n_sims), ("n_ranks", n_ranks)):
+        if not is_integer(value) or value < 1:
+            raise SpecError(f"{name} must be an integer >= 1, got {value!r}")
     law = get_law(law)
     lik = get_likelihood(likelihood)
     all_priors = resolve_priors(law, lik, priors, {})  # no groups, so no group scales
@@ -309,6 +313,11 @@ def sbc(
                 "converged": d.ok,
                 "seconds": seconds,
             }
+        )
+    if not ranks:  # uniform p-values of no ranks would read as a pass
+        raise DataError(
+            f"SBC of {law.name}: all {n_sims} simulations failed to fit, so there is "
+            f"nothing to rank; the first: {errors[0]}"
         )
     columns = [*names, LOG_LIK]
     label = law.name + "".join(f", {k}={v!r}" for k, v in law.options.items())

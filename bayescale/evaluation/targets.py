@@ -53,6 +53,7 @@ from bayescale.evaluation.decisions import (
 )
 from bayescale.evaluation.two_stage import check_fits, pair_draws
 from bayescale.predictive import quantiles
+from bayescale.result import check_fit
 
 TARGET_SEARCH = (1e-3, 1e9)
 """Budgets searched for a target, as factors on the smallest and the largest fitted budget:
@@ -131,6 +132,7 @@ def compute_for_target(
         number, and the bad arguments :func:`~bayescale.evaluation.decisions.compute_optimal`
         refuses.
     """
+    check_fit(fit)
     check_probability(ci, "ci")
     targets = _check_losses(loss)
     draws = target_draws(

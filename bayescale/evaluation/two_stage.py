@@ -18,14 +18,13 @@ from bayescale.diagnostics import flag
 from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
 from bayescale.predictive import check_kind, quantiles
-from bayescale.result import ScalingFit
+from bayescale.result import check_fit
 
 
 def check_fits(upstream_fit, downstream_fit):
     """SpecError unless a loss fit and a fit of a law of that loss alone, as chaining needs."""
-    for name, fit in (("upstream_fit", upstream_fit), ("downstream_fit", downstream_fit)):
-        if not isinstance(fit, ScalingFit):
-            raise SpecError(f"{name} must be a bayescale.ScalingFit, not {type(fit).__name__}")
+    check_fit(upstream_fit, "upstream_fit")
+    check_fit(downstream_fit, "downstream_fit")
     down = downstream_fit.law
     if len(down.inputs) != 1 or down.inputs[0] not in down.linear_inputs:
         raise SpecError(

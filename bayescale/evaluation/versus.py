@@ -38,6 +38,7 @@ from bayescale.evaluation.decisions import (
 from bayescale.evaluation.targets import LossCurve, first_crossing, search_grid
 from bayescale.ops import NUMPY
 from bayescale.predictive import quantiles
+from bayescale.result import check_fit
 
 
 def prob_beats(
@@ -90,6 +91,8 @@ def prob_beats(
         Neither or both of ``C`` and ``at``; one fit and one group compared with
         themselves; and what :func:`~bayescale.evaluation.decisions.compute_optimal` refuses.
     """
+    check_fit(fit_a, "fit_a")
+    check_fit(fit_b, "fit_b")
     check_probability(ci, "ci")
     if (C is None) == (at is None):
         raise SpecError("pass exactly one of C= (budgets, optimal allocations) and at= (N, D rows)")
@@ -168,6 +171,8 @@ def crossover(
         lower one just above the crossing; ``reach_a``, ``reach_b``: the median crossover
         over the largest budget each fit saw.
     """
+    check_fit(fit_a, "fit_a")
+    check_fit(fit_b, "fit_b")
     check_probability(ci, "ci")
     draws = crossover_draws(
         fit_a, fit_b, C_range, group_a, group_b, flops_per_token, unique_tokens, extrapolation
