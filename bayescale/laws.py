@@ -290,6 +290,10 @@ def get_law(law, **options):
     if isinstance(law, dict):
         if "name" not in law:
             raise SpecError(f"a law given as a dict needs its 'name', got {law!r}")
+        if extra := sorted(set(law) - {"name", "options"}, key=str):
+            raise SpecError(f"a law given as a dict has 'name' and 'options' only, got {extra}")
+        if not isinstance(law.get("options", {}), dict):
+            raise SpecError(f"a law dict's 'options' must be a dict, got {law['options']!r}")
         law, options = law["name"], {**law.get("options", {}), **options}
     names = laws()
     if not isinstance(law, str):

@@ -394,6 +394,8 @@ def test_recalibrate_learns_extrapolation_error_from_your_backtests(small_backte
         bayescale.recalibrate(bt, method="baseline power_law")
     with pytest.raises(bayescale.SpecError, match="'power_law' is not over N and D"):
         bayescale.recalibrate(bt, persistence=True)
+    with pytest.raises(bayescale.SpecError, match="persistence must be True or False"):
+        bayescale.recalibrate(bt, persistence="yes")
 
 
 def test_backtest_carries_the_extrapolation_error_it_is_given(small_backtest):

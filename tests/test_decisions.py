@@ -221,7 +221,7 @@ def test_grouped_fit_needs_a_group(grouped_fit):
         bayescale.compute_optimal(grouped_fit, CHINCHILLA_C, group=3)
 
 
-@pytest.mark.parametrize("C", [0.0, -1e21, np.nan, np.inf, [1e21, -1.0], "big", []])
+@pytest.mark.parametrize("C", [0.0, -1e21, np.nan, np.inf, [1e21, -1.0], "big", [], None])
 def test_bad_budgets(chinchilla_fit, C):
     with pytest.raises(SpecError, match="C must be"):
         bayescale.compute_optimal(chinchilla_fit, C)

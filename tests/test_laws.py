@@ -46,6 +46,12 @@ def test_registry_lists_laws_and_rejects_unknown():
     assert set(LAWS) <= set(bayescale.laws())
     with pytest.raises(bayescale.SpecError, match="unknown scaling law 'chinchila'.*chinchilla"):
         bayescale.get_law("chinchila")
+    with pytest.raises(bayescale.SpecError, match=r"'name' and 'options' only, got \['typo'\]"):
+        bayescale.get_law({"name": "chinchilla", "typo": 1})
+    with pytest.raises(bayescale.SpecError, match="'options' must be a dict, got 'abc'"):
+        bayescale.get_law({"name": "chinchilla", "options": "abc"})
+    law = bayescale.get_law("broken_power_law", n_breaks=2)
+    assert bayescale.get_law(law.to_dict()).options == {"n_breaks": 2}
 
 
 def test_parameter_input_collision_raises():

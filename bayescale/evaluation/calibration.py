@@ -546,6 +546,8 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, per
         ``Normal(0, 1)``, which widens the intervals of fits whose spread (slope) differs
         from that backtest's. Without a backtest of a 1-D law, ``psi`` is 0.
     """
+    if not isinstance(persistence, bool):
+        raise SpecError(f"persistence must be True or False, got {persistence!r}")
     if not isinstance(backtests, dict):
         backtests = {"backtest": backtests}
     if not backtests:

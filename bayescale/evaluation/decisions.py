@@ -423,6 +423,8 @@ def resolve_flops(fit, flops_per_token):
 
 def check_budgets(C):
     """``C`` as a 1-D float array of positive finite budgets, else a SpecError."""
+    if C is None:  # numpy would read it as NaN
+        raise SpecError("C must be positive FLOP budgets, got None")
     try:
         budgets = np.atleast_1d(np.asarray(C, dtype=float))
     except (TypeError, ValueError):
