@@ -133,7 +133,7 @@ def numeric_column(df, column, role, support="positive"):
 
 
 def read_table(data):
-    """Accept a DataFrame, a dict of equal-length columns or a CSV path.
+    """Accept a DataFrame, a dict of equal-length columns or of single values, or a CSV path.
 
     Anything else, a file pandas cannot parse, or a dict it cannot make a table of, is a
     :class:`DataError` with the reason.
@@ -141,6 +141,8 @@ def read_table(data):
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, dict):
+        if data and all(np.ndim(v) == 0 for v in data.values()):
+            data = {k: [v] for k, v in data.items()}  # {"N": 7e10, "D": 1.4e12}: one row
         try:
             return pd.DataFrame(data)
         except ValueError as err:

@@ -376,6 +376,9 @@ def test_draws_of_unknown_parameters_are_named(short_fit):
             short_fit.predict(new, kind="observed", random_seed=seed)
     with pytest.raises(bayescale.FitFileError, match="load takes a file path, not NoneType"):
         bayescale.load(None)
+    one_row = short_fit.predict({"N": 1e9, "D": 1e11}, random_seed=0, extrapolation="none")
+    listed = short_fit.predict(new, random_seed=0, extrapolation="none")
+    pd.testing.assert_frame_equal(one_row, listed)
     for path in (None, b"fit.nc", 3):
         with pytest.raises(bayescale.FitFileError, match="the fit takes a file path, not"):
             short_fit.save(path)
