@@ -103,6 +103,8 @@ def test_split_rules_and_errors():
         split_rows(df, "cut")
     with pytest.raises(bayescale.DataError, match="shape"):
         split_rows(df, [True])
+    with pytest.raises(bayescale.SpecError, match="backtest needs split="):
+        split_rows(df, None)
 
 
 def test_split_refuses_rows_without_a_number_and_cuts_that_are_not_numbers():

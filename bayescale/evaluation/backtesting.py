@@ -141,6 +141,11 @@ def split_rows(df, split):
     without a number there is an error, not a held-out row); a string
     names a boolean column (True = fit); an array is used as is.
     """
+    if split is None:
+        raise SpecError(
+            "backtest needs split=: a {column: cut} such as {'C': 1e21}, a boolean column's "
+            "name, or a mask of the rows to fit (bayescale.reach_split makes one)"
+        )
     if isinstance(split, str):
         if split not in df.columns:
             raise DataError(f"split column {split!r} is missing; the table has {list(df.columns)}")
