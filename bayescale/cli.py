@@ -434,6 +434,11 @@ def predict_command(args):
             f"extrapolation error ({table.attrs['extrapolation']}; extrapolation_share: its "
             "part of the width; --extrapolation none leaves it out)"
         )
+    if new := table.attrs.get("new_groups"):
+        print(
+            f"\ngroups not in the fit, predicted from the population of groups: {new} "
+            f"(the fit's groups: {fit.group_labels})"
+        )
     return _status(fit)
 
 

@@ -236,7 +236,9 @@ class ScalingFit:
             inputs) and ``extrapolation_share``: the part of the interval's width (on the
             log scale) that the extrapolation error adds, 0 inside the fitted range.
             Where a row lies beyond the data, ``attrs["extrapolation"]`` names the
-            extrapolation error used.
+            extrapolation error used; where a row's group is not one of the fit's,
+            ``attrs["new_groups"]`` lists those labels (predicted from the population:
+            a misspelled label lands there too).
         """
         check_probability(ci, "ci")
         evaluator = self.evaluator_with(extrapolation)
@@ -259,6 +261,9 @@ class ScalingFit:
                 chunk.assign(median=med, lower=lo, upper=hi, reach=reach, extrapolation_share=share)
             )
         table = pd.concat(out)
+        group = self.spec.group
+        if group and (new := sorted(set(table[group].astype(str)) - set(self.group_labels))):
+            table.attrs["new_groups"] = new
         if evaluator.extrapolates and (table["reach"] > 1).any():
             error = evaluator.extrapolation
             table.attrs["extrapolation"] = error.describe(evaluator.edge)

@@ -421,3 +421,31 @@ def test_at_keeps_a_group_label_as_typed():
     rows = _targets(["N=1e8,D=1e10,corpus=1", "N=2e8,D=1e10,corpus=web"], labels="corpus")
     assert rows["corpus"].tolist() == ["1", "web"]
     assert rows["N"].tolist() == [1e8, 2e8]
+
+
+def test_predict_keeps_group_labels_as_typed_and_names_new_groups(tmp_path, capsys):
+    """``corpus=1`` is the fitted group "1"; ``corpus=3`` is said to be new (a typo shows)."""
+    from bayescale.testing import fake_fit
+
+    x = np.geomspace(1e7, 1e9, 6)
+    frame = pd.DataFrame({"x": np.tile(x, 2), "corpus": [1] * 6 + [2] * 6})
+    frame["loss"] = 2.0 + 5.0 * frame["x"] ** -0.3
+    rng = np.random.default_rng(0)
+    draws = {
+        "E": 2.0 + 0.01 * rng.standard_normal(400),
+        "a_ref": 0.03 * np.exp(0.01 * rng.standard_normal((400, 2))),
+        "a_ref_mu": 0.03 * np.exp(0.01 * rng.standard_normal(400)),
+        "a_ref_tau": np.abs(0.05 * rng.standard_normal(400)),
+        "alpha": 0.3 + 0.01 * rng.standard_normal(400),
+        "sigma": 0.01 * np.exp(0.1 * rng.standard_normal(400)),
+    }
+    pooling = {"E": "shared", "a_ref": "pooled", "alpha": "shared"}
+    fit = fake_fit(frame, "power_law", draws, group="corpus", pooling=pooling, chains=4)
+    path = tmp_path / "grouped.nc"
+    fit.save(path)
+    main(["predict", str(path), "--at", "x=1e8,corpus=1"])
+    assert "groups not in the fit" not in capsys.readouterr().out
+    main(["predict", str(path), "--at", "x=1e8,corpus=1", "--at", "x=1e8,corpus=3"])
+    assert "groups not in the fit, predicted from the population of groups: ['3']" in (
+        capsys.readouterr().out
+    )

@@ -115,6 +115,8 @@ def test_new_group_predictions_are_wider(grouped_fit):
     width = pred["upper"] - pred["lower"]
     assert width.iloc[1] > 2 * width.iloc[0]
     assert pred["lower"].iloc[1] < pred["median"].iloc[0] < pred["upper"].iloc[1]
+    assert pred.attrs["new_groups"] == ["never_seen"]  # a typo would show here too
+    assert "new_groups" not in grouped_fit.predict(rows.iloc[:1]).attrs
 
 
 def test_contrasts(grouped_fit):
