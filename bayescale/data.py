@@ -311,6 +311,12 @@ def prepare(
         frame = pd.DataFrame(out, index=df.index)
         return FitData(frame=frame, inputs=tuple(law.inputs), y="", group=group)
     out[y] = numeric_column(df, y, "response", y_support)
+    if len(df) < n_params + 2:  # before the checks below, which one or two rows also fail
+        raise DataError(
+            f"{len(df)} {'row' if len(df) == 1 else 'rows'} is too few for law {law.name!r} "
+            f"with {n_params} free parameters:"
+            f" need at least {n_params + 2}"
+        )
     if np.ptp(out[y]) == 0:
         raise DataError(f"response {y!r} is {out[y][0]:g} in every row: there is no trend to fit")
     if y_log_sd is not None:
@@ -323,9 +329,4 @@ def prepare(
                 f"input {k} (column {cols.get(k, k)!r}) is constant ({frame[k].iloc[0]:g}) in "
                 "every row: a law cannot learn how loss scales with it"
             )
-    if len(frame) < n_params + 2:
-        raise DataError(
-            f"{len(frame)} rows is too few for law {law.name!r} with {n_params} free parameters:"
-            f" need at least {n_params + 2}"
-        )
     return FitData(frame=frame, inputs=tuple(law.inputs), y=y, group=group, y_log_sd=y_log_sd)

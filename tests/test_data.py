@@ -96,6 +96,8 @@ def test_too_few_rows():
         bayescale.DataError, match="5 rows is too few.*6 free parameters.*at least 8"
     ):
         prepare(frame(5), LAW, "loss", n_params=6)
+    with pytest.raises(bayescale.DataError, match="1 row is too few"):  # not "no trend"
+        prepare(frame(1), LAW, "loss", n_params=6)
 
 
 def test_constant_input():
