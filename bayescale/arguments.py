@@ -29,6 +29,13 @@ def check_probability(value, name):
     return value
 
 
+def check_count(value, name, least=1):
+    """``value`` if it is an integer ``>= least``, else a :class:`SpecError` naming it."""
+    if not is_integer(value) or value < least:
+        raise SpecError(f"{name} must be an integer >= {least}, got {value!r}")
+    return value
+
+
 SEED_LIMIT = 2**63
 """Seeds must be below this: JAX takes a seed as a signed 64-bit integer."""
 

@@ -50,7 +50,7 @@ from bayescale.evaluation import decisions
 from bayescale.evaluation.backtesting import Backtest
 from bayescale.evaluation.comparison import compare as compare_fits
 from bayescale.io import as_path, writable, write_atomically
-from bayescale.result import ScalingFit
+from bayescale.result import ScalingFit, check_fit
 from bayescale.spec import resolve_priors
 
 __all__ = ["write_report"]
@@ -170,8 +170,7 @@ def write_report(
     FitFileError
         When ``path``'s folder does not exist.
     """
-    if not isinstance(fit, ScalingFit):
-        raise errors.SpecError(f"write_report takes a bayescale fit, not {type(fit).__name__}")
+    check_fit(fit)
     path = as_path(path, "write_report")
     if path.suffix.lower() not in (".html", ".md"):
         raise errors.SpecError(

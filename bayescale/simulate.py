@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from bayescale.arguments import is_integer, seeded
+from bayescale.arguments import check_count, seeded
 from bayescale.data import numeric_column
 from bayescale.errors import SpecError
 from bayescale.laws import get_law
@@ -62,8 +62,7 @@ def chinchilla_sweep(
         raise SpecError(f"budgets must be positive FLOP counts, got {budgets!r}")
     if not (np.isfinite(flops_per_token) and flops_per_token > 0):
         raise SpecError(f"flops_per_token must be a positive number, got {flops_per_token!r}")
-    if not is_integer(sizes_per_budget) or sizes_per_budget < 1:
-        raise SpecError(f"sizes_per_budget must be an integer >= 1, got {sizes_per_budget!r}")
+    check_count(sizes_per_budget, "sizes_per_budget")
     _check_noise(noise)
     n_opt, _ = Chinchilla.compute_optimal(params, budgets, flops_per_token)
     offsets = np.linspace(-np.log(8), np.log(8), sizes_per_budget)

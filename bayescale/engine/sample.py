@@ -21,7 +21,7 @@ import json
 import os
 from pathlib import Path
 
-from bayescale.arguments import check_seed, is_integer, is_number
+from bayescale.arguments import check_count, check_seed, is_number
 from bayescale.engine import jax_nuts
 from bayescale.errors import SpecError
 from bayescale.ops import import_jax
@@ -44,8 +44,7 @@ def check_settings(sampler, chains, draws, tune, target_accept, random_seed):
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise SpecError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     for label, value, least in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
-        if not is_integer(value) or value < least:
-            raise SpecError(f"{label} must be an integer >= {least}, got {value!r}")
+        check_count(value, label, least)
     if not is_number(target_accept) or not 0 < target_accept < 1:
         raise SpecError(f"target_accept must be a number in (0, 1), got {target_accept!r}")
     check_seed(random_seed)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from bayescale.arguments import is_integer
+from bayescale.arguments import check_count
 from bayescale.batch import fit_many
 from bayescale.data import FitData
 from bayescale.engine.build import OBSERVED
@@ -275,9 +275,8 @@ def sbc(
     -------
     SBCResult
     """
-    for name, value in (("n_sims", n_sims), ("n_ranks", n_ranks)):
-        if not is_integer(value) or value < 1:
-            raise SpecError(f"{name} must be an integer >= 1, got {value!r}")
+    check_count(n_sims, "n_sims")
+    check_count(n_ranks, "n_ranks")
     law = get_law(law)
     lik = get_likelihood(likelihood)
     all_priors = resolve_priors(law, lik, priors, {})  # no groups, so no group scales
