@@ -782,9 +782,10 @@ def prior_posterior_plot(fit, var_names=None):
             dims=var.dims,
             coords={d: var[d] for d in var.dims[2:] if d in var.coords},
         )
-    tree = fit.posterior.copy()
-    tree["prior"] = xr.Dataset(prior)
-    pc = azp.plot_prior_posterior(tree, var_names=names)
+    parts = {"posterior": post.to_dataset()[names], "prior": xr.Dataset(prior)}
+    if "group" in post.dims:  # arviz-plots stacks prior and posterior along a "group" dim
+        parts = {k: v.rename({"group": "group label"}) for k, v in parts.items()}
+    pc = azp.plot_prior_posterior(xr.DataTree.from_dict(parts), var_names=names)
     return _figure_of(pc)
 
 

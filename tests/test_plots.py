@@ -344,6 +344,26 @@ def test_prior_posterior_plot_draws_the_fits_priors(grouped):
     assert "prior" not in grouped.posterior.children  # the fit is not changed
 
 
+def test_prior_posterior_plot_of_separate_values_grouped_by_a_column_named_group():
+    """arviz-plots stacks prior and posterior along a dimension it calls "group"."""
+    frame = pd.concat([nd_design("x"), nd_design("y")], ignore_index=True)
+    draws = jittered(TRUTH, 0.03, 1)
+    e = draws.pop("E")
+    draws["E"] = np.stack([e * 0.98, e * 1.02], axis=1)
+    pooling = dict.fromkeys(TRUTH, "shared") | {"E": "separate"}
+    fit = fake_fit(
+        frame.rename(columns={"g": "group"}),
+        "chinchilla",
+        draws,
+        group="group",
+        pooling=pooling,
+        chains=2,
+    )
+    fig = plots.prior_posterior_plot(fit, var_names=["E", "sigma"])
+    drawn = [ax for ax in fig.axes if ax.lines]
+    assert len(drawn) == 3 and all(len(ax.lines) >= 2 for ax in drawn)  # E per group, sigma
+
+
 def test_ppc_plot_overlays_replicated_data(power):
     fig = plots.ppc_plot(power, num_samples=20)
     (ax,) = [ax for ax in fig.axes if ax.lines]
