@@ -67,8 +67,9 @@ def fit(
         Per law parameter: ``"shared"``, ``"pooled"`` (hierarchical, sampled centred or
         non-centred as the data suit, see :mod:`bayescale.engine.geometry`; the fit's
         ``spec.pooling`` says which), ``"pooled_centred"`` or ``"pooled_noncentred"`` (the
-        same model with the form forced) or ``"separate"``. With ``group``, parameters
-        default to ``"pooled"``; see :mod:`bayescale.pooling`.
+        same model with the form forced) or ``"separate"``. With ``group``, the law's
+        additive terms (Chinchilla's ``E, a_ref, b_ref``) default to ``"separate"`` and
+        the other parameters to ``"pooled"``; see :func:`bayescale.pooling.resolve`.
     y_log_sd : str, optional
         Column of known standard deviations of ``log y`` per row (measurement error, e.g.
         bootstrap errors of an estimated optimum). Added in quadrature to the fitted noise,

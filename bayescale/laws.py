@@ -71,7 +71,13 @@ class ScalingLaw:
         Positive parameters that are the additive terms of the law's value at the
         reference point (``E, a_ref, b_ref`` of Chinchilla): the data pin their sum far
         better than each, so a fit samples them as their sum and shares
-        (:func:`bayescale.pooling.create_terms`) where all of them are shared.
+        (:func:`bayescale.pooling.create_terms`) where all of them are shared, or all
+        separate per group.
+    term_exponents : dict of str to (str, str)
+        For each term that falls along a log input, its exponent and that input:
+        ``log term(z) = log term - exponent * z[input]`` (Chinchilla's ``a_ref`` falls
+        along ``N`` with ``alpha``). Lets a grouped fit sample each group's terms at the
+        group's own centre (:func:`bayescale.pooling.create_terms`).
     options : dict
         Constructor options of this instance (empty for families without variants).
     """
@@ -85,6 +91,7 @@ class ScalingLaw:
     scale_inputs: ClassVar[tuple[str, ...]] = ()
     group_pooling: ClassVar[dict[str, str]] = {}
     terms: ClassVar[tuple[str, ...]] = ()
+    term_exponents: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def __init__(self, **options):
         if options:
@@ -98,6 +105,17 @@ class ScalingLaw:
         clash = set(cls.priors) & set(cls.inputs)
         if clash:
             raise SpecError(f"law {cls.name!r}: parameter names {clash} collide with inputs")
+        for term, (exponent, name) in cls.term_exponents.items():
+            if (
+                term not in cls.terms
+                or exponent not in cls.priors
+                or name not in cls.inputs
+                or name in cls.linear_inputs
+            ):
+                raise SpecError(
+                    f"law {cls.name!r}: term_exponents[{term!r}] = ({exponent!r}, {name!r}) "
+                    "needs a term, a parameter and a log-scale input of the law"
+                )
         if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
             raise SpecError(f"a scaling law named {cls.name!r} is already registered")
         _REGISTRY[cls.name] = cls

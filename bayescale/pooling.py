@@ -27,15 +27,16 @@ samples well depends on how much each group's own data say (Betancourt and Girol
     Measured on the Porian et al. optima (15 configurations, 11-12 points each, both
     parameters of ``pure_power_law`` pooled, no known errors): non-centred gave r-hat
     1.02 and bulk ESS 370; centred r-hat 1.004 and ESS 4,200.
-``"pooled"`` (the default with groups): :func:`bayescale.fit` fits each group alone first
+``"pooled"`` (with groups, the default of every parameter but a law's terms, which are
+    ``"separate"``: :func:`resolve`): :func:`bayescale.fit` fits each group alone first
     and samples each group conditionally non-centred on that estimate, between the two
     forms as the sampled ``tau`` moves (:mod:`bayescale.engine.geometry`), and the
     population value around the groups' estimates; the spec records it as
     ``"pooled_partial"``. A model built directly from ``"pooled"`` is non-centred.
 
-A law's additive terms (:attr:`~bayescale.laws.ScalingLaw.terms`), where all are shared,
-are sampled jointly as their sum and shares (:func:`create_terms`): the same prior, a
-better geometry.
+A law's additive terms (:attr:`~bayescale.laws.ScalingLaw.terms`), where all are shared
+or all separate per group, are sampled jointly as their sum and shares (:func:`create_terms`;
+per group, at the group's own centre): the same prior, a better geometry.
 
 The same code evaluates parameters per row in numpy (predictions, log-likelihood) and
 draws parameters for a group never seen from the population distribution.
@@ -55,30 +56,40 @@ GROUP_SCALE = Prior("HalfNormal", sigma=0.2)
 def resolve(law, group, pooling):
     """Pooling choice of every law parameter.
 
-    Without ``group`` every parameter is shared. With ``group``, every law parameter
-    defaults to ``"pooled"``, or to the law's ``group_pooling`` where it names one (an
-    isoFLOP law's frontier exponent is shared across budgets); ``pooling`` overrides
-    per parameter. Likelihood parameters
-    (noise) are always shared.
+    Without ``group`` every parameter is shared. With ``group``, a law's additive terms
+    (:attr:`~bayescale.laws.ScalingLaw.terms`, Chinchilla's ``E, a_ref, b_ref``) default
+    to ``"separate"`` and every other parameter to ``"pooled"``, or to the law's
+    ``group_pooling`` where it names one (an isoFLOP law's frontier exponent is shared
+    across budgets); ``pooling`` overrides per parameter. Likelihood parameters (noise)
+    are always shared.
 
-    Why this default. Divergent transitions out of 4 x 1000 draws (seed 0), every
-    parameter pooled vs. exponents pooled with floors and coefficients separate:
+    Why this default. The terms are each group's level (its floor, and the size of each
+    power law at the reference), what corpora, model families and recipes differ in
+    most; a group's own runs pin their sum to a fraction of a percent, and sampled per
+    group at the group's own centre (:func:`create_terms`) they need no population. A
+    population of levels was the funnel no form of the hierarchy removed: where the
+    groups' floors or coefficients agree, their spread ``tau`` nears 0 and pins values
+    the data leave free along the floor-coefficient ridge (Gemstones' three families:
+    361/582/112 divergent draws at seeds 0-2 with every parameter pooled; the terms'
+    hierarchy sampled centred on the joint form, 236/177/211, all at small ``E_tau``; the
+    README lists the other forms tried). The exponents, the shape that carries over
+    between groups and that one group's runs pin least, are pooled.
 
-    ====================================================  ======  ========
-    data (groups x rows per group)                        pooled  separate
-    ====================================================  ======  ========
-    Open-Athena sources, Chinchilla law (3 x 123-176)          0         0
-    (Mis)Fitting learning rates, Chinchilla law (3 x 65-84)   29         4
-    simulated, Chinchilla law, one exponent (3 x 54)          14        36
-    simulated, power law, one exponent (4 x 25)                2        27
-    simulated, power law, one exponent (6 x 10)                0         8
-    simulated, power law, exponents 0.2-0.4 (6 x 10)           9       131
-    ====================================================  ======  ========
+    Measured with ``benchmarks/grouped_fits.py --no-warm`` (Chinchilla law, 4 x 1000
+    draws), terms separate and exponents pooled against every parameter pooled (the
+    default until 2026-12-07): 14 of 17 sweeps pass every convergence check at seed 0
+    against 10, with 34-241 leapfrog steps per draw against 55-1,023; Gemstones 0
+    divergent draws at seeds 0-2, and to 350B tokens too (445 at seed 0 before). Simulated
+    power-law curves with pooled exponents (``tests/test_groups_slow.py``'s thin groups:
+    4 x 25 and 6 x 10 runs, one exponent or 0.2-0.4): no divergent draw at seeds 0-1 and
+    32-42 steps per draw, against 59-67 and, for the spread exponents, r-hat 1.010-1.021.
+    (Mis)Fitting's five learning rates keep one divergent draw at seeds 0-2: the rate
+    0.008 has 24 runs of models within 1.1x in size, so its floor and N term are the
+    prior's to split, and the draw lies in that prior's tail.
 
-    Pooling everything regularises thin groups, whose floor-coefficient-exponent ridge is
-    what diverges when left separate, and it lets a fit predict groups it has not seen.
-    With a few rich groups, separate coefficients can sample better (second row): pass
-    ``pooling=`` and check ``fit.diagnostics``.
+    What separate terms give up: a group the fit has not seen has no population to be
+    drawn from (:meth:`~bayescale.result.ScalingFit.predict` says so). For that, pass
+    ``pooling`` with the terms ``"pooled"`` and check ``fit.diagnostics``.
     """
     if pooling is not None and not isinstance(pooling, dict):
         raise SpecError(
@@ -99,9 +110,11 @@ def resolve(law, group, pooling):
     for name, mode in pooling.items():
         if not isinstance(mode, str) or mode not in POOLINGS:
             raise SpecError(f"pooling[{name!r}] = {mode!r}; choose one of {', '.join(POOLINGS)}")
-    return {
-        name: pooling.get(name, law.group_pooling.get(name, "pooled")) for name in law.parameters
-    }
+    default = dict.fromkeys(law.parameters, "pooled")
+    if len(law.terms) > 1:
+        default |= dict.fromkeys(law.terms, "separate")
+    default |= law.group_pooling
+    return {name: pooling.get(name, default[name]) for name in law.parameters}
 
 
 def hyper_priors(pooling):
@@ -117,18 +130,22 @@ TERMS_RATIOS = "terms_log_ratio"
 def joint_terms(law, priors, pooling):
     """The law's :attr:`~bayescale.laws.ScalingLaw.terms` to sample jointly, or ``()``.
 
-    All of them, where every one is shared and has a positive prior (a user's prior on
-    a bounded interval keeps the one-by-one form, whose transforms know the bounds).
+    All of them, where every one is shared, or every one is separate per group, and each
+    has a positive prior (a user's prior on a bounded interval keeps the one-by-one form,
+    whose transforms know the bounds).
     """
     terms = law.terms
-    if len(terms) > 1 and all(
-        pooling[k] == "shared" and priors[k].support == "positive" for k in terms
+    modes = {pooling[k] for k in terms}
+    if (
+        len(terms) > 1
+        and modes in ({"shared"}, {"separate"})
+        and all(priors[k].support == "positive" for k in terms)
     ):
         return terms
     return ()
 
 
-def create_terms(names, priors):
+def create_terms(names, priors, dim=None, shifts=None):
     """Create the positive terms ``names`` as their sum and shares; returns them by name.
 
     A law's terms at its reference point (Chinchilla's ``E, a_ref, b_ref``) add up to its
@@ -138,27 +155,56 @@ def create_terms(names, priors):
     fixed, and on the log scale that NUTS samples that line is a thin curved valley. So
     NUTS samples ``s = log(sum)`` and the log-ratios ``r_i = log(t_i / t_k)``:
     ``t_i = e^s w_i`` with ``w = softmax(r, 0)``. The terms keep their own priors, and the
-    change of variables adds ``log |J| = k s + sum(log w_i)``, so the posterior is the
-    same; only its geometry changes (the sum is nearly independent of the shares).
+    change of variables adds ``log |J| = sum(log t_i)`` (``k s + sum(log w_i)``), so the
+    posterior is the same; only its geometry changes (the sum is nearly independent of
+    the shares).
+
+    Per group (``dim``, terms ``"separate"``), each group's sum and shares are those of
+    its terms at its own centre, where its own rows pin their sum, not at the fit's
+    reference, which can lie far outside a group's sizes: ``shifts[t]`` (per group, the
+    term's exponent times the group's mean ``z`` of its input) moves each term from there
+    to the reference, ``log t = s + log w + shift``, a shear of unit Jacobian, so the
+    priors stay those of the terms at the reference.
 
     Measured with ``benchmarks/single_fits.py`` (Chinchilla law, default settings, 28 fits
     of real sweeps without groups): median leapfrog steps per draw 66 one by one, 28
     jointly; Gemstones' ``deep`` family alone (50 checkpoints) 760 steps, 59% of draws at
     the maximum tree depth, against 80 and none; fits passing every convergence check 22
-    against 27. It relies on the laws' ``logsumexp`` having a gradient free of maxima
-    (:mod:`bayescale.ops`). The Revisiting-NSL curves' BNSL law is written this way from
-    the start (``y_ref`` and ``a_frac``).
+    against 27. Gemstones' three families in one fit (where each family alone takes 65-81
+    steps): every parameter separate, one by one at the fit's reference, 923 steps, 82% of
+    draws at the maximum depth and 25 divergent draws, jointly at each group's centre 120
+    steps and none (seed 0); the terms separate and the exponents pooled, jointly at the
+    fit's reference 142-169 steps and 6-11 divergent draws (seeds 0-1), at each group's
+    centre 93-100 steps and none (seeds 0-2). It relies on the laws'
+    ``logsumexp`` having a gradient free of maxima (:mod:`bayescale.ops`). The
+    Revisiting-NSL curves' BNSL law is written this way from the start (``y_ref`` and
+    ``a_frac``).
     """
     import pymc as pm
     import pytensor.tensor as pt
 
     medians = np.array([priors[n].scipy().median() for n in names])  # the starting point
-    log_sum = pm.Flat(TERMS_SUM, initval=np.log(medians.sum()))
-    ratios = pm.Flat(TERMS_RATIOS, shape=len(names) - 1, initval=np.log(medians[:-1] / medians[-1]))
-    log_share = pt.special.log_softmax(pt.concatenate([ratios, pt.zeros(1)]))
-    values = {n: pm.Deterministic(n, pt.exp(log_sum + log_share[i])) for i, n in enumerate(names)}
+    size = () if dim is None else (len(pm.modelcontext(None).coords[dim]),)
+    log_sum = pm.Flat(TERMS_SUM, shape=size, initval=np.full(size, np.log(medians.sum())))
+    ratios = pm.Flat(
+        TERMS_RATIOS,
+        shape=(*size, len(names) - 1),
+        initval=np.tile(np.log(medians[:-1] / medians[-1]), (*size, 1)),
+    )
+    log_share = pt.special.log_softmax(
+        pt.concatenate([ratios, pt.zeros((*size, 1))], axis=-1), axis=-1
+    )
+    log_terms = [log_sum + log_share[..., i] for i in range(len(names))]
+    log_jacobian = len(names) * log_sum + pt.sum(log_share, axis=-1)
+    for i, n in enumerate(names):
+        if n in (shifts or {}):
+            log_terms[i] = log_terms[i] + shifts[n]
+            log_jacobian = log_jacobian + shifts[n]
+    values = {
+        n: pm.Deterministic(n, pt.exp(v), dims=dim) for n, v in zip(names, log_terms, strict=True)
+    }
     log_prior = sum(priors[n].logp(values[n]) for n in names)
-    pm.Potential("terms_prior", log_prior + len(names) * log_sum + pt.sum(log_share))
+    pm.Potential("terms_prior", pt.sum(log_prior + log_jacobian))
     return values
 
 

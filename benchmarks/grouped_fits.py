@@ -3,7 +3,8 @@
 For each real sweep with groups in ``../shared/data`` (:mod:`bayescale.sweeps`) and for
 the simulated sweeps of :data:`SIMULATED`, fits the Chinchilla law with
 ``bayescale.fit(df, law="chinchilla", group="group")`` at default settings (4 chains x 1000
-draws after 1000 tuning steps, every parameter ``"pooled"``) and prints one row per sweep:
+draws after 1000 tuning steps; ``E, a_ref, b_ref`` separate per group and the exponents
+``"pooled"``, :func:`bayescale.pooling.resolve`) and prints one row per sweep:
 groups, rows, divergences, max r-hat, min bulk ESS, share of draws at the maximum tree
 depth, mean leapfrog steps per draw, the centring chosen per parameter, and wall time
 (warm compile cache: each sweep is fitted twice and the second fit is timed).
@@ -11,6 +12,7 @@ depth, mean leapfrog steps per draw, the centring chosen per parameter, and wall
 Usage::
 
     python benchmarks/grouped_fits.py [--only NAME ...] [--draws 1000] [--no-warm] [--sampler nutpie]
+        [--seed 0]
 """
 
 import argparse
@@ -130,7 +132,13 @@ def measure(name, df, draws, warm, group="group", **options):
             fit = bayescale.fit(df[columns], **kwargs)
             seconds = time.perf_counter() - start
     d = fit.diagnostics
-    forms = {"pooled_centred": "c", "pooled_noncentred": "n", "pooled_partial": "p"}
+    forms = {
+        "pooled_centred": "c",
+        "pooled_noncentred": "n",
+        "pooled_partial": "p",
+        "separate": "s",
+        "shared": "=",
+    }
     return {
         "sweep": name,
         "groups": len(fit.group_labels),
@@ -152,6 +160,7 @@ def main():
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--no-warm", action="store_true", help="time the first fit only")
     parser.add_argument("--sampler", default="numpyro", choices=SAMPLERS)
+    parser.add_argument("--seed", type=int, default=0, help="random_seed of every fit")
     args = parser.parse_args()
     cases = dict(SIMULATED)
     cases.update({n: (lambda n=n: sweeps.load(n)) for n in REAL if sweeps.SWEEPS[n].available()})
@@ -161,11 +170,19 @@ def main():
     rows = []
     for name in names:
         rows.append(
-            measure(name, cases[name](), args.draws, not args.no_warm, sampler=args.sampler)
+            measure(
+                name,
+                cases[name](),
+                args.draws,
+                not args.no_warm,
+                sampler=args.sampler,
+                random_seed=args.seed,
+            )
         )
         print(pd.DataFrame([rows[-1]]).to_string(index=False, header=len(rows) == 1), flush=True)
     print("\ncentring: one letter per parameter (E, a_ref, b_ref, alpha, beta): c centred, n not")
     print("p: conditionally non-centred on each group's own estimate (bayescale.engine.geometry)")
+    print("s: separate per group (the terms sampled at each group's centre), = shared")
     print(f"{sum(r['ok'] for r in rows)} of {len(rows)} sweeps pass every convergence check")
 
 

@@ -47,6 +47,7 @@ class Chinchilla(ScalingLaw):
     inputs = ("N", "D")
     scale_inputs = ("N", "D")
     terms = ("E", "a_ref", "b_ref")
+    term_exponents = {"a_ref": ("alpha", "N"), "b_ref": ("beta", "D")}
     priors = {
         "E": Prior("LogNormal", mu=0.5, sigma=0.6),
         "a_ref": Prior("LogNormal", mu=-1.0, sigma=1.5),

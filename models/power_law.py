@@ -54,6 +54,7 @@ class PowerLaw(ScalingLaw):
     inputs = ("x",)
     scale_inputs = ("x",)
     terms = ("E", "a_ref")
+    term_exponents = {"a_ref": ("alpha", "x")}
     priors = {
         "E": Prior("LogNormal", mu=0.5, sigma=0.6),
         "a_ref": Prior("LogNormal", mu=-1.0, sigma=1.5),

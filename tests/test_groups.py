@@ -46,6 +46,7 @@ def grouped_fit():
             grouped_power_law(),
             law="power_law",
             group="corpus",
+            pooling=dict.fromkeys(["E", "a_ref", "alpha"], "pooled"),  # a population of all
             random_seed=0,
         )
 
@@ -92,12 +93,15 @@ def test_group_validation():
         resolve(law, "corpus", {"alpha": "partial"})
     with pytest.raises(bayescale.SpecError, match="not parameters"):
         resolve(law, "corpus", {"beta": "pooled"})
-    assert resolve(law, "corpus", None) == dict.fromkeys(["E", "a_ref", "alpha"], "pooled")
+    # the law's additive terms separate, the rest pooled (see bayescale.pooling.resolve)
+    assert resolve(law, "corpus", None) == {"E": "separate", "a_ref": "separate", "alpha": "pooled"}
     assert resolve(law, "corpus", {"E": "pooled_centred", "alpha": "shared"}) == {
         "E": "pooled_centred",
-        "a_ref": "pooled",
+        "a_ref": "separate",
         "alpha": "shared",
     }
+    kaplan = bayescale.get_law("kaplan")  # no terms: every parameter pooled
+    assert set(resolve(kaplan, "corpus", None).values()) == {"pooled"}
 
 
 def test_group_labels_are_a_posterior_dimension(grouped_fit):
@@ -170,18 +174,36 @@ def test_a_program_built_for_other_data_fits_these_data_exactly(tmp_path, monkey
     """
     from bayescale.engine import jax_nuts
 
-    def fit(df):
+    def fit(df, pooling):
         return bayescale.fit(
-            df, law="power_law", group="corpus", chains=2, draws=50, tune=50, random_seed=0
+            df,
+            law="power_law",
+            group="corpus",
+            pooling=pooling,
+            chains=2,
+            draws=50,
+            tune=50,
+            random_seed=0,
         )
 
     first = grouped_power_law()
-    second = first.assign(loss=first["loss"] * np.exp(0.3 * (first["corpus"] == "c1")))
-    monkeypatch.setenv("BAYESCALE_CACHE_DIR", str(tmp_path / "shared"))
-    fit(first)
-    reused = fit(second).posterior["posterior"]
-    monkeypatch.setattr(jax_nuts, "_PROGRAMS", {})
-    monkeypatch.setenv("BAYESCALE_CACHE_DIR", str(tmp_path / "own"))
-    own = fit(second).posterior["posterior"]
-    for name in ("E", "a_ref", "alpha", "E_mu", "E_tau"):
-        np.testing.assert_allclose(reused[name].to_numpy(), own[name].to_numpy(), rtol=1e-9)
+    in_c1 = first["corpus"] == "c1"  # c1's curve moved up and to larger x: another centre
+    second = first.assign(loss=first["loss"] * np.exp(0.3 * in_c1), x=first["x"] * 10.0**in_c1)
+    # every parameter pooled (each group's estimates are data), and the default (each
+    # group's terms sampled at its own centre, which is data too)
+    for pooling, names in (
+        (
+            dict.fromkeys(["E", "a_ref", "alpha"], "pooled"),
+            ("E", "a_ref", "alpha", "E_mu", "E_tau"),
+        ),
+        (None, ("E", "a_ref", "alpha", "alpha_mu", "alpha_tau")),
+    ):
+        monkeypatch.setattr(jax_nuts, "_PROGRAMS", {})
+        monkeypatch.setenv("BAYESCALE_CACHE_DIR", str(tmp_path / f"shared{pooling is None}"))
+        fit(first, pooling)
+        reused = fit(second, pooling).posterior["posterior"]
+        monkeypatch.setattr(jax_nuts, "_PROGRAMS", {})
+        monkeypatch.setenv("BAYESCALE_CACHE_DIR", str(tmp_path / f"own{pooling is None}"))
+        own = fit(second, pooling).posterior["posterior"]
+        for name in names:
+            np.testing.assert_allclose(reused[name].to_numpy(), own[name].to_numpy(), rtol=1e-9)

@@ -119,14 +119,18 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=(), c
             {k: data[f"data_log_ref_{k}"] for k in law.inputs},
         )
         joint = pooling_mod.joint_terms(law, priors, pooling)
-        p = pooling_mod.create_terms(joint, priors) if joint else {}
+        per_group = bool(joint) and pooling[joint[0]] == "separate"
+        p = pooling_mod.create_terms(joint, priors) if joint and not per_group else {}
         p |= {
             name: pooling_mod.create(
                 name, priors[name], pooling[name], dim, priors, _own(data, name)
             )
             for name in law.parameters
-            if name not in p
+            if name not in joint
         }
+        if per_group:  # after the exponents, which move each group's terms to the reference
+            shifts = _group_centre_shifts(law, p, z, data["data_group"], len(labels))
+            p |= pooling_mod.create_terms(joint, priors, dim, shifts)
         if dim:
             p = {k: v if pooling[k] == "shared" else v[data["data_group"]] for k, v in p.items()}
         mu = law.log_mean(PYTENSOR, p, z)
@@ -144,6 +148,23 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=(), c
             links=links or None,
         )
     return model
+
+
+def _group_centre_shifts(law, p, z, codes, n_groups):
+    """How far each group's terms move from the group's centre to the fit's reference.
+
+    Per term of :attr:`~bayescale.laws.ScalingLaw.term_exponents`, its log at the
+    reference less its log at each group's centre (the mean ``z`` of the group's rows),
+    computed from the data in the program, which serves any data of its shape.
+    """
+    import pytensor.tensor as pt
+
+    member = pt.eq(codes[:, None], pt.arange(n_groups)[None, :])
+    counts = pt.sum(member, axis=0)
+    return {
+        term: p[exponent] * pt.sum(member * z[name][:, None], axis=0) / counts
+        for term, (exponent, name) in law.term_exponents.items()
+    }
 
 
 def _own(data, name):

@@ -360,7 +360,8 @@ def law_parameters(fit, group=None):
         if group is None:
             raise SpecError(
                 f"this fit has groups ({fit.spec.group!r}: {labels}); pass group= one of them, "
-                "or a new label for a new group drawn from the population"
+                "or a new label for a new group drawn from the population (where no parameter "
+                "is 'separate')"
             )
         if not isinstance(group, str):
             raise SpecError(f"group must be a string label, got {group!r}; groups: {labels}")
