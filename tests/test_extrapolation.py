@@ -536,6 +536,45 @@ def test_a_sweep_whose_cut_cannot_be_fitted_alone_falls_back_to_the_population(
     np.testing.assert_array_equal(own.mu, extrapolation.default().mu)
 
 
+def test_an_own_backtest_predicts_the_groups_its_refit_has(monkeypatch):
+    """Group b has no run below the cut: its rows beyond are left out of the backtest."""
+    from test_decisions import chinchilla_draws
+
+    sizes = np.geomspace(1e7, 1e9, 24)
+    frame = pd.concat(
+        [
+            pd.DataFrame({"N": sizes, "D": 20 * sizes, "g": "a"}),
+            pd.DataFrame({"N": sizes[-3:], "D": 20 * sizes[-3:], "g": "b"}),
+            pd.DataFrame({"N": sizes, "D": 20 * sizes, "g": "c"}),
+        ],
+        ignore_index=True,
+    )
+    frame["loss"] = 2.0 + 1e4 / frame["N"] ** 0.3
+    terms = ["E", "a_ref", "b_ref"]
+    separate = dict.fromkeys(terms, "separate") | {"alpha": "shared", "beta": "shared"}
+
+    def draws(rows, groups):
+        d = chinchilla_draws(rows, n=40)
+        return d | {k: np.repeat(d[k][:, None], groups, axis=1) for k in terms}
+
+    fit = fake_fit(frame, "chinchilla", draws(frame, 3), group="g", pooling=separate)
+    inside, short = calibration.nested_cut(fit, 3.0)
+    assert not short and not inside[frame["g"] == "b"].any()
+    refits = []
+
+    def refit_without_b(fitted, data):
+        assert set(data["g"]) == {"a", "c"}
+        refits.append(fake_fit(data, "chinchilla", draws(data, 2), group="g", pooling=separate))
+        return refits[-1]
+
+    monkeypatch.setattr(calibration, "refit", refit_without_b)
+    log_reach, log_draws, log_y = calibration.nested_backtest(fit, inside)
+    beyond = ~inside & (frame["g"] != "b").to_numpy()
+    assert len(log_y) == beyond.sum() == log_draws.shape[1] == len(log_reach)
+    np.testing.assert_array_equal(log_y, np.log(frame.loc[beyond, "loss"]))
+    assert "no own backtest" not in calibration.own_error(fit).source
+
+
 def test_recalibrate_learns_a_drift_persistence_from_your_n_d_backtests():
     """Two simulated sweeps, each backtested at a tenth of its largest budget; one more
     refit each, inside its runs, gives the nested slopes the persistence relates."""

@@ -432,10 +432,19 @@ def nested_cut(fit, reach, fewest=None):
 
 
 def nested_backtest(fit, inside):
-    """Refit ``fit`` on the rows ``inside`` and predict the rest: ``(log reach, log draws, log y)``."""
+    """Refit ``fit`` on the rows ``inside`` and predict the rest: ``(log reach, log draws, log y)``.
+
+    Of a grouped fit, only the rows of groups the refit has: the drift measured is in
+    scale, and a group with no run inside has no level of its own there (by default a
+    group's terms are separate, :func:`bayescale.pooling.resolve`).
+    """
     frame = fit.data.frame
     nested = refit(fit, frame[inside])
     held = frame[~inside]
+    if fit.spec.group:
+        held = held[held[fit.spec.group].isin(nested.group_labels)]
+        if held.empty:
+            raise SpecError("no group with runs beyond the cut has runs inside it")
     rows, draws = nested.predictive_draws(held, extrapolation="none")
     log_y = np.log(held[fit.data.y].to_numpy(float))
     return np.log(nested.evaluator.reach(rows)), np.log(draws), log_y
