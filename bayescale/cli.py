@@ -631,7 +631,7 @@ def main(argv=None):
         default=[],
         metavar="NAME=CHOICE",
         help=f"pooling of one law parameter across groups, CHOICE one of {', '.join(POOLINGS)} "
-        "(default with --group: pooled)",
+        "(default with --group: the law's additive terms separate, the rest pooled)",
     )
     p_fit.add_argument(
         "--prior",
