@@ -39,7 +39,7 @@ the same model to a user's own backtests.
 Drift persists. For sweeps over model size and tokens, a backtest inside a sweep's own runs
 (fit up to a third of its largest scale, predict the rest) drifts the same way as the
 extrapolation beyond them: over the benchmark's 32 such pairs of 8 sources, the two slopes
-correlate at 0.65, with the same sign in 75% (for 70 pairs of 1-D learning curves, -0.11
+correlate at 0.66, with the same sign in 78% (for 70 pairs of 1-D learning curves, -0.11
 and 23%; ``case_studies/extrapolation_calibration.py drift``).
 :class:`DriftPersistence` carries a nested backtest's slope ``b_n`` over::
 
