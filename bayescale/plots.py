@@ -42,7 +42,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from bayescale.arguments import check_probability, is_integer, is_number
+from bayescale.arguments import check_count, check_probability, is_number
 from bayescale.errors import SpecError
 from bayescale.evaluation import decisions
 from bayescale.evaluation.backtesting import Backtest
@@ -142,8 +142,7 @@ def fit_plot(
     """
     check_fit(fit)
     levels = _levels(ci)
-    if not is_integer(max_curves) or max_curves < 1:
-        raise SpecError(f"max_curves must be a positive integer, got {max_curves!r}")
+    check_count(max_curves, "max_curves")
     key = _resolve_key(fit, against, _axis_keys(fit), "against")
     varied = "D" if key == "C" else key  # along C, each model size gets more tokens
     held = [k for k in fit.law.inputs if k != varied]
@@ -808,8 +807,7 @@ def ppc_plot(fit, num_samples=50):
     matplotlib.figure.Figure
     """
     check_fit(fit)
-    if not is_integer(num_samples) or num_samples < 1:
-        raise SpecError(f"num_samples must be a positive integer, got {num_samples!r}")
+    check_count(num_samples, "num_samples")
     data = fit.data.frame
     columns = {k: data[k].to_numpy() for k in fit.law.inputs}
     group = data[fit.spec.group].to_numpy() if fit.spec.group else None
