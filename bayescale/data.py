@@ -263,8 +263,23 @@ def prepare(
             f"inputs= names {sorted(unknown)}, which law {law.name!r} does not take; "
             f"its inputs are {list(law.inputs)}"
         )
-    cols = {k: mapping.get(k, k) for k in (*law.inputs, "C")}
-    derive_d = "D" in law.inputs and cols["D"] not in df.columns and cols["C"] in df.columns
+    if "C" in mapping and not {"N", "D"} <= set(law.inputs):
+        raise DataError(
+            f"inputs= maps compute 'C', but law {law.name!r} takes {list(law.inputs)}: "
+            "compute gives tokens D = C / (k N) only to laws of N and D"
+        )
+    if {"C", "D"} <= set(mapping):
+        raise DataError(
+            f"inputs= maps both tokens 'D' ({mapping['D']!r}) and compute 'C' "
+            f"({mapping['C']!r}): map one; D is derived from C when it is not given"
+        )
+    cols = {k: mapping.get(k, k) for k in (*law.inputs, "C", "D")}
+    has_c, has_d = cols["C"] in df.columns, cols["D"] in df.columns
+    if "C" in mapping:  # named compute wins over a column that happens to be called D (depth)
+        derive_d = y is not None or has_c or not has_d  # a prediction table may give tokens
+    else:
+        derive_d = has_c and not has_d
+    derive_d = derive_d and "D" in law.inputs
     needed = [cols[k] for k in law.inputs if not (k == "D" and derive_d)]
     if derive_d:
         needed.append(cols["C"])
@@ -279,7 +294,13 @@ def prepare(
     extra = [y, y_log_sd] if y is not None else []
     missing = [c for c in [*needed, *extra] if c is not None and c not in df.columns]
     if missing:
-        hint = " (map columns with inputs={'N': 'your column'})" if set(missing) - {y} else ""
+        hint = ""
+        if set(missing) & set(needed):
+            hint = (
+                " (map columns with inputs={'N': 'your column'})"
+                if y is not None
+                else f" (the fit reads its inputs from columns {needed})"
+            )
         raise DataError(
             f"missing column(s) {missing} for law {law.name!r} with y={y!r}; "
             f"the table has {list(df.columns)}{hint}"

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 
 import bayescale
 from bayescale.data import prepare
@@ -33,6 +34,36 @@ def test_mapping_and_compute_to_tokens():
     np.testing.assert_allclose(out.frame["D"], np.geomspace(1e9, 1e12, 12)[::-1])
     out8 = prepare(df, LAW, "loss", inputs={"N": "Model Size", "C": "FLOPs"}, flops_per_token=8)
     np.testing.assert_allclose(out8.frame["D"] * 8 / 6, out.frame["D"])
+
+
+def test_compute_mapped_by_name_wins_over_a_column_called_d():
+    # A column D that is not tokens (a model's depth) must not shadow the compute the user named.
+    df = frame()
+    df["FLOPs"] = 6 * df["N"] * df.pop("D")
+    df["D"] = np.arange(12) + 6  # layers
+    out = prepare(df, LAW, "loss", inputs={"C": "FLOPs"})
+    np.testing.assert_allclose(out.frame["D"], np.geomspace(1e9, 1e12, 12)[::-1])
+    # a prediction table of the same fit may give tokens instead of compute
+    tokens = frame().drop(columns="loss")
+    assert_frame_equal(prepare(tokens, LAW, None, inputs={"C": "FLOPs"}).frame, tokens)
+    with pytest.raises(bayescale.DataError, match=r"missing column\(s\) \['FLOPs'\]"):
+        prepare(frame(), LAW, "loss", inputs={"C": "FLOPs"})
+    with pytest.raises(bayescale.DataError, match="maps both tokens 'D'"):
+        prepare(df, LAW, "loss", inputs={"C": "FLOPs", "D": "D"})
+    with pytest.raises(bayescale.DataError, match="only to laws of N and D"):
+        prepare(df.assign(x=df["N"]), bayescale.get_law("power_law"), "loss", inputs={"C": "FLOPs"})
+
+
+def test_missing_column_hints_match_the_call():
+    # Fitting suggests inputs=; predicting (y=None) names the fit's columns; y_log_sd gets neither.
+    renamed = frame().rename(columns={"N": "params"})
+    with pytest.raises(bayescale.DataError, match=r"map columns with inputs="):
+        prepare(renamed, LAW, "loss")
+    with pytest.raises(bayescale.DataError, match=r"reads its inputs from columns \['size', 'D'\]"):
+        prepare(renamed, LAW, None, inputs={"N": "size"})
+    with pytest.raises(bayescale.DataError) as err:
+        prepare(frame(), LAW, "loss", y_log_sd="loss_sd")
+    assert "inputs=" not in str(err.value)
 
 
 def test_csv_path(tmp_path):
