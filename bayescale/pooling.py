@@ -290,15 +290,29 @@ def reported(pooling):
     return out
 
 
+def refuse_new_groups(new_labels, fitted_labels, pooling, where=""):
+    """SpecError if a parameter is ``"separate"`` and labels not fitted are asked for.
+
+    Names the labels (a typo is the usual cause), ``where`` they occur, the fitted groups
+    and the separate parameters: such a parameter has no population to draw from.
+    """
+    separate = [k for k, mode in pooling.items() if mode == "separate"]
+    if new_labels and separate:
+        raise SpecError(
+            f"group(s) {list(new_labels)}{where} are not among the fitted groups "
+            f"{list(fitted_labels)}; parameter(s) {separate} are 'separate' per group, so "
+            "there is no population to draw a new group's value from: check the labels, or "
+            "refit with them 'pooled' (or 'shared') to predict new groups"
+        )
+
+
 def new_group_draws(name, prior, mode, draws, rng):
-    """Draws of ``name`` for a group never seen: from the population when pooled."""
+    """Draws of ``name`` for a group never seen: from the population when pooled.
+
+    A ``"separate"`` parameter has none: callers :func:`refuse_new_groups` first.
+    """
     if mode == "shared":
         return draws[name]
-    if mode == "separate":
-        raise SpecError(
-            f"parameter {name!r} is 'separate' per group, so there is no population to draw a "
-            "new group's value from; refit with it 'pooled' (or 'shared') to predict new groups"
-        )
     mu, tau = draws[f"{name}_mu"], draws[f"{name}_tau"]
     u = prior.to_unconstrained(NUMPY, mu) + tau * rng.standard_normal(mu.shape)
     return prior.to_constrained(NUMPY, u)

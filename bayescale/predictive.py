@@ -22,7 +22,7 @@ import numpy as np
 from scipy import special
 
 from bayescale import pooling as pooling_mod
-from bayescale.data import FitData
+from bayescale.data import FitData, row_labels
 from bayescale.errors import SpecError
 from bayescale.extrapolation import Edge, error, log_reach, log_scale, sloped
 from bayescale.likelihoods import in_quadrature
@@ -158,11 +158,15 @@ class Evaluator:
             return {k: pooling_mod.per_row(self.draws[k], "shared", None) for k in names}
         codes = self._codes(frame)
         labels = frame[self.group]
+        new_labels = sorted(set(labels[codes < 0]))
+        where = f" at {row_labels(frame.index, codes < 0)}"
+        modes = {k: self._pooling[k] for k in names}
+        pooling_mod.refuse_new_groups(new_labels, self.labels, modes, where)
         out = {}
         for k in names:
-            mode = self._pooling[k]
+            mode = modes[k]
             rows = pooling_mod.per_row(self.draws[k], mode, np.maximum(codes, 0))
-            for label in sorted(set(labels[codes < 0])):
+            for label in new_labels:
                 new = pooling_mod.new_group_draws(k, self.priors.get(k), mode, self.draws, rng)
                 rows = np.where((labels == label).to_numpy(), new[..., None], rows)
             lead = self.draws[k].shape[: -1 if mode != "shared" else None]

@@ -217,8 +217,28 @@ def test_grouped_answers_per_group_and_for_a_new_group(grouped_fit):
 def test_grouped_fit_needs_a_group(grouped_fit):
     with pytest.raises(SpecError, match=r"groups \('g': \['x', 'y'\]\)"):
         bayescale.compute_optimal(grouped_fit, CHINCHILLA_C)
-    with pytest.raises(SpecError, match="string label"):
-        bayescale.compute_optimal(grouped_fit, CHINCHILLA_C, group=3)
+    with pytest.raises(SpecError, match="text or number label"):
+        bayescale.compute_optimal(grouped_fit, CHINCHILLA_C, group=["x"])
+    # a number is its text, as the fit and predict read a group column of numbers
+    pd.testing.assert_frame_equal(
+        bayescale.compute_optimal(grouped_fit, CHINCHILLA_C, group=3),
+        bayescale.compute_optimal(grouped_fit, CHINCHILLA_C, group="3"),
+    )
+
+
+def test_separate_terms_refuse_an_unknown_group_by_name():
+    frame = pd.concat([design({"g": "x"}), design({"g": "y"})], ignore_index=True)
+    draws = chinchilla_draws(frame)
+    draws["E"] = np.stack([draws["E"], draws["E"] * 1.1], axis=1)
+    pooling = dict.fromkeys(["alpha", "a_ref", "b_ref", "beta"], "shared") | {"E": "separate"}
+    fit = fake_fit(frame, "chinchilla", draws, group="g", pooling=pooling)
+    assert len(bayescale.compute_optimal(fit, CHINCHILLA_C, group="y")) == 1
+    with pytest.raises(
+        SpecError,
+        match=r"group\(s\) \['Y'\] \(group='Y'\) are not among the fitted groups "
+        r"\['x', 'y'\]; parameter\(s\) \['E'\] are 'separate' per group",
+    ):
+        bayescale.compute_optimal(fit, CHINCHILLA_C, group="Y")
 
 
 @pytest.mark.parametrize("C", [0.0, -1e21, np.nan, np.inf, [1e21, -1.0], "big", [], None])

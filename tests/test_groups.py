@@ -157,8 +157,13 @@ def test_separate_parameters_cannot_predict_new_groups():
             draws=200,
             tune=200,
         )
-    with pytest.raises(bayescale.SpecError, match="'separate' per group"):
-        fit.predict({"x": [1e9], "corpus": ["new"]})
+    # the error names the unknown label, its row and the fitted groups (a typo is the usual cause)
+    with pytest.raises(
+        bayescale.SpecError,
+        match=r"group\(s\) \['new'\] at 1 row \(1\) are not among the fitted groups "
+        r"\['c0', 'c1', 'c2', 'c3'\]; parameter\(s\) \['E', 'a_ref'\] are 'separate'",
+    ):
+        fit.predict({"x": [1e9, 1e9], "corpus": ["c2", "new"]})
     assert len(fit.predict({"x": [1e9], "corpus": ["c2"]})) == 1
 
 

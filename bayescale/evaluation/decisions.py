@@ -36,6 +36,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from bayescale import pooling as pooling_mod
 from bayescale.arguments import check_probability, is_number
 from bayescale.diagnostics import flag
 from bayescale.errors import SpecError, UndefinedDrawsWarning
@@ -363,8 +364,13 @@ def law_parameters(fit, group=None):
                 "or a new label for a new group drawn from the population (where no parameter "
                 "is 'separate')"
             )
-        if not isinstance(group, str):
-            raise SpecError(f"group must be a string label, got {group!r}; groups: {labels}")
+        if not (isinstance(group, str) or is_number(group)):
+            raise SpecError(
+                f"group must be a text or number label, got {group!r}; groups: {labels}"
+            )
+        group = str(group)  # labels are text, as the fit and predict read them
+        new = [group] if group not in labels else []
+        pooling_mod.refuse_new_groups(new, labels, fit.pooling, f" (group={group!r})")
         frame = pd.DataFrame({fit.spec.group: [group]})
     rng = np.random.default_rng(fit.spec.random_seed)
     rows = fit.evaluator.parameters(frame, rng)
