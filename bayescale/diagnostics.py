@@ -308,7 +308,7 @@ def flag(table, fits, what):
 
     Parameters
     ----------
-    table : pandas.DataFrame
+    table : pandas.DataFrame or pandas.Series
         The result, marked in place and returned.
     fits : dict of str to object
         The fits behind it, by name; each has ``converged`` (True, False or None) and,

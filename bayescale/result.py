@@ -344,7 +344,8 @@ class ScalingFit:
         Returns
         -------
         pandas.Series
-            ``median, lower, upper`` of the difference and ``p_greater``.
+            ``median, lower, upper`` of the difference and ``p_greater``; ``attrs`` say
+            whether the fit converged, as every answer's do (:func:`bayescale.diagnostics.flag`).
         """
         check_probability(ci, "ci")
         post = self.posterior["posterior"]
@@ -358,10 +359,11 @@ class ScalingFit:
         values = self.draws([param])[param]
         diff = values[:, self.group_labels.index(a)] - values[:, self.group_labels.index(b)]
         med, lo, hi = quantiles(diff, ci)
-        return pd.Series(
+        out = pd.Series(
             {"median": med, "lower": lo, "upper": hi, "p_greater": float(np.mean(diff > 0))},
             name=f"{param}[{a}] - {param}[{b}]",
         )
+        return diag_mod.flag(out, {self.label: self}, "contrast")
 
     def _check_groups(self, *labels):
         """``labels`` as this fit's group labels; a SpecError for one it does not have.

@@ -9,6 +9,8 @@ sampling): ``bad``'s two chains disagree on alpha, so r-hat fails.
 
 import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
 import test_report
 from test_plots import nd_design
@@ -108,3 +110,20 @@ def test_cli_says_it_once_and_exits_1(good, bad, tmp_path, capsys):
         status = main(["compare", str(tmp_path / "good.nc"), str(tmp_path / "bad.nc")])
     assert status == 1  # it used to exit 0 whatever the fits
     assert "converged" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.05])
+def test_a_contrast_of_groups_carries_the_fit_verdict(shift):
+    # E by group: x and y; ``shift`` moves the second chain's alpha, so r-hat fails at 0.05
+    draws = test_report.chinchilla_draws(test_report.DRAWS, 3, shift=shift)
+    draws["E"] = np.stack([draws["E"], draws["E"] * 1.001], axis=1)  # both fit the data
+    pooling = dict.fromkeys(["alpha", "a_ref", "b_ref", "beta"], "shared") | {"E": "separate"}
+    design = pd.concat([nd_design("x"), nd_design("y")], ignore_index=True)
+    fit = fake_fit(design, "chinchilla", draws, group="g", pooling=pooling, chains=2)
+    if fit.converged:
+        diff = silent(lambda: fit.contrast("E", "y", "x"))
+    else:
+        diff, message = one_warning(lambda: fit.contrast("E", "y", "x"))
+        assert message.startswith("contrast from a fit that failed") and "r-hat" in message
+    assert diff["p_greater"] == 1.0
+    assert diff.attrs["converged"] is (shift == 0.0)
