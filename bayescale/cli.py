@@ -515,7 +515,8 @@ def target_command(args):
         "\ndraws that never reach the target count as needing infinite compute (an 'inf' "
         "end: more than the interval's tail of the posterior never gets there); "
         "p_unreachable: draws whose asymptote (or, for an accuracy, ceiling) is at or beyond "
-        "it; p_out_of_range: others with no budget reaching it in the searched range"
+        "it; p_out_of_range: others with no budget reaching it in the searched range; "
+        "p_below_range: draws that reach it at the smallest budget searched already (a 0 end)"
     )
     _extrapolation_note(table["reach_upper"], args, "answers")
     return _status(*fits)

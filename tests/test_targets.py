@@ -88,6 +88,22 @@ def test_target_budget_is_the_closed_form_inverse(chinchilla_fit):
     assert np.isinf(table["C_median"][2]) and np.isfinite(table["C_lower"][2])
 
 
+def test_a_target_met_below_the_searched_budgets_needs_less_not_infinite(chinchilla_fit):
+    """A loss reached at 1e-3 of the smallest fitted budget already is below the range."""
+    smallest = decisions.fitted_compute(chinchilla_fit).min() * targets.TARGET_SEARCH[0]
+    p = {key: v[:, None] for key, v in posterior(chinchilla_fit).items()}
+    big_k, gamma = frontier(p)
+    at_smallest = (p["E"] + big_k * (smallest / 6.0) ** -gamma)[:, 0]
+    loss = np.quantile(at_smallest, 0.75)  # a quarter of the draws do not reach it there
+    draws = targets.target_draws(chinchilla_fit, [loss], extrapolation="none")
+    np.testing.assert_array_equal(draws["below_range"][:, 0], at_smallest <= loss)
+    assert not (draws["out_of_range"] | draws["unreachable"]).any()
+    table = bayescale.compute_for_target(chinchilla_fit, loss, ci=0.8, extrapolation="none")
+    assert table["p_below_range"][0] == pytest.approx(0.75, abs=0.01)
+    assert table["C_median"][0] == 0.0 and table["C_lower"][0] == 0.0
+    assert smallest < table["C_upper"][0] < np.inf  # the others need more, and get there
+
+
 def test_fixed_model_size_needs_tokens_from_the_closed_form(chinchilla_fit):
     """With N fixed: ``D = (B / (loss - E - A N^-alpha))^(1/beta)``; out of reach below that floor."""
     n = 7e10

@@ -93,7 +93,10 @@ def compute_for_target(
     ``D`` (and ``N`` at the optimal allocation) in the median and interval, so an infinite
     upper end says that more than the interval's upper tail of the posterior does not get
     there, rather than an interval over the draws that do passing for a sure answer.
-    ``p_unreachable`` and ``p_out_of_range`` say how many draws do not.
+    ``p_unreachable`` and ``p_out_of_range`` say how many draws do not. A draw whose loss is
+    at or below the target already at the smallest budget searched needs less than any
+    budget searched: it counts as 0 (``p_below_range`` of them), so a lower end of 0 says
+    the runs you have, or smaller ones, already get there.
 
     Parameters
     ----------
@@ -123,7 +126,8 @@ def compute_for_target(
         fit's ``k``: how far beyond the data the answer lies; with ``fixed_N`` the ``N``
         columns are that value); ``p_unreachable``: the share of draws whose asymptote is at
         or above the target; ``p_out_of_range``: the share of the others with no answer in
-        :data:`TARGET_SEARCH`.
+        :data:`TARGET_SEARCH`; ``p_below_range``: the share that reach the target at its
+        smallest budget already.
 
     Raises
     ------
@@ -146,18 +150,20 @@ def summarise(draws, ci, fixed_N=None):
     """Median and interval of :data:`TARGET_SUMMARIES`, and the shares with no answer.
 
     A draw that never reaches its target counts as infinite ``C``, ``D`` (and ``N``, unless
-    it is fixed) in the quantiles (:func:`compute_for_target`).
+    it is fixed) in the quantiles, one that reaches it below the searched budgets as 0
+    (:func:`compute_for_target`).
     """
     out = {}
     never = draws["unreachable"] | draws["out_of_range"]
     for name in TARGET_SUMMARIES:
         values = draws[name]
         if name != "N" or fixed_N is None:  # a fixed N is the answer's N, reached or not
-            values = np.where(never, np.inf, values)
+            values = np.where(never, np.inf, np.where(draws["below_range"], 0.0, values))
         med, lo, hi = quantiles(values, ci, axis=0)
         out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
     out["p_unreachable"] = draws["unreachable"].mean(axis=0)
     out["p_out_of_range"] = draws["out_of_range"].mean(axis=0)
+    out["p_below_range"] = draws["below_range"].mean(axis=0)
     return out
 
 
@@ -252,7 +258,8 @@ def target_draws(
     -------
     dict of str to ndarray
         ``C``, ``N``, ``D``, ``reach`` (NaN where a draw has no answer) and the boolean
-        ``unreachable`` and ``out_of_range``.
+        ``unreachable``, ``below_range`` (the target met at the smallest budget searched)
+        and ``out_of_range`` (not met within the budgets searched).
     """
     targets = _check_losses(loss)
     curve = LossCurve.of(fit, group, flops_per_token, unique_tokens, extrapolation, fixed_N)
@@ -282,13 +289,15 @@ def solve(curve, log_targets):
     ).reshape(unreachable.shape)
     c = np.exp(log_c)
     n, d = curve.allocation_at(log_c)
+    below = ~unreachable & (f[..., 0] <= 0)  # met at the smallest budget searched already
     return {
         "C": c,
         "N": n,
         "D": d,
         "reach": c / fitted.max(),
         "unreachable": unreachable,
-        "out_of_range": ~unreachable & np.isnan(log_c),
+        "below_range": below,
+        "out_of_range": ~unreachable & ~below & np.isnan(log_c),
     }
 
 
