@@ -114,6 +114,21 @@ def test_bad_questions_are_named_before_any_fit(fake_batch, options, message):
             bayescale.sensitivity(nd_design(), budget)
 
 
+@pytest.mark.parametrize(
+    ("change", "options", "message"),
+    [
+        (lambda runs: runs.assign(loss=runs["loss"].where(runs.index != 3)), {}, r"1 row \(3\)"),
+        (lambda runs: runs.assign(loss=-runs["loss"]), {}, "response"),
+        (lambda runs: runs, {"y": "Loss"}, r"missing column\(s\) \['Loss'\]"),
+    ],
+)
+def test_a_bad_response_is_named_before_any_fit(fake_batch, change, options, message):
+    # it used to be fitted subset by subset, each row of the table an error (the CLI: exit 1)
+    with pytest.raises(bayescale.DataError, match=message):
+        bayescale.sensitivity(change(nd_design()), C, **options)
+    assert fake_batch == []
+
+
 def test_cli_prints_the_table_and_exits_1_when_a_fit_failed(fake_batch, tmp_path, capsys):
     from bayescale.cli import main
 

@@ -128,6 +128,16 @@ def sensitivity(
     if wrong := [law.name for law in laws if not {"N", "D"} <= set(law.inputs)]:
         raise SpecError(f"laws {wrong} have no inputs N and D: no compute-optimal allocation")
     table = data_mod.read_table(data)
+    for lik in likelihoods:  # the response too, as fit checks it, before any fitting
+        data_mod.prepare(
+            table,
+            laws[0],
+            fit_options.get("y", "loss"),
+            inputs=fit_options.get("inputs"),
+            flops_per_token=fit_options.get("flops_per_token", _DEFAULT_FLOPS_PER_TOKEN),
+            y_log_sd=fit_options.get("y_log_sd"),
+            y_support=lik.support,
+        )
     masks = _masks(table, laws[0], fit_options, subsets)
     combos = [(law, lik, name) for law in laws for lik in likelihoods for name in masks]
     tasks = [
