@@ -6,6 +6,7 @@ Columns are matched to a law's inputs by name (``N``, ``D``, ``x``...). ``inputs
 usual forward+backward estimate).
 """
 
+import io
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +153,9 @@ def read_table(data):
         if not path.exists():
             raise DataError(f"data file {str(path)!r} does not exist")
         try:
-            header = pd.read_csv(path, header=None, nrows=1).iloc[0]
-            table = pd.read_csv(path)
+            raw = path.read_bytes()  # once: a pipe (/dev/stdin, <(...)) cannot be read twice
+            header = pd.read_csv(io.BytesIO(raw), header=None, nrows=1).iloc[0]
+            table = pd.read_csv(io.BytesIO(raw))
         except (OSError, ValueError, UnicodeDecodeError) as err:
             raise DataError(f"data file {str(path)!r} is not a readable CSV table: {err}") from err
         if repeated := sorted(set(header[header.duplicated()].astype(str))):
@@ -274,6 +276,8 @@ def prepare(
             f"({mapping['C']!r}): map one; D is derived from C when it is not given"
         )
     cols = {k: mapping.get(k, k) for k in (*law.inputs, "C", "D")}
+    if y is None:  # rows to predict may name an input as the law does, whatever the fit read
+        cols = {k: c if c in df.columns or k not in df.columns else k for k, c in cols.items()}
     has_c, has_d = cols["C"] in df.columns, cols["D"] in df.columns
     if "C" in mapping:  # named compute wins over a column that happens to be called D (depth)
         derive_d = y is not None or has_c or not has_d  # a prediction table may give tokens

@@ -859,13 +859,14 @@ def _read_targets(fit, targets):
             f"new label for a new group); the targets have {list(table.columns)}"
         )
     labels = table[group].astype(str).to_numpy() if group else np.full(len(table), None)
-    compute_column = _column(fit, "C")
+    # a target names an input as the fit's table did, or as the law does ("C=1e23")
+    compute_column, n_column = (c if (c := _column(fit, k)) in table else k for k in "CN")
     nd = _has_nd(fit)
     budgets = None
     if nd and compute_column in table:
         compute = numeric_column(table, compute_column, "compute C of a target")
         budgets = pd.DataFrame({"C": compute, "group": labels})
-    rows = None if budgets is not None and _column(fit, "N") not in table else table
+    rows = None if budgets is not None and n_column not in table else table
     if nd:
         key = "C"
         values = (

@@ -1,3 +1,6 @@
+import os
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,6 +77,17 @@ def test_csv_path(tmp_path):
         prepare(tmp_path / "nope.csv", LAW, "loss")
     with pytest.raises(bayescale.DataError, match="DataFrame, a dict of columns or a CSV path"):
         prepare([1, 2, 3], LAW, "loss")
+
+
+def test_a_csv_from_a_pipe_is_read_once(tmp_path):
+    # `bayescale fit /dev/stdin`, `<(...)`: a second read of a pipe finds it empty
+    fifo = tmp_path / "runs.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(frame().to_csv(index=False)))
+    writer.start()
+    out = prepare(str(fifo), LAW, "loss")
+    writer.join()
+    assert_frame_equal(out.frame, frame())
 
 
 def test_missing_column_lists_what_exists():

@@ -365,6 +365,23 @@ def test_budgets_alone_are_answered_at_the_optimal_allocation(good, tmp_path, no
     assert "extrapolation to C = 1e+23" in predictions
 
 
+def test_targets_may_name_inputs_as_the_law_does(tmp_path, no_figures):
+    # a fit of columns "Model Size" and "Training FLOP": "C=..." as the README's example
+    # gives it, or the fit's own names, ask the same (it used to be refused, "C" missing)
+    runs = nd_design().rename(columns={"N": "Model Size"})
+    runs["Training FLOP"] = 6 * runs["Model Size"] * runs.pop("D")
+    inputs = {"N": "Model Size", "C": "Training FLOP"}
+    fit = fake_fit(runs, "chinchilla", chinchilla_draws(DRAWS, 0), chains=2, inputs=inputs)
+    by_law = fit.report(tmp_path / "a.html", targets={"C": [1e21, 1e23]}).read_text()
+    by_fit = fit.report(tmp_path / "b.html", targets={"Training FLOP": [1e21, 1e23]}).read_text()
+    ours = section(by_law, "Predictions at the targets")
+    assert "FLOP budgets alone" in ours and ours == section(by_fit, "Predictions at the targets")
+    rows = {"N": [1e9], "D": [2e10]}
+    pd.testing.assert_frame_equal(
+        fit.predict(rows), fit.predict({"Model Size": [1e9], "Training FLOP": [1.2e20]})
+    )
+
+
 def test_comparison_section(good, tmp_path):
     other = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 5), chains=2)
     text = write_report(good, tmp_path / "r.html", compare={"other": other}).read_text()
