@@ -167,10 +167,13 @@ def read(path):
     path = as_path(path, "load")
     if not path.exists():
         raise FitFileError(f"no saved fit at {str(path)!r}")
+    if path.is_dir():
+        raise FitFileError(f"{str(path)!r} is a folder, not a saved fit")
     try:
         tree = xr.open_datatree(path, engine="h5netcdf").load()
     except Exception as err:  # damaged bytes: h5py raises OSError, KeyError, RuntimeError...
-        raise FitFileError(f"{str(path)!r} is not a readable netCDF file: {err}") from err
+        reason = " ".join(str(err).split())  # HDF5's messages run over several lines
+        raise FitFileError(f"{str(path)!r} is not a readable netCDF file: {reason}") from err
     spec_json = tree.attrs.get(_SPEC)
     if spec_json is None:
         raise FitFileError(f"{str(path)!r} is netCDF but was not written by bayescale.save")
