@@ -125,6 +125,10 @@ def test_fixed_model_size_needs_tokens_from_the_closed_form(chinchilla_fit):
     # more compute than the optimal allocation needs for the same loss (or equal at N = N*)
     optimal = targets.target_draws(chinchilla_fit, loss, extrapolation="none")["C"]
     assert np.all(draws["C"][found] >= optimal[found] * (1 - 1e-9))
+    # the table's N is the one fixed, even for a target no draw reaches (it was NaN)
+    table = bayescale.compute_for_target(chinchilla_fit, [2.0, 1.5], fixed_N=n)
+    assert table["p_unreachable"][1] == 1.0
+    assert (table[["N_median", "N_lower", "N_upper"]] == n).all(axis=None)
 
 
 def test_extrapolation_drift_enters_per_draw_as_a_line_in_log_reach(chinchilla_fit):

@@ -157,7 +157,9 @@ def summarise(draws, ci, fixed_N=None):
     never = draws["unreachable"] | draws["out_of_range"]
     for name in TARGET_SUMMARIES:
         values = draws[name]
-        if name != "N" or fixed_N is None:  # a fixed N is the answer's N, reached or not
+        if name == "N" and fixed_N is not None:  # the answer's N, reached or not
+            values = np.full(values.shape, float(fixed_N))
+        else:
             values = np.where(never, np.inf, np.where(draws["below_range"], 0.0, values))
         med, lo, hi = quantiles(values, ci, axis=0)
         out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
