@@ -41,6 +41,7 @@ from bayescale.arguments import check_probability, is_number
 from bayescale.diagnostics import flag
 from bayescale.errors import SpecError, UndefinedDrawsWarning
 from bayescale.extrapolation import error, log_scale
+from bayescale.laws import get_law, laws
 from bayescale.ops import NUMPY
 from bayescale.predictive import quantiles
 from bayescale.result import check_fit
@@ -392,13 +393,17 @@ def _has_closed_form(law):
     return hasattr(law, "compute_optimal") and set(law.inputs) == {"N", "D"}
 
 
+def allocatable_laws():
+    """Names of the registered laws a budget can be allocated under: in ``N``, ``D`` (and ``U``)."""
+    return [name for name in laws() if {"N", "D"} <= set(get_law(name).inputs) <= {"N", "D", "U"}]
+
+
 def extra_inputs(law, unique_tokens):
     """Fixed values of the law's inputs other than ``N`` and ``D``; SpecError if unsupported."""
     if not {"N", "D"} <= set(law.inputs):
         raise SpecError(
             f"law {law.name!r} has inputs {list(law.inputs)}, not model size N and tokens D: "
-            "a compute-optimal allocation needs a law in N and D (chinchilla, kaplan, "
-            "data_constrained)"
+            f"a compute-optimal allocation needs a law in N and D ({', '.join(allocatable_laws())})"
         )
     other = set(law.inputs) - {"N", "D"}
     if other - {"U"}:
