@@ -107,7 +107,7 @@ def demo(args):
         f"[{pred['lower']:.4f}, {pred['upper']:.4f}], {pred['extrapolation_share']:.0%} of "
         "its width"
     )
-    return _status(fit)
+    return _status({"the demo fit": fit})
 
 
 def _pairs(items, option, form):
@@ -256,16 +256,17 @@ def fit_command(args):
             print(f"Extrapolation error: {own}")
         fit.save(args.save)
         print(f"saved to {args.save}")
-    return _status(fit)
+    return _status({"the fit": fit})
 
 
 def compare_command(args):
     """Compare saved fits of the same data by PSIS-LOO; print the table with stacking weights."""
     import bayescale
 
-    loaded = {name: bayescale.load(f) for name, f in _by_file_name(args.fits).items()}
+    named = _by_file_name(args.fits)
+    loaded = {name: bayescale.load(f) for name, f in named.items()}
     _show(bayescale.compare(loaded))
-    return _status(*loaded.values())
+    return _status({f"fit {named[name]}": fit for name, fit in loaded.items()})
 
 
 def _by_file_name(paths):
@@ -439,14 +440,18 @@ def predict_command(args):
             f"\ngroups not in the fit, predicted from the population of groups: {new} "
             f"(the fit's groups: {fit.group_labels})"
         )
-    return _status(fit)
+    return _status({f"fit {args.fit}": fit})
 
 
-def _status(*fits):
-    """Exit status of a command that answers from saved fits: 1, loudly, if any did not converge."""
-    failed = [fit for fit in fits if not fit.converged]
-    for fit in failed:
-        print(f"\nWARNING: the fit did not converge: {fit.diagnostics}", file=sys.stderr)
+def _status(fits):
+    """Exit status of a command that answers from fits: 1, loudly, if any did not converge.
+
+    ``fits`` maps how the user named each fit (its file) to the fit, so that the warning
+    says which of several failed.
+    """
+    failed = {name: fit for name, fit in fits.items() if not fit.converged}
+    for name, fit in failed.items():
+        print(f"\nWARNING: {name} did not converge: {fit.diagnostics}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -492,7 +497,7 @@ def optimal_command(args):
     )
     _show(table)
     _extrapolation_note(table["reach"], args, "losses at budgets")
-    return _status(fit)
+    return _status({f"fit {args.fit}": fit})
 
 
 def target_command(args):
@@ -500,16 +505,18 @@ def target_command(args):
     import bayescale
     from bayescale.errors import SpecError
 
-    if (args.accuracy is None) != (args.via is None):
+    if args.accuracy is not None and args.via is None:
         raise SpecError("--accuracy needs --via ACCURACY_FIT.nc (a fit of accuracy on this loss)")
+    if args.via is not None and args.accuracy is None:
+        raise SpecError("--via is used only with --accuracy (targets of accuracy, not loss)")
     fit = bayescale.load(args.fit)
     options = {"group": args.group, "fixed_N": args.fixed_N, **_decision_options(args)}
-    fits = [fit]
+    fits = {f"fit {args.fit}": fit}
     if args.accuracy is None:
         table = bayescale.compute_for_target(fit, args.loss, **options)
     else:
-        fits.append(bayescale.load(args.via))
-        table = bayescale.compute_for_accuracy(fit, fits[1], args.accuracy, **options)
+        via = fits[f"fit {args.via}"] = bayescale.load(args.via)
+        table = bayescale.compute_for_accuracy(fit, via, args.accuracy, **options)
     _show(table)
     print(
         "\ndraws that never reach the target count as needing infinite compute (an 'inf' "
@@ -519,7 +526,7 @@ def target_command(args):
         "p_below_range: draws that reach it at the smallest budget searched already (a 0 end)"
     )
     _extrapolation_note(table["reach_upper"], args, "answers")
-    return _status(*fits)
+    return _status(fits)
 
 
 def versus_command(args):
@@ -551,11 +558,14 @@ def versus_command(args):
         _show(beats)
         reach += [beats["reach_a"], beats["reach_b"]]
     if cross is not None:
-        print(f"\nBudget where the compute-optimal loss curves cross, in {args.crossover}:")
+        print(
+            f"\nBudget where the compute-optimal loss curves cross, in {args.crossover} (median "
+            "and interval over the draws that cross; p_no_crossing: the share that do not):"
+        )
         _show(cross.to_frame().T)
         reach += [cross[["reach_a", "reach_b"]]]
     _extrapolation_note(pd.concat(reach), args, "losses at budgets")
-    return _status(fit_a) if same else _status(fit_a, fit_b)
+    return _status({f"fit {args.fit_a}": fit_a, f"fit {args.fit_b}": fit_b})
 
 
 def _extrapolation_arg(parser):
@@ -591,7 +601,8 @@ def report_command(args):
         extrapolation=args.extrapolation,
     )
     print(f"report written to {path}")
-    return _status(fit, *others.values())
+    named = zip(args.compare, others.values(), strict=True)
+    return _status({f"fit {args.fit}": fit} | {f"compared fit {f}": o for f, o in named})
 
 
 def laws_command(args):
@@ -811,16 +822,23 @@ def main(argv=None):
         return stop.code
     from bayescale.errors import BayescaleError, ConvergenceWarning
 
+    def one_line(message, category, *_, **__):  # not Python's form, with its source line
+        print(f"bayescale {args.command}: warning: {message}", file=sys.stderr)
+
     try:
         with warnings.catch_warnings():
             # every command says itself when a fit failed its checks (the fit's
             # diagnostics, a WARNING line, exit status 1): the library's warning would
-            # repeat it as a Python warning with a source line
+            # repeat it
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.showwarning = one_line
             return args.func(args)
     except BayescaleError as err:  # the message names the problem: no traceback needed
         print(f"bayescale {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (`bayescale laws | head -1`): say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's docs do
+        return 1
 
 
 if __name__ == "__main__":

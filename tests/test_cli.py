@@ -1,3 +1,4 @@
+import subprocess
 import sys
 
 import numpy as np
@@ -12,6 +13,32 @@ def test_laws_command(capsys):
     assert main(["laws"]) == 0
     out = capsys.readouterr().out
     assert "chinchilla" in out and "power_law" in out and "alpha" in out
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    # `bayescale laws | head -1`: the reader is gone before the table is printed (`true`
+    # reads nothing), and the command says nothing more (it printed a BrokenPipeError)
+    done = subprocess.run(
+        f"{sys.executable} -m bayescale.cli laws | true",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stderr == ""
+
+
+def test_library_warnings_are_one_line(monkeypatch, capsys):
+    import warnings
+
+    def command(args):
+        warnings.warn("3 of 40 rows have Pareto k > 0.7", bayescale.ParetoKWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr("bayescale.cli.laws_command", command)
+    assert main(["laws"]) == 0
+    err = capsys.readouterr().err
+    assert err == "bayescale laws: warning: 3 of 40 rows have Pareto k > 0.7\n"
 
 
 def test_fit_command_saves_a_loadable_fit(sim_sweep, tmp_path, capsys):
@@ -236,6 +263,9 @@ def test_target_command_reaches_accuracies_through_a_downstream_fit(
     assert table["p_unreachable"].iloc[1] == 1.0 and "ceiling" in out
     assert main(args) == 2
     assert "--accuracy needs --via" in capsys.readouterr().err
+    via_alone = ["target", paths["besiroglu"], "--loss", "2.0", "--via", str(tmp_path / "acc.nc")]
+    assert main(via_alone) == 2
+    assert "--via is used only with --accuracy" in capsys.readouterr().err
 
 
 def test_versus_command_compares_and_finds_the_crossover(decision_fits, capsys):
@@ -260,7 +290,7 @@ def test_decisions_from_an_unconverged_fit_are_loud(tmp_path, capsys):
     path = str(tmp_path / "one_chain.nc")
     saved_fit(path, BESIROGLU, seed=0, draws=200, chains=1)
     assert main(["optimal", path, "--compute", "1e21"]) == 1
-    assert "WARNING: the fit did not converge" in capsys.readouterr().err
+    assert f"WARNING: fit {path} did not converge" in capsys.readouterr().err
     assert main(["versus", path, path, "--compute", "1e21"]) == 2  # one fit with itself
     assert "same fit with the same group" in capsys.readouterr().err
 
@@ -390,7 +420,7 @@ def test_report_command_writes_html_and_markdown(report_fits, tmp_path, capsys):
 def test_report_command_is_loud_for_an_unconverged_fit(report_fits, capsys):
     assert main(["report", report_fits["one_chain"]]) == 1
     captured = capsys.readouterr()
-    assert "WARNING: the fit did not converge" in captured.err
+    assert f"WARNING: fit {report_fits['one_chain']} did not converge" in captured.err
     written = report_fits["one_chain"].replace(".nc", ".html")  # default: beside the fit
     assert f"report written to {written}" in captured.out
     assert "NOT CONVERGED: do not use these results" in open(written).read()

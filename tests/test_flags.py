@@ -103,13 +103,16 @@ def test_cli_says_it_once_and_exits_1(good, bad, tmp_path, capsys):
     assert "WARNING" not in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "bad.nc"), *at]) == 1
     err = capsys.readouterr().err
-    assert err.count("WARNING: the fit did not converge") == 1
+    assert err.count(f"WARNING: fit {tmp_path / 'bad.nc'} did not converge") == 1
     assert "ConvergenceWarning" not in err  # the library's warning is not repeated
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayescale.ParetoKWarning)
         status = main(["compare", str(tmp_path / "good.nc"), str(tmp_path / "bad.nc")])
     assert status == 1  # it used to exit 0 whatever the fits
-    assert "converged" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "converged" in out
+    # of several fits, the warning names the one that failed (it used to say "the fit")
+    assert f"WARNING: fit {tmp_path / 'bad.nc'} did not" in err and "good.nc" not in err
 
 
 @pytest.mark.parametrize("shift", [0.0, 0.05])
