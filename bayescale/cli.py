@@ -311,6 +311,7 @@ def backtest_command(args):
     """Fit laws below a cut, score them on the held-out rows beside the field's baseline."""
     import bayescale
     from bayescale.data import read_table
+    from bayescale.diagnostics import failed_checks
     from bayescale.io import writable, write_atomically
 
     inputs = _pairs(args.input, "--input", "NAME=COLUMN")
@@ -351,8 +352,11 @@ def backtest_command(args):
             "the predictions",
         )
         print(f"predictions saved to {args.save_predictions}")
-    failed = [str(name) for name in result.table.index[result.table["converged"].eq(False)]]
-    return _failed_status(failed, "fits that did not converge", ", ")
+    failed = [
+        f"{name} ({failed_checks(result.fits[name])})"
+        for name in result.table.index[result.table["converged"].eq(False)]
+    ]
+    return _failed_status(failed, "fits that did not converge", "; ")
 
 
 def _failed_status(failed, what, sep):

@@ -323,7 +323,7 @@ def flag(table, fits, what):
     table.attrs["converged"] = all(known) if known else None
     table.attrs["unconverged"] = failed
     if failed:
-        details = "; ".join(f"{name}: {_failed_checks(fits[name])}" for name in failed)
+        details = "; ".join(f"{name}: {failed_checks(fits[name])}" for name in failed)
         which = (
             "a fit that failed its" if len(failed) == 1 else f"{len(failed)} fits that failed their"
         )
@@ -336,11 +336,11 @@ def flag(table, fits, what):
     return table
 
 
-def _failed_checks(fit):
+def failed_checks(fit):
     """The names of the checks ``fit`` failed (its components', for an average)."""
     if hasattr(fit, "fits"):  # an AveragedFit
         return ", ".join(
-            f"{k} {_failed_checks(f)}" for k, f in fit.fits.items() if f.converged is False
+            f"{k} {failed_checks(f)}" for k, f in fit.fits.items() if f.converged is False
         )
     failed = [name for name, _, _, ok in fit.diagnostics.checks() if ok is False]
     return ", ".join(failed)

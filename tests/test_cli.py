@@ -125,6 +125,14 @@ def test_backtest_command_scores_laws_and_baseline(curve_csv, tmp_path, capsys):
     assert (held["power_law: lower"] < held["power_law: upper"]).all()
 
 
+def test_backtest_command_names_the_checks_a_fit_failed(curve_csv, capsys):
+    args = ["backtest", str(curve_csv), "--law", "power_law", "--input", "x=examples"]
+    args += ["--split", "examples=1e9", "--no-baseline", "--chains", "1", "--draws", "100"]
+    assert main([*args, "--tune", "100"]) == 1
+    err = capsys.readouterr().err
+    assert "WARNING: fits that did not converge: power_law (" in err and "ESS" in err
+
+
 def test_backtest_command_refuses_bad_splits_by_name(curve_csv, capsys):
     args = ["backtest", str(curve_csv), "--law", "power_law", "--input", "x=examples"]
     assert "COLUMN=NUMBER" in cli_error(capsys, [*args, "--split", "examples=big"])
