@@ -36,3 +36,16 @@ def test_huber_fit_recovers_noise_free_truth_and_bootstraps(noise_free):
     truth = CHINCHILLA_TRUTH
     expected = truth["E"] + truth["A"] / 1e11 ** truth["alpha"] + truth["B"] / 2e12 ** truth["beta"]
     assert pred["median"].iloc[0] == pytest.approx(expected, rel=1e-4)
+
+
+def test_held_out_density_of_rows_whose_labels_repeat(noise_free):
+    # pd.concat of two sweeps without a new index: each held-out row is scored once
+    law = bayescale.get_law("chinchilla")
+    runs = noise_free[["N", "D", "loss"]]
+    grid = start_grid(law, law.priors, quantiles=(0.5,))
+    base = huber_fit(runs, law="chinchilla", grid=grid, n_bootstrap=2)
+    held = runs.iloc[:6]
+    repeated = held.set_axis([0, 1, 2, 0, 1, 2])  # it broadcast 10 rows against 6
+    np.testing.assert_array_equal(
+        base.log_predictive_density(repeated), base.log_predictive_density(held)
+    )

@@ -112,7 +112,7 @@ class BaselineFit:
         """
         df = data_mod.read_table(data)
         frame, draws = self.predictive_draws(df)
-        log_y = np.log(data_mod.numeric_column(df.loc[frame.index], self.y, "held-out response"))
+        log_y = np.log(data_mod.numeric_column(df, self.y, "held-out response"))  # frame's rows
         if draws is None:
             return np.full(len(frame), np.nan)
         log_draws = np.log(draws)
