@@ -103,6 +103,11 @@ def test_split_rules_and_errors():
         split_rows(df, "cut")
     with pytest.raises(bayescale.DataError, match="shape"):
         split_rows(df, [True])
+    # a mask of other numbers is refused as the column is (np.arange was 'fit all but row 0')
+    np.testing.assert_array_equal(split_rows(df, np.array([1, 1, 0])), [True, True, False])
+    for numbers in (np.array([0, 1, 2]), np.array([0.5, 1.0, 0.0])):
+        with pytest.raises(bayescale.DataError, match="split mask must hold booleans"):
+            split_rows(df, numbers)
     with pytest.raises(bayescale.SpecError, match="backtest needs split="):
         split_rows(df, None)
 
@@ -374,6 +379,8 @@ def test_reach_split_holds_out_the_top_factor():
             bayescale.reach_split(df, "C", reach)
     with pytest.raises(bayescale.DataError, match="reach on 'N', which is not a column"):
         bayescale.reach_split(df, "N", 10)
+    with pytest.raises(bayescale.DataError, match="the table has no rows"):
+        bayescale.reach_split(df.iloc[:0], "C", 10)
     with pytest.raises(bayescale.DataError, match="'C' \\(scale of the reach split\\) has NaN"):
         bayescale.reach_split(df.assign(C=[1e18, np.nan, 1e20, 1e21]), "C", 10)
 

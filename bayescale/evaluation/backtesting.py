@@ -149,10 +149,7 @@ def split_rows(df, split):
     if isinstance(split, str):
         if split not in df.columns:
             raise DataError(f"split column {split!r} is missing; the table has {list(df.columns)}")
-        mask = df[split].to_numpy()
-        if mask.dtype != bool and not np.isin(mask, [0, 1]).all():
-            raise DataError(f"split column {split!r} must hold booleans (True = fit) or 0/1")
-        mask = mask.astype(bool)
+        mask = _fit_mask(df[split].to_numpy(), f"split column {split!r}")
     elif isinstance(split, dict):
         mask = np.ones(len(df), bool)
         for column, cut in split.items():
@@ -170,15 +167,23 @@ def split_rows(df, split):
                 )
             mask &= (values <= cut).to_numpy()
     else:
-        mask = np.asarray(split, bool)
+        mask = np.asarray(split)
         if mask.shape != (len(df),):
             raise DataError(f"split mask has shape {mask.shape}; the table has {len(df)} rows")
+        mask = _fit_mask(mask, "split mask")
     if mask.all() or not mask.any():
         raise DataError(
             f"split leaves {int(mask.sum())} rows to fit and {int((~mask).sum())} to test: "
             "both must be non-empty"
         )
     return mask
+
+
+def _fit_mask(values, what):
+    """``values`` as the boolean mask of rows to fit: booleans, or 0/1 (not any number)."""
+    if values.dtype != bool and not np.isin(values, [0, 1]).all():
+        raise DataError(f"{what} must hold booleans (True = fit) or 0/1")
+    return values.astype(bool)
 
 
 def reach_split(data, column, reach):
@@ -205,6 +210,8 @@ def reach_split(data, column, reach):
         ``{column: max / reach}``, for ``split=``.
     """
     df = read_table(data)
+    if df.empty:
+        raise DataError(f"reach_split needs runs: the table has no rows ({list(df.columns)})")
     if not is_number(reach) or not reach > 1:
         raise SpecError(f"reach must be a factor above 1 (13 for 13x), got {reach!r}")
     if column not in df.columns:
