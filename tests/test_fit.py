@@ -246,6 +246,27 @@ def test_compare_prefers_the_true_law_and_refuses_other_data(sim_sweep, short_fi
         bayescale.compare({"chinchilla": short_fit, "kaplan": kaplan}, method="bma")
 
 
+def test_same_data_is_judged_by_the_columns_the_fits_read():
+    from bayescale.evaluation.comparison import check_same_data
+    from bayescale.testing import fake_fit
+
+    runs = bayescale.simulate.chinchilla_sweep(random_seed=0)[["N", "D", "loss"]]
+    power = bayescale.get_law("power_law")
+    draws = {k: np.full(10, 0.5) for k in power.parameters} | {"sigma": np.full(10, 0.01)}
+
+    def on(column, table=runs):
+        return fake_fit(table, "power_law", draws, inputs={"x": column})
+
+    check_same_data({"by N": on("N"), "by D": on("D")})  # was refused: same runs, other column
+    reversed_n = runs.assign(N=runs["N"].to_numpy()[::-1])
+    with pytest.raises(bayescale.SpecError, match="the column 'N' they both read differs"):
+        check_same_data({"a": on("N"), "b": on("N", reversed_n)})  # was refused as input 'x'
+    chinchilla = bayescale.get_law("chinchilla")
+    chin = {k: np.full(10, 0.5) for k in chinchilla.parameters} | {"sigma": np.full(10, 0.01)}
+    with pytest.raises(bayescale.SpecError, match="the column 'N' they both read differs"):
+        check_same_data({"a": on("N"), "b": fake_fit(reversed_n, "chinchilla", chin)})  # accepted
+
+
 def test_known_measurement_error_fit_round_trip(tmp_path):
     """``y_log_sd`` reaches the likelihood, the pointwise log-likelihood and a saved fit."""
     rng = np.random.default_rng(0)

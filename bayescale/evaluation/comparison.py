@@ -25,7 +25,8 @@ def check_same_data(fits):
     """Refuse fits whose elpd values (or mixture) would not be of the same observations.
 
     Same likelihood scale, same response column and values, and equal values in every
-    law input the fits share (a fit of ``N`` reversed has the same losses, other runs).
+    column of the table that the fits both read as an input (a fit of ``N`` reversed has
+    the same losses, other runs).
     """
     names = list(fits)
     ref = fits[names[0]].data
@@ -50,12 +51,23 @@ def check_same_data(fits):
                 f"cannot compare {names[0]!r} ({len(ref.frame)} rows) with {name!r} "
                 f"({len(other.frame)} rows): they were fitted on different data"
             )
-        for column in [c for c in ref.inputs if c in other.inputs]:
-            if not np.array_equal(ref.frame[column].to_numpy(), other.frame[column].to_numpy()):
+        ours, theirs = _input_columns(fits[names[0]]), _input_columns(fits[name])
+        for column in [c for c in ours if c in theirs]:
+            if not np.array_equal(ours[column], theirs[column]):
                 raise SpecError(
-                    f"cannot compare {names[0]!r} with {name!r}: their input {column!r} differs "
-                    "row by row, so they were fitted on different runs"
+                    f"cannot compare {names[0]!r} with {name!r}: the column {column!r} they "
+                    "both read differs row by row, so they were fitted on different runs"
                 )
+
+
+def _input_columns(fit):
+    """``{column of the user's table: values}`` of a fit's law inputs.
+
+    Compared by the column a fit read, not by the law's name for it: ``power_law`` on
+    ``x=N`` and ``chinchilla`` read the same ``N``; two power laws on ``x=N`` and ``x=D``
+    read different columns of the same runs.
+    """
+    return {fit.spec.inputs.get(k, k): fit.data.frame[k].to_numpy() for k in fit.data.inputs}
 
 
 def compare(fits, method="stacking"):
