@@ -264,10 +264,20 @@ class ScalingFit:
         group = self.spec.group
         if group and (new := sorted(set(table[group].astype(str)) - set(self.group_labels))):
             table.attrs["new_groups"] = new
-        if evaluator.extrapolates and (table["reach"] > 1).any():
-            error = evaluator.extrapolation
-            table.attrs["extrapolation"] = error.describe(evaluator.edge)
+        if note := self.extrapolation_note(table["reach"], extrapolation):
+            table.attrs["extrapolation"] = note
         return diag_mod.flag(table, {self.label: self}, "prediction")
+
+    def extrapolation_note(self, reach, extrapolation="calibrated"):
+        """What :meth:`predict` puts in ``attrs["extrapolation"]``: the error rows of ``reach`` carry.
+
+        None where no row lies beyond the data or no error is added; else the error's
+        description (its source, and the fit's edge covariates).
+        """
+        evaluator = self.evaluator_with(extrapolation)
+        if not (evaluator.extrapolates and (np.asarray(reach) > 1).any()):
+            return None
+        return evaluator.extrapolation.describe(evaluator.edge)
 
     def predictive_draws(
         self, new_data, kind="observed", random_seed=None, extrapolation="calibrated"

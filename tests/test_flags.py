@@ -93,6 +93,10 @@ def test_comparison_and_average_mark_the_fit_that_failed(good, bad):
     table, message = one_warning(lambda: averaged.predict(ROWS))
     assert message.startswith("averaged prediction from a fit") and "bad: max r-hat" in message
     assert table.attrs["unconverged"] == ["bad"]
+    # and, like predict, which extrapolation error each component carries beyond the data
+    table, _ = one_warning(lambda: averaged.predict(ROWS, extrapolation="population"))
+    notes = table.attrs["extrapolation"].split("; ")
+    assert [n.split(": ")[0] for n in notes] == ["good", "bad"] and "population" in notes[0]
 
 
 def test_cli_says_it_once_and_exits_1(good, bad, tmp_path, capsys):

@@ -236,6 +236,23 @@ def _pin(fit):
     return fake_fit(fit.data.frame, fit.law, pinned, log_ref=fit.log_ref)
 
 
+def test_chain_takes_a_dict_for_a_grouped_accuracy_fit_and_names_the_loss_error(two_stage):
+    upstream, downstream = two_stage
+    frame, acc = downstream.data.frame, downstream.draws(list(downstream.law.parameters))
+    both = pd.concat([frame.assign(task="a"), frame.assign(task="b")], ignore_index=True)
+    draws = {k: np.stack([v, v], axis=1) for k, v in acc.items()} | {"phi": np.full(2000, 700.0)}
+    pooling = dict.fromkeys(downstream.law.parameters, "separate")
+    grouped = fake_fit(
+        both, downstream.law, draws, y="acc", likelihood="beta", group="task", pooling=pooling
+    )
+    new = {"x": [7e9, 1.2e10], "task": ["a", "b"]}  # a dict: it raised AttributeError
+    table = bayescale.predict_chained(upstream, grouped, new, random_seed=0)
+    same = bayescale.predict_chained(upstream, grouped, pd.DataFrame(new), random_seed=0)
+    pd.testing.assert_frame_equal(table, same)
+    # beyond the loss fit's data, the table says which error it carries, as predict does
+    assert table.attrs["extrapolation"].startswith("the loss's: population learnt from")
+
+
 def test_chain_rejects_wrong_fits(two_stage):
     upstream, downstream = two_stage
     with pytest.raises(bayescale.SpecError, match="law of the loss alone"):

@@ -79,12 +79,18 @@ class AveragedFit:
         return frame, np.concatenate(draws, axis=0)
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=0, extrapolation="calibrated"):
-        """``median``, ``lower``, ``upper``, ``reach`` of the mixture (see ``ScalingFit``)."""
+        """``median``, ``lower``, ``upper``, ``reach`` of the mixture (see ``ScalingFit``).
+
+        Beyond the data, ``attrs["extrapolation"]`` names each component's error.
+        """
         check_probability(ci, "ci")
         frame, draws = self.predictive_draws(new_data, kind, random_seed, extrapolation)
         med, lo, hi = quantiles(draws, ci, axis=0)
         reach = next(iter(self.fits.values())).evaluator.reach(frame)
         table = frame.assign(median=med, lower=lo, upper=hi, reach=reach)
+        notes = {k: f.extrapolation_note(reach, extrapolation) for k, f in self.fits.items()}
+        if any(notes.values()):  # each component carries its own error
+            table.attrs["extrapolation"] = "; ".join(f"{k}: {n}" for k, n in notes.items() if n)
         return flag(table, self.fits, "averaged prediction")
 
     def log_predictive_density(self, data, extrapolation="calibrated"):

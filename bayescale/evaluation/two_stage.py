@@ -14,6 +14,7 @@ then sample the product of the two posteriors.
 import numpy as np
 
 from bayescale.arguments import check_probability, seeded
+from bayescale.data import read_table
 from bayescale.diagnostics import flag
 from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
@@ -90,17 +91,18 @@ def chained_draws(
     """
     check_fits(upstream_fit, downstream_fit)
     check_kind(kind)
-    frame = upstream_fit.spec.prediction_frame(new_data)
+    table = read_table(new_data)  # a dict of arrays too
+    frame = upstream_fit.spec.prediction_frame(table)
     rng = seeded(upstream_fit.spec.random_seed if random_seed is None else random_seed)
 
     up, down = upstream_fit.evaluator_with(extrapolation), downstream_fit.evaluator
     log_loss = up.drifted(up.log_mean(frame, rng), frame, rng)
     group = downstream_fit.spec.group
-    if group is not None and group not in new_data.columns:
+    if group is not None and group not in table.columns:
         raise SpecError(
             f"downstream_fit is grouped by {group!r}: new_data needs that column as well"
         )
-    down_frame = new_data.loc[frame.index, [group]].astype(str) if group else frame
+    down_frame = table[[group]].astype(str) if group else frame
     p_down = down.parameters(down_frame, rng)
 
     i_up, i_down = pair_draws(len(log_loss), len(p_down[downstream_fit.law.parameters[0]]), rng)
@@ -145,7 +147,8 @@ def predict_chained(
         ``median, lower, upper``; and ``p_loss_outside``, the share of loss draws outside
         the range of losses the downstream law was fitted on (how much of the accuracy
         prediction rests on extrapolating the downstream law, not only the upstream one);
-        ``reach``, how far the upstream law extrapolates (:mod:`bayescale.extrapolation`).
+        ``reach``, how far the upstream law extrapolates (:mod:`bayescale.extrapolation`);
+        where it does, ``attrs["extrapolation"]`` names the loss's extrapolation error.
 
     Examples
     --------
@@ -169,6 +172,8 @@ def predict_chained(
         p_loss_outside=outside.mean(axis=0),
         reach=upstream_fit.evaluator.reach(frame),
     )
+    if note := upstream_fit.extrapolation_note(table["reach"], extrapolation):
+        table.attrs["extrapolation"] = f"the loss's: {note}"
     fits = {f"upstream {upstream_fit.label}": upstream_fit}
     fits[f"downstream {downstream_fit.label}"] = downstream_fit
     return flag(table, fits, "two-stage prediction")
