@@ -405,6 +405,13 @@ def test_recalibrate_learns_extrapolation_error_from_your_backtests(small_backte
         bayescale.recalibrate(bt, persistence=True)
     with pytest.raises(bayescale.SpecError, match="persistence must be True or False"):
         bayescale.recalibrate(bt, persistence="yes")
+    for wrong in (bt.table, [bt], {"mine": bt, "other": "bt.csv"}):  # AttributeError before
+        with pytest.raises(bayescale.SpecError, match="takes bayescale.backtest results"):
+            bayescale.recalibrate(wrong)
+    # an error model that failed its checks says so loudly, not only in its source text
+    with pytest.warns(bayescale.ConvergenceWarning, match="extrapolation-error model"):
+        weak = bayescale.recalibrate({"mine": bt}, draws=20, chains=1)
+    assert "(NOT CONVERGED: " in weak.source and "NOT CONVERGED: NOT" not in weak.source
 
 
 def test_backtest_carries_the_extrapolation_error_it_is_given(small_backtest):

@@ -53,6 +53,7 @@ from bayescale import diagnostics as diag_mod
 from bayescale.arguments import is_number
 from bayescale.engine.sample import generated_source_in_cache
 from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, SpecError
+from bayescale.evaluation.backtesting import Backtest
 from bayescale.extrapolation import (
     NESTED_MIN_ROWS,
     DriftPersistence,
@@ -328,7 +329,14 @@ def calibrate(table, draws=1000, chains=4, random_seed=0, source_label=""):
     names = [k for k in kind.PARAMETERS if k in post]
     check = diag_mod.check(idata, arviz_adapter.summary(idata, [*names, "eta"], 0.9))
     flat = {k: post[k].to_numpy().reshape(-1) for k in names}
-    label = source_label + ("" if check.ok else f" (NOT CONVERGED: {check})")
+    label = source_label + ("" if check.ok else f" ({check})")  # check says NOT CONVERGED
+    if not check.ok:  # its source says so on every prediction that carries it, too
+        warnings.warn(
+            f"the extrapolation-error model {source_label!r} failed its convergence checks "
+            f"({check}); rerun with more draws, or learn from more backtests",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     log_tau = post["mu"] + post["sigma"] * post["eta"]
     scales = pd.Series(
         np.exp(log_tau.median(dim=("chain", "draw")).to_numpy()), index=sources, name="tau"
@@ -561,6 +569,13 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, per
         backtests = {"backtest": backtests}
     if not backtests:
         raise SpecError("recalibrate needs at least one backtest")
+    if wrong := {
+        k: type(bt).__name__ for k, bt in backtests.items() if not isinstance(bt, Backtest)
+    }:
+        raise SpecError(
+            f"recalibrate takes bayescale.backtest results (Backtest), or a dict of them; got "
+            f"{wrong}"
+        )
     tables = []
     for key, bt in backtests.items():
         name = method or next(iter(bt.fits))
