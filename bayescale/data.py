@@ -303,7 +303,7 @@ def prepare(
             hint = (
                 " (map columns with inputs={'N': 'your column'})"
                 if y is not None
-                else f" (the fit reads its inputs from columns {needed})"
+                else f" (inputs are read from columns {needed})"
             )
         raise DataError(
             f"missing column(s) {missing} for law {law.name!r} with y={y!r}; "

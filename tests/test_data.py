@@ -62,7 +62,7 @@ def test_missing_column_hints_match_the_call():
     renamed = frame().rename(columns={"N": "params"})
     with pytest.raises(bayescale.DataError, match=r"map columns with inputs="):
         prepare(renamed, LAW, "loss")
-    with pytest.raises(bayescale.DataError, match=r"reads its inputs from columns \['size', 'D'\]"):
+    with pytest.raises(bayescale.DataError, match=r"inputs are read from columns \['size', 'D'\]"):
         prepare(renamed, LAW, None, inputs={"N": "size"})
     with pytest.raises(bayescale.DataError) as err:
         prepare(frame(), LAW, "loss", y_log_sd="loss_sd")

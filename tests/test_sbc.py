@@ -251,6 +251,11 @@ def test_simulations_that_all_fail_are_an_error_not_a_pass():
     for name in ("n_sims", "n_ranks"):
         with pytest.raises(bayescale.SpecError, match=f"{name} must be an integer >= 1, got 0"):
             sbc("power_law", {"x": [1e7, 1e8, 1e9]}, **{name: 0})
+    # a design without one of the law's inputs, or with a bad value, is named (KeyError before)
+    with pytest.raises(bayescale.DataError, match=r"missing column\(s\) \['D'\]"):
+        sbc("chinchilla", {"N": [1e7, 1e8, 1e9]}, n_sims=2)
+    with pytest.raises(bayescale.DataError, match=r"input x.*1 row \(1\)"):
+        sbc("power_law", {"x": [1e7, -1.0, 1e9]}, n_sims=2)
 
 
 def test_bad_settings_are_clear_errors():

@@ -34,7 +34,7 @@ from scipy import special, stats
 
 from bayescale.arguments import check_count
 from bayescale.batch import fit_many
-from bayescale.data import FitData
+from bayescale.data import FitData, prepare
 from bayescale.engine.build import OBSERVED
 from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, SpecError
 from bayescale.fitting import fit
@@ -281,8 +281,9 @@ def sbc(
     lik = get_likelihood(likelihood)
     all_priors = resolve_priors(law, lik, priors, {})  # no groups, so no group scales
     names = [*law.parameters, *lik.priors]
+    design = prepare(inputs, law, None).frame  # a missing or bad input named, as for a fit
     sims = [
-        simulate(law, lik, inputs, all_priors, np.random.default_rng([random_seed, s]))
+        simulate(law, lik, design, all_priors, np.random.default_rng([random_seed, s]))
         for s in range(n_sims)
     ]
     settings = {"chains": chains, "draws": draws, "tune": tune, "target_accept": target_accept}
