@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
+from arviz_base import rc_context, rcParams
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
@@ -230,7 +231,7 @@ def extrapolation_plot(
     check_fit(fit)
     levels = _levels(ci)
     key, target = _target(fit, to)
-    _check_group(fit, group)
+    group = _check_group(fit, group)
     fitted = _values(fit, fit.data.frame, key)
     if not target > fitted.min():
         raise SpecError(f"to={to!r} must lie beyond the smallest fitted run ({fitted.min():.3g})")
@@ -509,8 +510,9 @@ def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None):
             f"the fits are drawn along different quantities {columns}: compare fits of one "
             "column (map a one-input law's x to it with inputs={'x': column})"
         )
-    for fit in fits.values():
-        _check_group(fit, group)
+    for fit in fits.values():  # each refuses a label it cannot take; all read it alike
+        label = _check_group(fit, group)
+    group = label
     fitted = {name: _values(fit, fit.data.frame, keys[name]) for name, fit in fits.items()}
     first = next(iter(fits))
     start = min(v.min() for v in fitted.values())
@@ -732,9 +734,12 @@ def pair_plot(fit, var_names=None):
     default = [k for k in fit.sampled_names if post[k].ndim == 2]  # (chain, draw) only
     names = _var_names(fit, var_names, default)
     side = PAIR_PANEL * len(names)
-    pc = azp.plot_pair(
-        fit.posterior, var_names=names, marginal=True, figure_kwargs={"figsize": (side, side)}
-    )
+    # ArviZ refuses more than 40 panels by default: 7 parameters (data_constrained) ask 49
+    panels = max(rcParams["plot.max_subplots"], len(names) ** 2)
+    with rc_context(rc={"plot.max_subplots": panels}):
+        pc = azp.plot_pair(
+            fit.posterior, var_names=names, marginal=True, figure_kwargs={"figsize": (side, side)}
+        )
     return _figure_of(pc)
 
 
@@ -1006,14 +1011,18 @@ def _table(fit, values, group=None):
 
 
 def _check_group(fit, group):
-    """A grouped fit needs ``group=`` (a label, fitted or new); an ungrouped one refuses it."""
-    if fit.spec.group and not isinstance(group, str):
+    """``group`` as the fit's label (text, as the fit reads a column of numbers), or None.
+
+    A grouped fit needs ``group=`` (a label, fitted or new); an ungrouped one refuses it.
+    """
+    if fit.spec.group and not (isinstance(group, str) or is_number(group)):
         raise SpecError(
             f"this fit has groups ({fit.spec.group!r}: {fit.group_labels}); pass group= one "
             f"of them, or a new label for a new group, not {group!r}"
         )
     if not fit.spec.group and group is not None:
         raise SpecError(f"group={group!r} given, but this fit has no groups")
+    return None if group is None else str(group)
 
 
 def _group_rows(fit, group):

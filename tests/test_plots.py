@@ -204,6 +204,19 @@ def test_extrapolation_plot_refuses_bad_targets(chinchilla, grouped):
     assert len(points(ax)) == len(N_SIZES) * len(D_SIZES)  # that group's runs
 
 
+def test_group_labels_that_are_numbers(grouped):
+    # a fit of a group column holding 0 and 1: group=0 is its label "0", as in predict
+    frame = grouped.data.frame.assign(g=grouped.data.frame["g"].map({"x": 0, "y": 1}))
+    draws = grouped.draws(grouped.sampled_names)
+    fit = fake_fit(frame, "chinchilla", draws, group="g", pooling=dict(grouped.pooling), chains=2)
+    ax = plots.extrapolation_plot(fit, {"C": 1e24}, group=0).axes[0]
+    assert len(points(ax)) == len(N_SIZES) * len(D_SIZES)  # that group's runs
+    fig = plots.comparison_plot({"a": fit, "b": fit}, to={"C": 1e24}, group=1)
+    assert fig.axes
+    with pytest.raises(SpecError, match="pass group="):
+        plots.extrapolation_plot(fit, {"C": 1e24}, group=[0])
+
+
 def test_isoflop_plot_marks_the_posterior_minima(chinchilla):
     budgets = [1e19, 1e20, 1e21]
     ax = plots.isoflop_plot(chinchilla, budgets).axes[0]
@@ -329,6 +342,13 @@ def test_posterior_views_come_from_arviz_plots(chinchilla):
         plots.posterior_plot(chinchilla, var_names=["gamma"])
     assert not plt.get_fignums()  # released by pyplot: not kept alive, not shown twice
     fig.savefig(io.BytesIO(), format="png")  # and still drawn and saved as usual
+
+
+def test_pair_plot_of_seven_parameters(chinchilla):
+    # 49 panels: ArviZ's default limit of 40 refused data_constrained's default seven
+    names = ["E", "a_ref", "b_ref", "alpha", "beta", "sigma", "A"]
+    fig = plots.pair_plot(chinchilla, var_names=names)
+    assert sum(bool(ax.collections) for ax in fig.axes) == 21  # the lower triangle
 
 
 def test_prior_posterior_plot_draws_the_fits_priors(grouped):
