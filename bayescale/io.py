@@ -104,9 +104,13 @@ def write(path, spec, posterior, data, log_ref, own_extrapolation=None):
     path = writable(path, "the fit")
     frame = data.frame
     group = data.group
+    # row numbers stay numbers (a report counts the rows left out before fitting); other
+    # labels are kept as text
+    integer = pd.api.types.is_integer_dtype(frame.index)
+    rows = frame.index.to_numpy(np.int64) if integer else np.asarray(frame.index.astype(str))
     fit_data = xr.Dataset(
         {c: (("row",), frame[c].to_numpy(str if c == group else float)) for c in frame.columns},
-        coords={"row": np.asarray(frame.index.astype(str))},
+        coords={"row": rows},
     )
     tree = posterior.copy()
     tree["fit_data"] = xr.DataTree(fit_data)

@@ -290,6 +290,12 @@ def test_dropped_rows_and_compute_columns_show_in_the_checklist(tmp_path, no_fig
     )
     assert "whether D was given" in rows["FLOP rule"]  # a column named C is not recorded
     assert "rank ECDFs of each chain (convergence)': it needs two or more chains" in text
+    # the same from the saved fit, as `bayescale report fit.nc` reads it (its row numbers
+    # came back as text: "Rows carry labels, not row numbers")
+    fit.save(tmp_path / "fit.nc")
+    again = bayescale.load(tmp_path / "fit.nc").report(tmp_path / "again.html").read_text()
+    rows = dict(CELLS.findall(section(again, "Reproducibility checklist")))
+    assert rows["Data subset and exclusions"] == exclusions
 
 
 def test_a_one_input_law_with_a_backtest(tmp_path, no_figures):
