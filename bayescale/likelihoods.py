@@ -243,7 +243,10 @@ class Binomial(Likelihood):
 
     Only the sampling noise of the items: right when the curve should explain the rest.
     When models scatter around the curve by more than that (different data, seeds,
-    recipes), ``beta`` estimates the extra spread; :func:`bayescale.compare` decides.
+    recipes), ``beta`` estimates the extra spread. :func:`bayescale.compare` refuses to
+    rank the two (a density of ``y`` against a mass of counts); subtracting ``log n`` from
+    each Beta pointwise elpd puts both on the scale of counts, as
+    ``case_studies/pythia_downstream.py`` does, or a backtest scores both on held-out runs.
 
     Parameters
     ----------
