@@ -157,6 +157,17 @@ def _call(text, where, form):
     return node.func.id, args, kwargs
 
 
+def _law(text):
+    """``--law NAME`` or ``NAME(option=value, ...)``: the law, with its options."""
+    import bayescale
+
+    form = "NAME or NAME(option=value, ...), e.g. broken_power_law(n_breaks=2)"
+    name, args, kwargs = _call(text, f"--law {text!r}", form)
+    if args:
+        raise bayescale.SpecError(f"--law {text!r}: expected {form}")
+    return bayescale.get_law(name, **kwargs)
+
+
 def _priors(items):
     """``--prior NAME=DIST(args)`` values as ``{name: Prior}``, e.g. ``alpha=Normal(0.3, 0.1)``.
 
@@ -235,7 +246,7 @@ def fit_command(args):
     if args.save:
         writable(args.save, "the fit")
     options = {
-        "law": args.law,
+        "law": _law(args.law),
         "y": args.y,
         "inputs": _pairs(args.input, "--input", "NAME=COLUMN"),
         "group": args.group,
@@ -322,7 +333,9 @@ def backtest_command(args):
     if args.save_predictions:
         writable(args.save_predictions, "the predictions")
     likelihood = _likelihood(args.likelihood)
-    laws = {law: {"law": law, "inputs": inputs, "likelihood": likelihood} for law in args.law}
+    laws = {
+        text: {"law": _law(text), "inputs": inputs, "likelihood": likelihood} for text in args.law
+    }
     result = bayescale.backtest(
         df,
         laws,
@@ -380,7 +393,7 @@ def sensitivity_command(args):
     table = bayescale.sensitivity(
         args.csv,
         args.compute,
-        laws=args.law or ["chinchilla", "kaplan"],
+        laws=[_law(text) for text in args.law or ["chinchilla", "kaplan"]],
         likelihoods=[_likelihood(text) for text in args.likelihood or ["normal", "student_t"]],
         answer=args.answer,
         ci=args.ci,
@@ -638,7 +651,9 @@ def main(argv=None):
     p_demo.set_defaults(func=demo)
     p_fit = sub.add_parser("fit", help="fit a law to a CSV of training runs")
     p_fit.add_argument("csv")
-    p_fit.add_argument("--law", default="chinchilla")
+    p_fit.add_argument(
+        "--law", default="chinchilla", help='a law, with options: "broken_power_law(n_breaks=2)"'
+    )
     _data_args(p_fit)
     p_fit.add_argument("--group", help="column of group labels (corpus, model family, ...)")
     p_fit.add_argument(

@@ -82,11 +82,22 @@ def cli_error(capsys, argv):
         (["--input", "N=a", "--input", "N=b"], "--input gives 'N' twice ('a' and 'b')"),
         (["--ci", "1.5"], "ci must be a probability in (0, 1), got 1.5"),
         (["--save", "no_such_folder/fit.nc"], "folder 'no_such_folder' does not exist"),
+        (["--law", "broken_power_law(2)"], "expected NAME or NAME(option=value, ...)"),
+        (["--law", "broken_power_law(n_breaks=9)"], "n_breaks must be an integer from 1 to 3"),
+        (["--law", "chinchila"], "unknown scaling law 'chinchila'"),
     ],
 )
 def test_fit_command_refuses_bad_options_before_fitting(tmp_path, capsys, option, expected):
     """Each is refused in one line before the CSV is read (it does not exist), so before a fit."""
     assert expected in cli_error(capsys, ["fit", str(tmp_path / "x.csv"), *option])
+
+
+def test_a_law_takes_its_options_on_the_command_line():
+    from bayescale.cli import _law
+
+    assert _law("broken_power_law(n_breaks=2)").n_breaks == 2  # was 'unknown scaling law'
+    assert _law("downstream(floor=0.25)").options == {"floor": 0.25}
+    assert _law(" chinchilla ").name == "chinchilla"
 
 
 def test_unreadable_csv_is_one_line_error(tmp_path, capsys):
