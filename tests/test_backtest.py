@@ -329,7 +329,7 @@ def test_compare_and_average_refuse_fits_of_other_runs_or_responses(small_backte
         bayescale.compare,
         lambda f: bayescale.average(f, weights={"a": 1, "b": 1}),
     ):
-        with pytest.raises(bayescale.SpecError, match="input 'x' differs"):
+        with pytest.raises(bayescale.SpecError, match="the column 'x' they both read differs"):
             check({"a": fit, "b": reversed_x})
     err = _variant(
         fit, data=replace(fit.data, frame=frame.rename(columns={"loss": "err"}), y="err")
