@@ -754,7 +754,13 @@ def main(argv=None):
     )
     rows.add_argument("--csv", help="a CSV of rows to predict")
     p_pr.add_argument("--ci", type=float, default=0.9)
-    p_pr.add_argument("--kind", choices=["mean", "observed"], default="observed")
+    p_pr.add_argument(
+        "--kind",
+        choices=["mean", "observed"],
+        default="observed",
+        help="observed (default here): a new run's loss, with its noise; mean: the law's value "
+        "(the default of Python's fit.predict)",
+    )
     p_pr.add_argument("--seed", type=int, default=None)
     _extrapolation_arg(p_pr)
     p_pr.set_defaults(func=predict_command)
