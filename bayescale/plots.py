@@ -231,7 +231,7 @@ def extrapolation_plot(
     check_fit(fit)
     levels = _levels(ci)
     key, target = _target(fit, to)
-    group = _check_group(fit, group)
+    group = decisions.group_label(fit, group)
     fitted = _values(fit, fit.data.frame, key)
     if not target > fitted.min():
         raise SpecError(f"to={to!r} must lie beyond the smallest fitted run ({fitted.min():.3g})")
@@ -511,7 +511,7 @@ def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None):
             "column (map a one-input law's x to it with inputs={'x': column})"
         )
     for fit in fits.values():  # each refuses a label it cannot take; all read it alike
-        label = _check_group(fit, group)
+        label = decisions.group_label(fit, group)
     group = label
     fitted = {name: _values(fit, fit.data.frame, keys[name]) for name, fit in fits.items()}
     first = next(iter(fits))
@@ -1008,21 +1008,6 @@ def _table(fit, values, group=None):
     if group is not None:
         table[fit.spec.group] = group
     return table
-
-
-def _check_group(fit, group):
-    """``group`` as the fit's label (text, as the fit reads a column of numbers), or None.
-
-    A grouped fit needs ``group=`` (a label, fitted or new); an ungrouped one refuses it.
-    """
-    if fit.spec.group and not (isinstance(group, str) or is_number(group)):
-        raise SpecError(
-            f"this fit has groups ({fit.spec.group!r}: {fit.group_labels}); pass group= one "
-            f"of them, or a new label for a new group, not {group!r}"
-        )
-    if not fit.spec.group and group is not None:
-        raise SpecError(f"group={group!r} given, but this fit has no groups")
-    return None if group is None else str(group)
 
 
 def _group_rows(fit, group):

@@ -347,29 +347,39 @@ def _golden(f, left, right):
     return (left + right) / 2.0
 
 
+def group_label(fit, group):
+    """``group=`` as ``fit`` labels its groups, or None for a fit without groups.
+
+    Labels are text, as the fit and ``predict`` read a group column (a number is its text).
+    A grouped fit needs a label, fitted or new; an ungrouped one refuses one.
+    """
+    labels = fit.group_labels
+    if not fit.spec.group:
+        if group is not None:
+            raise SpecError(f"group={group!r} given, but this fit has no groups")
+        return None
+    if group is None:
+        raise SpecError(
+            f"this fit has groups ({fit.spec.group!r}: {labels}); pass group= one of them, "
+            "or a new label for a new group drawn from the population (where no parameter "
+            "is 'separate')"
+        )
+    if not (isinstance(group, str) or is_number(group)):
+        raise SpecError(f"pass group= a text or number label, got {group!r}; groups: {labels}")
+    return str(group)
+
+
 def law_parameters(fit, group=None):
     """Law parameter draws, shape (draws,), for the fit or one of its groups (or a new one).
 
     A new group's values are drawn from the population with the fit's ``random_seed``, so the
     same call gives the same answer.
     """
-    labels = fit.group_labels
-    if not fit.spec.group:
-        if group is not None:
-            raise SpecError(f"group={group!r} given, but this fit has no groups")
+    group = group_label(fit, group)
+    if group is None:
         frame = pd.DataFrame(index=[0])
     else:
-        if group is None:
-            raise SpecError(
-                f"this fit has groups ({fit.spec.group!r}: {labels}); pass group= one of them, "
-                "or a new label for a new group drawn from the population (where no parameter "
-                "is 'separate')"
-            )
-        if not (isinstance(group, str) or is_number(group)):
-            raise SpecError(
-                f"group must be a text or number label, got {group!r}; groups: {labels}"
-            )
-        group = str(group)  # labels are text, as the fit and predict read them
+        labels = fit.group_labels
         new = [group] if group not in labels else []
         pooling_mod.refuse_new_groups(new, labels, fit.pooling, f" (group={group!r})")
         frame = pd.DataFrame({fit.spec.group: [group]})
