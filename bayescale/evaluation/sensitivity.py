@@ -128,17 +128,18 @@ def sensitivity(
     if wrong := [law.name for law in laws if not {"N", "D"} <= set(law.inputs)]:
         raise SpecError(f"laws {wrong} have no inputs N and D: no compute-optimal allocation")
     table = data_mod.read_table(data)
-    for lik in likelihoods:  # the response too, as fit checks it, before any fitting
-        data_mod.prepare(
+    k = fit_options.get("flops_per_token", _DEFAULT_FLOPS_PER_TOKEN)
+    for support in dict.fromkeys(lik.support for lik in likelihoods):  # as fit checks them,
+        runs = data_mod.prepare(  # inputs and response, before any fitting
             table,
             laws[0],
             fit_options.get("y", "loss"),
             inputs=fit_options.get("inputs"),
-            flops_per_token=fit_options.get("flops_per_token", _DEFAULT_FLOPS_PER_TOKEN),
+            flops_per_token=k,
             y_log_sd=fit_options.get("y_log_sd"),
-            y_support=lik.support,
-        )
-    masks = _masks(table, laws[0], fit_options, subsets)
+            y_support=support,
+        ).frame
+    masks = _masks(table, row_compute(runs, k), subsets)
     combos = [(law, lik, name) for law in laws for lik in likelihoods for name in masks]
     tasks = [
         {**fit_options, "data": table[masks[name]], "law": law, "likelihood": lik}
@@ -173,14 +174,10 @@ def sensitivity(
     return flag(out, answered, f"sensitivity of {answer} at C = {C:.3g}")
 
 
-def _masks(table, law, fit_options, subsets):
-    """The subsets' row masks of ``table``: given, or :func:`default_subsets` of its budgets."""
+def _masks(table, budgets, subsets):
+    """The subsets' row masks of ``table``: given, or :func:`default_subsets` of ``budgets``."""
     if subsets is None:
-        k = fit_options.get("flops_per_token", _DEFAULT_FLOPS_PER_TOKEN)
-        frame = data_mod.prepare(
-            table, law, None, inputs=fit_options.get("inputs"), flops_per_token=k
-        ).frame
-        return default_subsets(row_compute(frame, k))
+        return default_subsets(budgets)
     if not isinstance(subsets, dict) or not subsets:
         raise SpecError("subsets must map names to row masks of the data, e.g. {'all': mask}")
     masks = {}
