@@ -264,7 +264,7 @@ def extrapolation_plot(
     )
     _decorate(ax, fit, key, levels)
     where = f" ({fit.spec.group} = {group})" if group is not None else ""
-    ax.set_title(f"{fit.law.name}{where}: extrapolation to {_column(fit, key)} = {target:.3g}")
+    ax.set_title(f"{fit.law.name}{where}: extrapolation to {fit.spec.column(key)} = {target:.3g}")
     return fig
 
 
@@ -405,7 +405,7 @@ def frontier_plot(fit, budgets, ci=BANDS, group=None, unique_tokens=None):
         )
         ax.scatter(fitted[rows], fit.data.frame[name].to_numpy()[rows], s=10, color="0.6")
         ax.axvline(fitted.max(), color="0.4", linestyle=":", label="largest fitted run")
-        _decorate(ax, fit, "C", levels, ylabel=f"compute-optimal {_column(fit, name)}")
+        _decorate(ax, fit, "C", levels, ylabel=f"compute-optimal {fit.spec.column(name)}")
         ax.set_yscale("log")
     fig.suptitle(f"{fit.law.name}: compute-optimal allocation (grey: fitted runs)")
     return fig
@@ -504,7 +504,7 @@ def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None):
     if wrong := [k for k, f in fits.items() if not isinstance(f, ScalingFit)]:
         raise SpecError(f"comparison_plot takes bayescale fits; {wrong} are not")
     keys = {name: _path_key(fit) for name, fit in fits.items()}
-    columns = {name: _column(fit, keys[name]) for name, fit in fits.items()}
+    columns = {name: fit.spec.column(keys[name]) for name, fit in fits.items()}
     if len(set(columns.values())) > 1:
         raise SpecError(
             f"the fits are drawn along different quantities {columns}: compare fits of one "
@@ -906,18 +906,13 @@ def _log_response(ax, which="y"):
     axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
 
 
-def _column(fit, key):
-    """The fit's column name for law input (or ``"C"``) ``key``."""
-    return fit.spec.inputs.get(key, key)
-
-
 def _axis_label(fit, key):
     """Axis label of ``key``: the fit's column name, with what compute and ratios mean."""
     if key == "C":
-        return f"compute {_column(fit, 'C')} = {fit.spec.flops_per_token:g} N D (FLOPs)"
+        return f"compute {fit.spec.column('C')} = {fit.spec.flops_per_token:g} N D (FLOPs)"
     if key == "D/N":
         return "tokens per parameter D/N"
-    return _column(fit, key)
+    return fit.spec.column(key)
 
 
 def _values(fit, frame, key):
@@ -942,7 +937,7 @@ def _resolve_key(fit, key, options, argument):
     """
     if key is None:
         return options[0]
-    names = {_column(fit, k): k for k in options} | {k: k for k in options}
+    names = {fit.spec.column(k): k for k in options} | {k: k for k in options}
     if not isinstance(key, str) or key not in names:
         compute = " (C: compute k N D)" if "C" in options else ""
         raise SpecError(
@@ -969,7 +964,7 @@ def _target(fit, to):
     """``(key, value)`` of an extrapolation target ``{key: value}``."""
     key = _path_key(fit)
     if not isinstance(to, dict) or len(to) != 1:
-        raise SpecError(f"to= must be one {{{_column(fit, key)!r}: value}}, got {to!r}")
+        raise SpecError(f"to= must be one {{{fit.spec.column(key)!r}: value}}, got {to!r}")
     ((name, value),) = to.items()
     _resolve_key(fit, name, [key], "to")
     if not is_number(value) or not 0 < value < np.inf:
@@ -1004,7 +999,7 @@ def _table(fit, values, group=None):
     Values are arrays or numbers, broadcast together.
     """
     arrays = np.broadcast_arrays(*(np.asarray(v, float) for v in values.values()))
-    table = pd.DataFrame({_column(fit, k): v for k, v in zip(values, arrays, strict=True)})
+    table = pd.DataFrame({fit.spec.column(k): v for k, v in zip(values, arrays, strict=True)})
     if group is not None:
         table[fit.spec.group] = group
     return table
@@ -1066,7 +1061,7 @@ def _curve_labels(fit, curves):
     if len(curves) == 1:
         return ["posterior median"]
     return [
-        ", ".join(f"{_column(fit, k)} ≈ {v:.2g}" for k, v in values.items())
+        ", ".join(f"{fit.spec.column(k)} ≈ {v:.2g}" for k, v in values.items())
         for _, _, values in curves
     ]
 

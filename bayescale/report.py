@@ -600,11 +600,6 @@ def _diagnostics_section(fit):
     return blocks
 
 
-def _column(fit, key):
-    """The fit's column name for law input (or ``"C"``) ``key``."""
-    return fit.spec.inputs.get(key, key)
-
-
 def _has_nd(fit):
     return {"N", "D"} <= set(fit.law.inputs)
 
@@ -613,7 +608,7 @@ def _data_section(fit):
     data, spec = fit.data, fit.spec
     frame = data.frame
     rows = [
-        (_column(fit, k), f"input {k}", frame[k].min(), frame[k].max(), frame[k].nunique())
+        (fit.spec.column(k), f"input {k}", frame[k].min(), frame[k].max(), frame[k].nunique())
         for k in fit.law.inputs
     ]
     if _has_nd(fit):
@@ -695,7 +690,7 @@ def _law_section(fit):
     scales = pd.DataFrame(
         {
             "input": list(fit.log_ref),
-            "column": [_column(fit, k) for k in fit.log_ref],
+            "column": [fit.spec.column(k) for k in fit.log_ref],
             "reference scale": np.exp(list(fit.log_ref.values())),
         }
     )
@@ -860,7 +855,7 @@ def _read_targets(fit, targets):
         )
     labels = table[group].astype(str).to_numpy() if group else np.full(len(table), None)
     # a target names an input as the fit's table did, or as the law does ("C=1e23")
-    compute_column, n_column = (c if (c := _column(fit, k)) in table else k for k in "CN")
+    compute_column, n_column = (c if (c := fit.spec.column(k)) in table else k for k in "CN")
     nd = _has_nd(fit)
     budgets = None
     if nd and compute_column in table:
@@ -1020,7 +1015,7 @@ def _comparison_section(name, fit, others, read, stamp):
         group = read.labels[0] if read is not None else fit.group_labels[0]
     to = None
     if read is not None and read.scale is not None:
-        to = {_column(fit, read.scale_key): float(read.scale["value"].max())}
+        to = {fit.spec.column(read.scale_key): float(read.scale["value"].max())}
     where = "" if group is None else f" (group {group})"
     unconverged = [label for label, f in others.items() if not f.converged]
     blocks = [
@@ -1082,7 +1077,7 @@ def _checklist_section(fit, backtest):
         ),
         "FLOP rule": _flop_rule(fit),
         "Model size N": (
-            f"column {_column(fit, 'N')!r} as given; whether it counts embedding parameters "
+            f"column {fit.spec.column('N')!r} as given; whether it counts embedding parameters "
             f"is {NOT_RECORDED}"
             if "N" in law.inputs
             else f"not applicable: law {law.name!r} has no model-size input"

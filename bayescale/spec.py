@@ -140,6 +140,10 @@ class FitSpec:
         }
         return json.dumps(graph, sort_keys=True) + self.sampler
 
+    def column(self, key):
+        """The user's column name for law input (or ``"C"``) ``key``: mapped, or the key itself."""
+        return self.inputs.get(key, key)
+
     def prediction_frame(self, new_data):
         """Validated law inputs of ``new_data`` (and its group column), as the fit read its own.
 

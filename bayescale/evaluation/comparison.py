@@ -67,7 +67,7 @@ def _input_columns(fit):
     ``x=N`` and ``chinchilla`` read the same ``N``; two power laws on ``x=N`` and ``x=D``
     read different columns of the same runs.
     """
-    return {fit.spec.inputs.get(k, k): fit.data.frame[k].to_numpy() for k in fit.data.inputs}
+    return {fit.spec.column(k): fit.data.frame[k].to_numpy() for k in fit.data.inputs}
 
 
 def compare(fits, method="stacking"):
