@@ -157,15 +157,27 @@ def _call(text, where, form):
     return node.func.id, args, kwargs
 
 
+def _named(text, option, example):
+    """``NAME`` or ``NAME(option=value, ...)`` given to ``option``: ``(NAME, options)``."""
+    from bayescale.errors import SpecError
+
+    name, args, kwargs = _call(
+        text, f"{option} {text!r}", f"NAME or NAME(option=value, ...), e.g. {example}"
+    )
+    if args:
+        raise SpecError(
+            f"{option} {text!r}: expected NAME or NAME(option=value, ...): name its options, "
+            f"e.g. {example}, not positionally"
+        )
+    return name, kwargs
+
+
 def _law(text):
     """``--law NAME`` or ``NAME(option=value, ...)``: the law, with its options."""
     import bayescale
 
-    form = "NAME or NAME(option=value, ...), e.g. broken_power_law(n_breaks=2)"
-    name, args, kwargs = _call(text, f"--law {text!r}", form)
-    if args:
-        raise bayescale.SpecError(f"--law {text!r}: expected {form}")
-    return bayescale.get_law(name, **kwargs)
+    name, options = _named(text, "--law", "broken_power_law(n_breaks=2)")
+    return bayescale.get_law(name, **options)
 
 
 def _priors(items):
@@ -198,12 +210,8 @@ def _likelihood(text):
     """``--likelihood NAME`` or ``NAME(key=value, ...)`` as a likelihood (options by keyword)."""
     import bayescale
 
-    name, args, kwargs = _call(text, f"--likelihood {text}", "NAME or NAME(key=value, ...)")
-    if args:
-        raise bayescale.SpecError(
-            f"--likelihood {text}: name its options, e.g. binomial(n=14042), not positionally"
-        )
-    return bayescale.get_likelihood({"name": name, **kwargs})
+    name, options = _named(text, "--likelihood", "binomial(n=14042)")
+    return bayescale.get_likelihood({"name": name, **options})
 
 
 def _pooling(items):
