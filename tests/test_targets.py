@@ -317,6 +317,43 @@ def test_two_groups_of_one_fit_pair_the_same_draw(grouped_fit):
         bayescale.prob_beats(grouped_fit, grouped_fit, 1e21, group_a="x", group_b="x")
 
 
+def test_two_new_groups_of_one_fit_are_drawn_apart(grouped_fit):
+    """Each new label its own draws from the population (they were one set, compared with itself)."""
+    a, b = (decisions.law_parameters(grouped_fit, g) for g in ("new1", "new2"))
+    assert not np.allclose(a["alpha"], b["alpha"])
+    np.testing.assert_array_equal(
+        a["alpha"], decisions.law_parameters(grouped_fit, "new1")["alpha"]
+    )
+    out = bayescale.prob_beats(
+        grouped_fit, grouped_fit, [1e23], group_a="new1", group_b="new2", extrapolation="none"
+    )
+    assert 0.2 < out["p_a_better"].iloc[0] < 0.8  # exchangeable groups; it was 0
+    assert out["difference_lower"].iloc[0] < 0 < out["difference_upper"].iloc[0]
+
+
+def test_reach_counts_the_fitted_budgets_with_the_budgets_flops_per_token(grouped_fit):
+    """With ``flops_per_token=3`` a budget is set against ``3 N D`` of the runs, as the drift is."""
+    top = 1.6e10 * 5e11  # the design's largest N D
+    kwargs = {"group": "x", "flops_per_token": 3.0}
+    assert bayescale.compute_optimal(grouped_fit, [3 * top], **kwargs)["reach"].iloc[0] == 1.0
+    out = bayescale.prob_beats(
+        grouped_fit, grouped_fit, [6 * top], group_a="x", group_b="y", flops_per_token=3.0
+    )
+    np.testing.assert_allclose(out[["reach_a", "reach_b"]].iloc[0], [2.0, 2.0])
+
+
+def test_a_number_label_and_its_text_are_one_group():
+    frame = pd.concat([design({"g": 1}), design({"g": 2})], ignore_index=True)
+    draws = chinchilla_draws(frame, spread=0.5)
+    pooling = dict.fromkeys(bayescale.get_law("chinchilla").parameters, "shared")
+    fit = fake_fit(frame, "chinchilla", draws, group="g", pooling=pooling)
+    for same in ((1, "1"), ("1", 1)):
+        with pytest.raises(SpecError, match="same fit with the same group"):
+            bayescale.prob_beats(fit, fit, 1e21, group_a=same[0], group_b=same[1])
+        with pytest.raises(SpecError, match="same fit with the same group"):
+            bayescale.crossover(fit, fit, (1e18, 1e24), group_a=same[0], group_b=same[1])
+
+
 def test_prob_beats_at_given_allocations_uses_each_fits_prediction():
     rng = np.random.default_rng(3)
     frame = design()
@@ -506,7 +543,9 @@ def test_accuracy_at_chance_is_free_and_beyond_the_ceiling_unreachable(
     free, never = table.iloc[0], table.iloc[1]
     assert free["p_chance"] == 1 and free["C_upper"] == 0 and free["p_unreachable"] == 0
     assert never["p_unreachable"] == 1 and np.isinf(never["C_lower"])
-    assert np.isinf(never["loss_lower"])
+    # no loss reaches a target above the ceiling, any loss one at chance: the hard end and
+    # the easy end of the loss needed (it was +inf for both)
+    assert never["loss_upper"] == -np.inf and free["loss_lower"] == np.inf
 
 
 @pytest.mark.parametrize("accuracy", [0.0, 1.0, 1.5, "x", [], [[0.5]]])

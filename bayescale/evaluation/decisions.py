@@ -32,6 +32,7 @@ reaches a target (:mod:`bayescale.evaluation.targets`) and the comparison of two
 """
 
 import warnings
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -114,8 +115,9 @@ def compute_optimal(
         One row per budget: ``C``; ``{q}_median``, ``{q}_lower``, ``{q}_upper`` for ``q`` in
         ``N_opt, D_opt, tokens_per_param, loss_opt`` (the law's mean loss at the optimum,
         with the extrapolation error);
-        and ``reach = C / max fitted C`` (fitted ``C = k N D`` with the fit's ``k``): how many
-        times beyond the largest fitted budget the answer extrapolates.
+        and ``reach = C / max fitted C`` (fitted ``C = k N D``, with ``flops_per_token`` where
+        given, as the extrapolation error counts it): how many times beyond the largest
+        fitted budget the answer extrapolates.
 
     Raises
     ------
@@ -132,7 +134,7 @@ def compute_optimal(
     for name in SUMMARIES:
         med, lo, hi = quantiles(draws[name], ci, axis=0)
         out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
-    out["reach"] = budgets / fitted_compute(fit).max()
+    out["reach"] = budgets / fitted_compute(fit, flops_per_token).max()
     return flag(pd.DataFrame(out), {fit.label: fit}, "compute-optimal allocation")
 
 
@@ -372,8 +374,10 @@ def group_label(fit, group):
 def law_parameters(fit, group=None):
     """Law parameter draws, shape (draws,), for the fit or one of its groups (or a new one).
 
-    A new group's values are drawn from the population with the fit's ``random_seed``, so the
-    same call gives the same answer.
+    A new group's values are drawn from the population with the fit's ``random_seed`` and
+    the label, so the same call gives the same answer and two new groups get draws of
+    their own (with the seed alone, ``prob_beats`` of two new groups compared one set of
+    draws with itself).
     """
     group = group_label(fit, group)
     if group is None:
@@ -383,7 +387,8 @@ def law_parameters(fit, group=None):
         new = [group] if group not in labels else []
         pooling_mod.refuse_new_groups(new, labels, fit.pooling, f" (group={group!r})")
         frame = pd.DataFrame({fit.spec.group: [group]})
-    rng = np.random.default_rng(fit.spec.random_seed)
+    label = () if group is None else (zlib.crc32(group.encode()),)
+    rng = np.random.default_rng([fit.spec.random_seed, *label])
     rows = fit.evaluator.parameters(frame, rng)
     return {key: np.asarray(v, float)[..., 0] for key, v in rows.items()}
 
@@ -393,9 +398,14 @@ def row_compute(frame, flops_per_token):
     return flops_per_token * frame["N"].to_numpy(float) * frame["D"].to_numpy(float)
 
 
-def fitted_compute(fit):
-    """``k N D`` of the fitted rows, with the fit's ``k``."""
-    return row_compute(fit.data.frame, fit.spec.flops_per_token)
+def fitted_compute(fit, flops_per_token=None):
+    """``k N D`` of the fitted rows, with the fit's ``k`` or the one the budgets are counted with.
+
+    A reach compares a budget with the fitted ones, so both count FLOPs alike: budgets
+    counted with ``flops_per_token = 3`` are set against ``3 N D`` of the fitted runs, as
+    the extrapolation error is (:func:`log_budget_reach`: ``N D = C / k``).
+    """
+    return row_compute(fit.data.frame, resolve_flops(fit, flops_per_token))
 
 
 def _has_closed_form(law):

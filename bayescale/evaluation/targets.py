@@ -123,7 +123,7 @@ def compute_for_target(
     pandas.DataFrame
         One row per target: ``loss``; ``{q}_median``, ``{q}_lower``, ``{q}_upper`` for ``q``
         in ``C, N, D, reach`` (``reach = C / max fitted C``, fitted ``C = k N D`` with the
-        fit's ``k``: how far beyond the data the answer lies; with ``fixed_N`` the ``N``
+        ``k`` of the budgets: how far beyond the data the answer lies; with ``fixed_N`` the ``N``
         columns are that value); ``p_unreachable``: the share of draws whose asymptote is at
         or above the target; ``p_out_of_range``: the share of the others with no answer in
         :data:`TARGET_SEARCH`; ``p_below_range``: the share that reach the target at its
@@ -207,8 +207,10 @@ def compute_for_accuracy(
     Returns
     -------
     pandas.DataFrame
-        One row per target: ``accuracy``; median and interval of ``loss`` (the loss needed,
-        infinite where the target is beyond the accuracy law's ceiling) and of ``C``, ``N``,
+        One row per target: ``accuracy``; median and interval of ``loss`` (the loss needed:
+        ``-inf`` where the target is beyond the accuracy law's ceiling, as no loss reaches it,
+        and ``+inf`` at or below chance, as any loss does; so a harder target never needs a
+        higher loss, and ``-inf`` sits where ``C`` is infinite) and of ``C``, ``N``,
         ``D``, ``reach`` as :func:`compute_for_target` gives them; ``p_unreachable``, the
         share of draws whose target lies beyond the ceiling or whose loss needed lies below
         the loss law's asymptote; ``p_out_of_range``; and ``p_chance``, the share at or below
@@ -238,7 +240,7 @@ def compute_for_accuracy(
         if name != "N" or fixed_N is None:
             draws[name] = np.where(chance, 0.0, draws[name])
     out = {"accuracy": targets}
-    med, lo, hi = quantiles(np.where(np.isnan(needed), np.inf, needed), ci, axis=0)
+    med, lo, hi = quantiles(np.where(np.isnan(needed), -np.inf, needed), ci, axis=0)
     out |= {"loss_median": med, "loss_lower": lo, "loss_upper": hi}
     out |= summarise(draws, ci, fixed_N) | {"p_chance": chance.mean(axis=0)}
     fits = {f"loss: {loss_fit.label}": loss_fit, f"accuracy: {accuracy_fit.label}": accuracy_fit}
@@ -274,12 +276,12 @@ def solve(curve, log_targets):
     ``log_targets`` has shape (draws, targets): one target per draw of ``curve`` (NaN: none,
     counted unreachable). Returns what :func:`target_draws` returns.
     """
-    fitted = fitted_compute(curve.fit)
+    fitted = fitted_compute(curve.fit, curve.k)
     log_grid = search_grid(fitted.min() * TARGET_SEARCH[0], fitted.max() * TARGET_SEARCH[1])
     # f = log loss - log target on the grid, (draws, targets, grid); its first fall to <= 0
     f = curve.on_grid(log_grid, quiet=True)[:, None, :] - log_targets[..., None]
     with np.errstate(invalid="ignore"):
-        unreachable = ~(curve.log_floor()[:, None] < log_targets)  # NaN targets too
+        unreachable = ~(curve.log_floor(log_grid)[:, None] < log_targets)  # NaN targets too
     down = (f[..., :-1] > 0) & (f[..., 1:] <= 0) & ~unreachable[..., None]
     draw, _ = np.indices(unreachable.shape)
     args = [a[draw].ravel() for a in curve.arguments()] + [np.ravel(log_targets)]
@@ -400,16 +402,26 @@ class LossCurve:
             n[defined], d[defined] = (v[:, 0] for v in found)
         return n.reshape(shape), d.reshape(shape)
 
-    def log_floor(self):
-        """``log`` of each draw's asymptote along the allocation: shape (draws,).
+    def log_floor(self, log_grid):
+        """``log`` of the least loss each draw's law alone reaches along the allocation: (draws,).
 
-        The law with unlimited parameters and data (:data:`FAR`; for Chinchilla ``E``), or
-        with unlimited data at the fixed ``N``.
+        The least of: the law with unlimited parameters and data (:data:`FAR`; for
+        Chinchilla ``E``), or with unlimited data at the fixed ``N``; the law at the
+        allocation of a budget of :data:`FAR` FLOPs; and its least value over the budgets
+        ``exp(log_grid)``. Any one alone misleads for some law: ``isoflop``'s loss along
+        its optimal path falls to 0, while at ``N = D`` far off that path its parabola
+        explodes; at a fixed ``N`` it falls, then rises again; and a law without a closed
+        form has no optimum to find at a budget of ``1e300`` (NaN, ignored here).
         """
-        n = np.full(1, FAR if self.fixed_n is None else self.fixed_n)
         column = {key: v[:, None] for key, v in self.params.items()}
-        floor = law_log_loss(self.fit.law, column, self.fit.log_ref, n, np.full(1, FAR), self.extra)
-        return floor[:, 0]
+        n = np.full(1, FAR if self.fixed_n is None else self.fixed_n)
+        far = law_log_loss(self.fit.law, column, self.fit.log_ref, n, np.full(1, FAR), self.extra)
+        no_drift = np.zeros_like(self.slope)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedDrawsWarning)
+            path = self._log_loss(self.params, no_drift, np.full((1, 1), FAR))
+            grid = self._log_loss(self.params, no_drift, np.exp(log_grid)[None, :])
+        return np.fmin.reduce(np.concatenate([far, path, grid], axis=1), axis=1)
 
 
 def search_grid(lo, hi):

@@ -31,6 +31,7 @@ from bayescale.evaluation.decisions import (
     check_budgets,
     extra_inputs,
     fitted_compute,
+    group_label,
     law_parameters,
     optimal_draws,
     row_compute,
@@ -82,7 +83,8 @@ def prob_beats(
         One row per budget (column ``C``) or per row of ``at`` (its inputs): ``p_a_better``,
         the posterior probability that A's loss is below B's; ``difference_median``,
         ``difference_lower``, ``difference_upper`` of ``loss_A - loss_B`` (negative: A
-        better); ``reach_a``, ``reach_b``, each budget over the largest budget its fit saw.
+        better); ``reach_a``, ``reach_b``, each budget over the largest budget its fit saw
+        (counted with ``flops_per_token`` where given, as the budgets are).
         Pairs where either law is undefined are left out.
 
     Raises
@@ -131,8 +133,8 @@ def prob_beats(
         table["p_a_better"] = (difference < 0).sum(axis=0) / defined.sum(axis=0)
     med, lo, hi = quantiles(difference, ci, axis=0)
     table["difference_median"], table["difference_lower"], table["difference_upper"] = med, lo, hi
-    table["reach_a"] = compute[0] / fitted_compute(fit_a).max()
-    table["reach_b"] = compute[1] / fitted_compute(fit_b).max()
+    table["reach_a"] = compute[0] / fitted_compute(fit_a, flops_per_token).max()
+    table["reach_b"] = compute[1] / fitted_compute(fit_b, flops_per_token).max()
     return flag(table, _named(fit_a, fit_b), "P(A beats B)")
 
 
@@ -188,8 +190,8 @@ def crossover(
             "upper": hi,
             "p_no_crossing": 1.0 - crossed.mean(),
             "p_a_better_after": after,
-            "reach_a": med / fitted_compute(fit_a).max(),
-            "reach_b": med / fitted_compute(fit_b).max(),
+            "reach_a": med / fitted_compute(fit_a, flops_per_token).max(),
+            "reach_b": med / fitted_compute(fit_b, flops_per_token).max(),
         },
         name="crossover C",
     )
@@ -274,7 +276,7 @@ def _frame(fit, at, group):
 
 
 def _check_distinct(fit_a, fit_b, group_a, group_b):
-    if fit_a is fit_b and group_a == group_b:
+    if fit_a is fit_b and group_label(fit_a, group_a) == group_label(fit_b, group_b):
         raise SpecError(
             f"fit_a and fit_b are the same fit with the same group ({group_a!r}): nothing to "
             "compare; pass group_a= and group_b= two groups of it, or two fits"
