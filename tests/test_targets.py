@@ -88,6 +88,32 @@ def test_target_budget_is_the_closed_form_inverse(chinchilla_fit):
     assert np.isinf(table["C_median"][2]) and np.isfinite(table["C_lower"][2])
 
 
+def test_isoflop_targets_are_reached_along_its_path_which_has_no_floor():
+    """``log L* = log L_opt - gamma z_C``: every target is reached, at a closed-form budget.
+
+    With ``a = 0.6`` the law at ``N = D`` far off that path explodes, which marked draws
+    unreachable; at a fixed ``N`` its loss falls, then rises, so no limit says either.
+    """
+    frame = design()
+    rng = np.random.default_rng(0)
+    draws = {
+        "L_opt": 2.5 * np.exp(0.01 * rng.standard_normal(S)),
+        "gamma": np.full(S, 0.05),
+        "n_opt": np.zeros(S),
+        "a": 0.6 + 0.02 * rng.standard_normal(S),
+        "kappa": np.full(S, 0.02),
+        "sigma": np.full(S, 0.01),
+    }
+    fit = fake_fit(frame, "isoflop", draws)
+    top = decisions.fitted_compute(fit).max()
+    loss = np.exp(np.log(2.5) - 0.05 * np.log(10 * top / (6 * np.exp(sum(fit.log_ref.values())))))
+    table = bayescale.compute_for_target(fit, [loss], extrapolation="none")
+    assert table["p_unreachable"].iloc[0] == 0
+    np.testing.assert_allclose(table["C_median"].iloc[0], 10 * top, rtol=0.05)
+    fixed = bayescale.compute_for_target(fit, [2.4], fixed_N=1e9, extrapolation="none")
+    assert fixed["p_unreachable"].iloc[0] == 0 and np.isfinite(fixed["C_upper"].iloc[0])
+
+
 def test_a_target_met_below_the_searched_budgets_needs_less_not_infinite(chinchilla_fit):
     """A loss reached at 1e-3 of the smallest fitted budget already is below the range."""
     smallest = decisions.fitted_compute(chinchilla_fit).min() * targets.TARGET_SEARCH[0]
