@@ -207,10 +207,13 @@ def _tiny_fit(sim_sweep, sampler):
     ("sampler", "flag", "depth"),
     [("nutpie", "maxdepth_reached", "depth"), ("pymc", "reached_max_treedepth", "tree_depth")],
 )
-def test_nutpie_and_pymc_tree_statistics_are_read(sim_sweep, sampler, flag, depth):
+def test_nutpie_and_pymc_tree_statistics_are_read(sim_sweep, sampler, flag, depth, tmp_path):
     """Measured names: nutpie 0.16 ``depth, maxdepth_reached``; PyMC 6.4 ``tree_depth,
-    reached_max_treedepth``; both ``n_steps``. The maximum (10) is read from each sampler."""
+    reached_max_treedepth``; both ``n_steps``. The maximum (10) is read from each sampler.
+    The fit comes back from its file with them (nutpie's fits failed their checksum)."""
     fit = _tiny_fit(sim_sweep, sampler)
+    fit.save(tmp_path / "fit.nc")
+    assert str(bayescale.load(tmp_path / "fit.nc").diagnostics) == str(fit.diagnostics)
     stats = fit.posterior["sample_stats"]
     assert {flag, depth, "n_steps"} <= set(stats.data_vars)
     assert stats.attrs["max_tree_depth"] == 10

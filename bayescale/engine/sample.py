@@ -21,6 +21,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from bayescale.arguments import check_count, check_seed, is_number
 from bayescale.engine import jax_nuts
 from bayescale.errors import SpecError
@@ -211,4 +213,10 @@ def _run_nutpie(model, key, values, spec, progressbar):
     depth = settings.get("settings", {}).get("maxdepth")
     if depth is not None:
         stats.attrs["max_tree_depth"] = int(depth)
+    if "divergence_message" in stats:  # None where a draw did not diverge: netCDF wrote
+        # those as NaN, so a saved fit failed its checksum on load; text round-trips
+        message = stats["divergence_message"]
+        stats["divergence_message"] = message.copy(
+            data=np.vectorize(lambda m: "" if m is None else str(m), otypes=[str])(message)
+        )
     return idata
