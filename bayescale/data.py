@@ -109,6 +109,8 @@ def numeric_column(df, column, role, support="positive"):
         raise DataError(f"column {column!r} ({role}) holds {kind}: expected numbers")
     values = pd.to_numeric(raw, errors="coerce")
     non_numeric = values.isna() & raw.notna()
+    if raw.dtype == object:  # a True among numbers would be read as 1.0
+        non_numeric |= raw.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(bool)
     if non_numeric.any():
         examples = ", ".join(list(dict.fromkeys(map(repr, raw[non_numeric])))[:3])  # lists too
         raise DataError(
@@ -289,6 +291,18 @@ def prepare(
         needed.append(cols["C"])
     if y_log_sd is not None and y_log_sd in (y, *needed):
         raise DataError(f"y_log_sd={y_log_sd!r} is also the response or an input column")
+    if group is not None and group in (y, *needed):
+        raise DataError(
+            f"group={group!r} is also the response or an input column: group by a column of "
+            "its own (a copy of it, if that is what you mean)"
+        )
+    for argument, name in (("y", y), ("group", group), ("y_log_sd", y_log_sd)):
+        if name in law.inputs and name not in needed:  # the table keeps inputs by law name
+            source = cols["C"] if name == "D" and derive_d else cols[name]
+            raise DataError(
+                f"{argument}={name!r} is a column named like input {name} of law {law.name!r}, "
+                f"which this fit reads from column {source!r}: rename column {name!r}"
+            )
     roles = [c for c in [*needed, y] if c is not None]
     if twice := sorted({c for c in roles if roles.count(c) > 1}, key=str):
         raise DataError(

@@ -113,6 +113,7 @@ def fit(
     pool = pooling_mod.resolve(law, group, pooling)
     group_scales = pooling_mod.hyper_priors(pool)
     all_priors = resolve_priors(law, lik, priors, group_scales)
+    _check_names(law, all_priors, y, group, y_log_sd)
     fitdata = data_mod.prepare(
         data,
         law,
@@ -155,6 +156,30 @@ def fit(
     result = ScalingFit(spec, posterior, fitdata, log_ref)
     diagnostics.warn_if_bad(result.diagnostics, result.label)
     return result
+
+
+def _check_names(law, priors, y, group, y_log_sd):
+    """Refuse column names the saved fit or the posterior's dimensions use for their own.
+
+    The group column names the posterior's group dimension, which xarray refuses to share
+    with a variable (``E``) or with ``chain`` and ``draw``; a saved fit keeps the table's
+    columns beside its ``row`` coordinate.
+    """
+    if group is not None and not isinstance(group, str):
+        raise SpecError(f"group= must name a column by its text name, got {group!r}")
+    ones = dict.fromkeys(law.parameters, np.ones(1))
+    derived = law.derived(NUMPY, ones, dict.fromkeys(law.inputs, 0.0))
+    taken = {"row", "chain", "draw", OBSERVED, *priors, *derived}
+    for argument, name, reserved in (
+        ("y", y, {"row"}),
+        ("y_log_sd", y_log_sd, {"row"}),
+        ("group", group, taken),
+    ):
+        if name in reserved:
+            raise SpecError(
+                f"{argument}={name!r}: bayescale uses that name for its own "
+                f"({', '.join(sorted(reserved))}): rename the column"
+            )
 
 
 def refit(fitted, data):

@@ -128,7 +128,9 @@ class FitSpec:
         The law enters by name, options and :meth:`~bayescale.laws.ScalingLaw.fingerprint`,
         so an edited user-defined law never reuses the program compiled for its old
         version; column names, seed and draw counts do not enter (the sampler keys those
-        itself).
+        itself), but for the group column's: it names the posterior's group dimension,
+        which a compiled program records (a table with its groups in another column was
+        given the first one's dimension, under which ``contrast`` found no groups).
         """
         graph = {
             "law": {**self.law.to_dict(), "fingerprint": self.law.fingerprint()},
@@ -137,6 +139,7 @@ class FitSpec:
             "priors": {k: p.to_dict() for k, p in self.priors.items()},
             "pooling": dict(self.pooling),
             "labels": list(self.labels),
+            "group": self.group,
         }
         return json.dumps(graph, sort_keys=True) + self.sampler
 

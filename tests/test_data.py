@@ -207,6 +207,19 @@ def test_a_column_is_one_thing():
     twice = pd.concat([frame(), frame()[["N"]]], axis=1)
     with pytest.raises(bayescale.DataError, match=r"\['N'\] appear more than once"):
         prepare(twice, LAW, "loss")
+    # the validated table keeps inputs under the law's names: a group, response or known-sd
+    # column of such a name used to replace the input read from another column, silently
+    flops = frame().assign(C=lambda df: 6 * df["N"] * df["D"], depth=12)
+    depth = flops.drop(columns="D").rename(columns={"depth": "D"})
+    with pytest.raises(bayescale.DataError, match="group='D' is a column named like input D"):
+        prepare(depth, LAW, "loss", inputs={"C": "C"}, group="D")
+    params = frame().rename(columns={"N": "params"}).assign(N=lambda df: df["loss"])
+    with pytest.raises(bayescale.DataError, match="y='N' is a column named like input N"):
+        prepare(params, LAW, "N", inputs={"N": "params"})
+    with pytest.raises(bayescale.DataError, match="y_log_sd='D' is a column named like"):
+        prepare(depth.assign(D=0.01), LAW, "loss", inputs={"C": "C"}, y_log_sd="D")
+    with pytest.raises(bayescale.DataError, match="group='N' is also the response or an input"):
+        prepare(frame(), LAW, "loss", group="N")
 
 
 @pytest.mark.parametrize(
@@ -216,6 +229,11 @@ def test_a_column_is_one_thing():
         ("N", lambda df: pd.to_datetime(df["N"]), "'N' \\(input N\\) holds dates or durations"),
         ("N", lambda df: df["N"] + 0j, "'N' \\(input N\\) holds complex numbers"),
         ("loss", lambda df: 2.0, "response 'loss' is 2 in every row"),
+        (
+            "loss",
+            lambda df: df["loss"].astype(object).where(df.index != 3, True),
+            r"'loss' \(response\) has non-numeric values at 1 row \(3\), e.g. True",
+        ),
     ],
 )
 def test_values_that_convert_to_numbers_but_are_not_data(column, values, expected):

@@ -231,6 +231,15 @@ def test_spec_errors():
         bayescale.fit(df, likelihood="huber")
     with pytest.raises(bayescale.SpecError, match="unknown sampler"):
         bayescale.fit(df, sampler="hmc")
+    # names the posterior and a saved fit use for their own: raw xarray/PyMC errors before
+    grouped = df.assign(g=["a", "b"] * 6)
+    for name in ("E", "sigma", "A", "chain", "row"):
+        with pytest.raises(bayescale.SpecError, match=f"group='{name}': bayescale uses that"):
+            bayescale.fit(grouped.rename(columns={"g": name}), group=name)
+    with pytest.raises(bayescale.SpecError, match="y='row': bayescale uses that name"):
+        bayescale.fit(df.rename(columns={"loss": "row"}), y="row")
+    with pytest.raises(bayescale.SpecError, match="group= must name a column by its text"):
+        bayescale.fit(grouped.rename(columns={"g": 7}), group=7)
 
 
 def test_compare_prefers_the_true_law_and_refuses_other_data(sim_sweep, short_fit):

@@ -55,6 +55,9 @@ def test_graph_key_holds_what_shapes_the_program_and_nothing_else():
     tighter = {**base.priors, "alpha": bayescale.Prior("Beta", alpha=3, beta=3)}
     for other in (_spec(priors=tighter), _spec(y_log_sd="sd"), _spec(sampler="nutpie")):
         assert other.graph_key() != base.graph_key()
+    # the group column names the posterior's dimension, which the compiled program records
+    corpus = _spec(group="corpus", labels=["a", "b"])
+    assert _spec(group="source", labels=["a", "b"]).graph_key() != corpus.graph_key()
 
 
 def test_spec_and_fit_are_frozen():
