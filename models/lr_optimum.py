@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.arguments import check_probability
+from bayescale.diagnostics import flag
 from bayescale.errors import SpecError
 from bayescale.extrapolation import log_reach
 from bayescale.laws import ScalingLaw
@@ -122,6 +123,7 @@ def optimal_lr(fit, N, D, ci=0.9):
     log_lr = fit.log_ref["lr"] + LROptimum.log_optimum(p, z)
     med, lo, hi = quantiles(np.exp(log_lr), ci, axis=0)
     reach = np.exp(log_reach(fit.law, pd.DataFrame({"N": n, "D": d}), fit.data.frame))
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {"N": n, "D": d, "lr_median": med, "lr_lower": lo, "lr_upper": hi, "reach": reach}
     )
+    return flag(table, {fit.label: fit}, "optimal learning rate")

@@ -12,6 +12,7 @@ from bayescale.evaluation import scores
 from bayescale.evaluation.backtesting import split_rows
 from bayescale.likelihoods import get_likelihood
 from bayescale.simulate import from_law
+from bayescale.testing import fake_fit
 
 # fake fits and short runs: what they answer warns that they failed the checks
 # (tests/test_flags.py tests that warning); here it is not the subject
@@ -412,6 +413,13 @@ def test_recalibrate_learns_extrapolation_error_from_your_backtests(small_backte
     with pytest.warns(bayescale.ConvergenceWarning, match="extrapolation-error model"):
         weak = bayescale.recalibrate({"mine": bt}, draws=20, chains=1)
     assert "(NOT CONVERGED: " in weak.source and "NOT CONVERGED: NOT" not in weak.source
+    # so does one learnt from a backtest whose fit failed its checks (it was silent)
+    fit = bt.fits["power_law"]
+    draws = {k: fit.draws([k])[k].reshape(-1)[:400] for k in fit.sampled_names}
+    failed = replace(bt, fits={"power_law": fake_fit(fit.data.frame, "power_law", draws)})
+    with pytest.warns(bayescale.ConvergenceWarning, match=r"the fits of \['mine'\] failed"):
+        learnt = bayescale.recalibrate({"mine": failed}, draws=300, chains=2)
+    assert "; the fits of ['mine'] did not converge" in learnt.source
 
 
 def test_backtest_carries_the_extrapolation_error_it_is_given(small_backtest):

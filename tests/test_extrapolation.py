@@ -506,7 +506,9 @@ def test_a_sweep_too_small_to_backtest_falls_back_to_the_population():
     )
 
 
-def test_an_unconverged_own_backtest_is_used_and_said(short_fit, monkeypatch):
+@pytest.mark.parametrize("learn", [calibration.own_error, bayescale.sweep_error])
+def test_an_unconverged_own_backtest_is_used_and_said(short_fit, monkeypatch, learn):
+    """``sweep_error`` by hand said nothing of it (the refit's own warning read as the fit's)."""
     real = calibration.refit
 
     def unconverged(fitted, data):
@@ -515,7 +517,7 @@ def test_an_unconverged_own_backtest_is_used_and_said(short_fit, monkeypatch):
 
     monkeypatch.setattr(calibration, "refit", unconverged)
     with pytest.warns(bayescale.ConvergenceWarning, match="its own backtest .* failed") as caught:
-        own = calibration.own_error(short_fit)
+        own = learn(short_fit)
     assert len(caught) == 1 and "3 divergent draws" in str(caught[0].message)
     assert own.source.endswith("the backtest's fit did not converge")
     assert "given a backtest of slope" in own.source

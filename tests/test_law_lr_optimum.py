@@ -79,6 +79,7 @@ def test_recovers_the_optimum_law_and_transfers_it_tenfold(sweep):
     for name in ("p_N", "p_D", "kappa"):
         assert summary.loc[name, "lower"] <= TRUTH[name] <= summary.loc[name, "upper"], name
     table = optimal_lr(fit, [1e8, 1e10], [1e10, 1e11])
+    assert table.attrs["converged"] is True
     truth = true_optimum(table["N"], table["D"])
     assert ((table["lr_lower"] <= truth) & (truth <= table["lr_upper"])).all(), table
     top = (sweep["N"] * sweep["D"]).max()
@@ -116,6 +117,9 @@ def test_optimal_lr_names_bad_arguments(sweep):
             optimal_lr(good, n, d)
     with pytest.raises(bayescale.SpecError, match="ci"):
         optimal_lr(good, 1e9, 1e10, ci=1.5)
+    # constant draws fail the checks: the answer says so, as every decision does
+    with pytest.warns(bayescale.ConvergenceWarning, match="optimal learning rate"):
+        assert optimal_lr(good, 1e9, 1e10).attrs["converged"] is False
 
 
 @pytest.mark.slow

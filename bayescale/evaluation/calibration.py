@@ -413,8 +413,9 @@ def sweep_error(fit, reach=3.0, extrapolation="calibrated", n=4000):
     inside, short = nested_cut(fit, reach, 2 * len(fit.law.parameters))
     if short:
         raise SpecError(f"{short}; choose a smaller reach")
-    evidence = nested_backtest(fit, inside)
-    return given_backtest(model, *evidence, n=n, edge=fit.evaluator.edge)
+    evidence, failed = checked_backtest(fit, inside)
+    error = given_backtest(model, *evidence, n=n, edge=fit.evaluator.edge)
+    return _unconverged_backtest(fit, inside, reach, failed, error)
 
 
 def nested_cut(fit, reach, fewest=None):
@@ -458,6 +459,37 @@ def nested_backtest(fit, inside):
     return np.log(nested.evaluator.reach(rows)), np.log(draws), log_y
 
 
+def checked_backtest(fit, inside):
+    """:func:`nested_backtest`, and its fit's failed checks (``""`` if it converged).
+
+    The refit's :class:`~bayescale.errors.ConvergenceWarning` is held back, for the caller
+    to say what it means for its answer; anything else the refit says is passed on.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        evidence = nested_backtest(fit, inside)
+    failed = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    for w in caught:
+        if w not in failed:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return evidence, str(failed[0].message) if failed else ""
+
+
+def _unconverged_backtest(fit, inside, reach, failed, error):
+    """``error``, its ``source`` marked and one warning given where the backtest's fit failed."""
+    if not failed:
+        return error
+    runs = f"a refit on the {int(inside.sum())} runs up to 1/{reach:g} of its largest scale"
+    warnings.warn(
+        f"{fit.label}: its own backtest ({runs}) failed its convergence checks ({failed}); "
+        "its errors are used all the same, as in the benchmark the error models were learnt "
+        "from; extrapolation='population' leaves it out",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+    return replace(error, source=f"{error.source}; the backtest's fit did not converge")
+
+
 def own_error(fit, reach=3.0):
     """What ``extrapolation="calibrated"`` adds beyond a fit over ``N`` and ``D``.
 
@@ -485,29 +517,13 @@ def own_error(fit, reach=3.0):
     inside, short = nested_cut(fit, reach)
     if short:
         return replace(population, source=f"{population.source} (no own backtest: {short})")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        try:
-            evidence = nested_backtest(fit, inside)
-        except BayescaleError as err:  # e.g. a group whose runs all lie beyond the cut
-            reason = f"the runs below a cut at 1/{reach:g} cannot be fitted alone: {err}"
-            return replace(population, source=f"{population.source} (no own backtest: {reason})")
+    try:
+        evidence, failed = checked_backtest(fit, inside)
+    except BayescaleError as err:  # e.g. a group whose runs all lie beyond the cut
+        reason = f"the runs below a cut at 1/{reach:g} cannot be fitted alone: {err}"
+        return replace(population, source=f"{population.source} (no own backtest: {reason})")
     error = given_backtest(persistence(), *evidence)
-    failed = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
-    for w in caught:
-        if w not in failed:  # anything else the refit said reaches the caller as it was
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if not failed:
-        return error
-    runs = f"a refit on the {int(inside.sum())} runs up to 1/{reach:g} of its largest scale"
-    warnings.warn(
-        f"{fit.label}: its own backtest ({runs}) failed its convergence checks "
-        f"({failed[0].message}); its drift slope is used all the same, as in the "
-        "benchmark the persistence was learnt from; extrapolation='population' leaves it out",
-        ConvergenceWarning,
-        stacklevel=2,
-    )
-    return replace(error, source=f"{error.source}; the backtest's fit did not converge")
+    return _unconverged_backtest(fit, inside, reach, failed, error)
 
 
 def given_backtest(model, log_reach, log_draws, log_y, n=4000, random_seed=0, edge=None):
@@ -576,7 +592,7 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, per
             f"recalibrate takes bayescale.backtest results (Backtest), or a dict of them; got "
             f"{wrong}"
         )
-    tables = []
+    tables, unconverged = [], []
     for key, bt in backtests.items():
         name = method or next(iter(bt.fits))
         fit = bt.fits.get(name)
@@ -585,11 +601,17 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, per
                 f"backtest {key!r}: method {name!r} is not a fitted law; choose among "
                 f"{[k for k, v in bt.fits.items() if isinstance(v, ScalingFit)]}"
             )
+        if fit.converged is False:
+            unconverged.append(key)
         held = bt.predictions
         frame, d = fit.predictive_draws(held, extrapolation="none")
         log_y = np.log(held[fit.data.y].to_numpy())
         reach = fit.evaluator.reach(frame)
-        nested = _nested_evidence(key, fit) if persistence else None
+        nested = None
+        if persistence:
+            nested, failed = _nested_evidence(key, fit)
+            if failed:
+                unconverged.append(f"{key} (its own backtest)")
         tables.append(
             record_table(
                 key.split("/")[0],
@@ -606,12 +628,29 @@ def recalibrate(backtests, method=None, draws=1000, chains=4, random_seed=0, per
         draws=draws,
         chains=chains,
         random_seed=random_seed,
-        source_label=f"recalibrated on {sorted(backtests)}",
+        source_label=_recalibrated_label(sorted(backtests), unconverged),
     ).model
 
 
+def _recalibrated_label(keys, unconverged):
+    """The recalibrated model's ``source``; one warning where a fit it learnt from failed."""
+    label = f"recalibrated on {keys}"
+    if not unconverged:
+        return label
+    warnings.warn(
+        f"recalibrate: the fits of {unconverged} failed their convergence checks; their "
+        "errors are learnt from all the same: refit them with more draws to be sure",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+    return f"{label}; the fits of {unconverged} did not converge"
+
+
 def _nested_evidence(key, fit, reach=3.0):
-    """Backtest ``key``'s fit inside its own runs, as :func:`own_error` does; else a SpecError."""
+    """Backtest ``key``'s fit inside its own runs, as :func:`own_error` does; else a SpecError.
+
+    Returns what :func:`checked_backtest` returns.
+    """
     if not persists(fit.law):
         raise SpecError(
             f"backtest {key!r}: law {fit.law.name!r} is not over N and D; a drift "
@@ -620,4 +659,4 @@ def _nested_evidence(key, fit, reach=3.0):
     inside, short = nested_cut(fit, reach)
     if short:
         raise SpecError(f"backtest {key!r}: {short}; its fit cannot be backtested inside")
-    return nested_backtest(fit, inside)
+    return checked_backtest(fit, inside)
