@@ -471,13 +471,19 @@ def predict_command(args):
 def _status(fits):
     """Exit status of a command that answers from fits: 1, loudly, if any did not converge.
 
-    ``fits`` maps how the user named each fit (its file) to the fit, so that the warning
-    says which of several failed.
+    Or if the own backtest behind one's extrapolation error did not
+    (:meth:`~bayescale.ScalingFit.own_backtest_failure`; the library's warning of it is
+    silenced here with the others). ``fits`` maps how the user named each fit (its file)
+    to the fit, so that the warning says which of several failed.
     """
     failed = {name: fit for name, fit in fits.items() if not fit.converged}
     for name, fit in failed.items():
         print(f"\nWARNING: {name} did not converge: {fit.diagnostics}", file=sys.stderr)
-    return 1 if failed else 0
+    suspect = {name: fit.own_backtest_failure() for name, fit in fits.items()}
+    for name, why in suspect.items():
+        if why:
+            print(f"\nWARNING: {name}: {why}", file=sys.stderr)
+    return 1 if failed or any(suspect.values()) else 0
 
 
 def _decision_args(parser):

@@ -86,6 +86,10 @@ SHIPPED = Path(__file__).with_name("extrapolation_error.json")
 """The calibration fitted by ``case_studies/extrapolation_calibration.py``."""
 SHIPPED_PERSISTENCE = Path(__file__).with_name("drift_persistence.json")
 """The :class:`DriftPersistence` fitted by the same script."""
+UNCONVERGED_BACKTEST = "the backtest's fit did not converge"
+"""What an error learnt from a sweep's own backtest adds to its ``source`` when that
+backtest's refit failed its convergence checks (read back by
+:meth:`bayescale.ScalingFit.own_backtest_failure`)."""
 NESTED_MIN_ROWS = 20
 """Fewest runs a nested backtest's fit may keep for its slope to be carried over: the fewest
 the benchmark's cuts over ``N`` and ``D`` fitted, so the fewest :func:`persistence` was

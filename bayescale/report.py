@@ -186,10 +186,27 @@ def write_report(
     read = None if targets is None else _read_targets(fit, targets)
     failed = {label: f for label, f in {name: fit, **others}.items() if not f.converged}
     stamp = name in failed  # the figures of this fit; the comparison's carry any failure
+    compared = bool(failed)
+    if backtest is not None:  # its fits' scores are in the report: their failures too
+        failed |= {
+            f"backtest fit {method!r}": f
+            for method, f in backtest.fits.items()
+            if getattr(f, "converged", None) is False
+        }
     with warnings.catch_warnings():  # the banner, title and stamps say it, not a warning
         warnings.simplefilter("ignore", errors.ConvergenceWarning)
         blocks = _blocks(
-            fit, name, others, failed, stamp, read, ci, unique_tokens, extrapolation, backtest
+            fit,
+            name,
+            others,
+            failed,
+            stamp,
+            compared,
+            read,
+            ci,
+            unique_tokens,
+            extrapolation,
+            backtest,
         )
     title = f"{name}: {fit.law.name} posterior report"
     html = path.suffix.lower() == ".html"
@@ -202,10 +219,15 @@ def write_report(
     return path
 
 
-def _blocks(fit, name, others, failed, stamp, read, ci, unique_tokens, extrapolation, backtest):
-    """The report's blocks, in order (:func:`write_report`'s arguments, checked)."""
-    return [
-        _banner(fit, name, failed),
+def _blocks(
+    fit, name, others, failed, stamp, compared, read, ci, unique_tokens, extrapolation, backtest
+):
+    """The report's blocks, in order (:func:`write_report`'s arguments, checked).
+
+    The banner is made last, as the sections may compute the fit's own backtest, whose
+    failure it reports too.
+    """
+    body = [
         Heading(f"{name}: posterior report{' (NOT CONVERGED)' if stamp else ''}", 1),
         Text(_overview(fit)),
         Contents(),
@@ -217,10 +239,11 @@ def _blocks(fit, name, others, failed, stamp, read, ci, unique_tokens, extrapola
         *_posterior_section(fit, ci),
         *_figures_section(fit, stamp),
         *_targets_section(fit, read, ci, unique_tokens, extrapolation, stamp),
-        *_comparison_section(name, fit, others, read, bool(failed)),
+        *_comparison_section(name, fit, others, read, compared),
         *_backtest_section(backtest),
         *_checklist_section(fit, backtest),
     ]
+    return [_banner(fit, name, failed), *body]
 
 
 # ---------------------------------------------------------------------------- blocks
@@ -554,26 +577,43 @@ def _checks(d):
 
 
 def _banner(fit, name, failed):
-    """Loud when any fit in the report failed a check: each failure and every value."""
-    if not failed:
+    """Loud when any fit in the report failed a check: each failure and every value.
+
+    The fits are the report's own, those compared with it and a backtest's (``failed``,
+    by label); the fit's own backtest, where one was computed and failed, is named too.
+    """
+    own = fit.own_backtest_failure()
+    if not failed and not own:
         values = "; ".join(f"{check} {value}" for check, value, *_ in _checks(fit.diagnostics))
         return Banner(False, f"Converged: every convergence check passed ({values}).")
     lines = []
     for label, f in failed.items():
         d = f.diagnostics
-        who = "this fit" if label == name else f"compared fit {label!r}"
+        who = "this fit" if label == name else _other(label)
         lines += [f"{who}: {m}" for m in d.messages]
         values = "; ".join(
             f"{check} {value} ({'FAILS ' if status == 'FAIL' else ''}{requirement})"
             for check, value, requirement, status in _checks(d)
         )
         lines.append(f"{who}, every check: {values}")
-    headline = (
-        "NOT CONVERGED: do not use these results"
-        if name in failed
-        else "A COMPARED FIT DID NOT CONVERGE: its numbers here are not to be trusted"
-    )
+    if own:
+        lines.append(f"this fit: {own}")
+    if name in failed:
+        headline = "NOT CONVERGED: do not use these results"
+    elif failed:
+        headline = (
+            "A FIT BEHIND THIS REPORT DID NOT CONVERGE: its numbers here are not to be trusted"
+        )
+    else:
+        headline = (
+            "THE FIT'S OWN BACKTEST DID NOT CONVERGE: the extrapolation error it centres is suspect"
+        )
     return Banner(True, headline, tuple(lines))
+
+
+def _other(label):
+    """How the banner names a fit other than the report's: compared, or a backtest's."""
+    return label if label.startswith("backtest fit ") else f"compared fit {label!r}"
 
 
 def _overview(fit):

@@ -22,7 +22,7 @@ from bayescale import pooling as pooling_mod
 from bayescale.arguments import check_probability, seeded
 from bayescale.data import FitData, numeric_column, read_table, row_labels
 from bayescale.errors import DataError, SpecError, UndefinedDrawsWarning
-from bayescale.extrapolation import Deferred, persists
+from bayescale.extrapolation import UNCONVERGED_BACKTEST, Deferred, persists
 from bayescale.extrapolation import resolve as resolve_extrapolation
 from bayescale.predictive import Evaluator, check_kind, quantiles
 from bayescale.spec import FitSpec
@@ -182,6 +182,23 @@ class ScalingFit:
         from bayescale.evaluation.calibration import own_error
 
         return own_error(self)
+
+    def own_backtest_failure(self):
+        """Why this fit's own extrapolation error is suspect, or ``""``.
+
+        Not ``""`` where :attr:`own_extrapolation` has been computed (or loaded) and the
+        backtest's refit behind it failed its convergence checks: the error is used all the
+        same (:func:`~bayescale.evaluation.calibration.own_error`), and reports and the CLI
+        say so beside the fit's own diagnostics. Never computes it.
+        """
+        own = self.__dict__.get("own_extrapolation")  # a cached property, if computed
+        if own is None or UNCONVERGED_BACKTEST not in own.source:
+            return ""
+        return (
+            "its own backtest (a refit on its smaller runs, which centres the extrapolation "
+            "error beyond them) failed its convergence checks; that error is used all the "
+            "same; extrapolation='population' leaves it out"
+        )
 
     def row_parameters(self, frame, rng):
         """Law parameter draws for each row of ``frame``: arrays of shape (draws, rows).

@@ -498,3 +498,23 @@ def test_predict_keeps_group_labels_as_typed_and_names_new_groups(tmp_path, caps
     assert "groups not in the fit, predicted from the population of groups: ['3']" in (
         capsys.readouterr().out
     )
+
+
+def test_a_failed_own_backtest_sets_the_exit_status(capsys):
+    """It was silent: the library's warning of it is silenced with the others."""
+    import dataclasses
+
+    from test_plots import nd_design
+    from test_report import DRAWS, chinchilla_draws
+
+    from bayescale import cli, extrapolation
+    from bayescale.testing import fake_fit
+
+    fit = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 0), chains=2)
+    assert cli._status({"fit good.nc": fit}) == 0
+    own = extrapolation.default()
+    fit.__dict__["own_extrapolation"] = dataclasses.replace(
+        own, source=f"{own.source}; {extrapolation.UNCONVERGED_BACKTEST}"
+    )
+    assert cli._status({"fit good.nc": fit}) == 1
+    assert "WARNING: fit good.nc: its own backtest (a refit" in capsys.readouterr().err

@@ -31,7 +31,7 @@ import pytest
 from test_plots import POWER, TRUTH, nd_design
 
 import bayescale
-from bayescale import Prior, SpecError, report
+from bayescale import Prior, SpecError, extrapolation, report
 from bayescale.errors import FitFileError
 from bayescale.report import write_report
 from bayescale.testing import fake_fit
@@ -400,8 +400,30 @@ def test_comparison_section(good, tmp_path):
 
 def test_a_compared_fit_that_failed_makes_the_banner_loud(good, bad, tmp_path, no_figures):
     text = write_report(good, tmp_path / "r.html", compare={"bad": bad}).read_text()
-    assert "A COMPARED FIT DID NOT CONVERGE" in text and "compared fit &#x27;bad&#x27;" not in text
+    assert "A FIT BEHIND THIS REPORT DID NOT CONVERGE" in text
+    assert "compared fit &#x27;bad&#x27;" not in text
     assert "compared fit 'bad'" in text and "(NOT CONVERGED)</h1>" not in text
+
+
+def test_a_backtest_or_own_backtest_that_failed_makes_the_banner_loud(
+    good, bad, tmp_path, no_figures
+):
+    """Both were silent: the banner said every check passed."""
+    from test_plots import make_backtest, power_fit
+
+    backtest = make_backtest(power_fit(POWER, 3, chains=2))
+    failed = dataclasses.replace(backtest, fits={**backtest.fits, "power_law": bad})
+    text = write_report(good, tmp_path / "b.html", backtest=failed).read_text()
+    assert "A FIT BEHIND THIS REPORT DID NOT CONVERGE" in text
+    assert "backtest fit 'power_law', every check: " in text
+    fit = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 0), chains=2)
+    own = extrapolation.default()
+    fit.__dict__["own_extrapolation"] = dataclasses.replace(
+        own, source=f"{own.source}; {extrapolation.UNCONVERGED_BACKTEST}"
+    )
+    text = write_report(fit, tmp_path / "o.html").read_text()
+    assert "THE FIT'S OWN BACKTEST DID NOT CONVERGE" in text
+    assert "this fit: its own backtest (a refit on its smaller runs" in text
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,7 @@ from bayescale.errors import BayescaleError, ConvergenceWarning, DataError, Spec
 from bayescale.evaluation.backtesting import Backtest
 from bayescale.extrapolation import (
     NESTED_MIN_ROWS,
+    UNCONVERGED_BACKTEST,
     DriftPersistence,
     Edge,
     ExtrapolationError,
@@ -487,7 +488,7 @@ def _unconverged_backtest(fit, inside, reach, failed, error):
         ConvergenceWarning,
         stacklevel=3,
     )
-    return replace(error, source=f"{error.source}; the backtest's fit did not converge")
+    return replace(error, source=f"{error.source}; {UNCONVERGED_BACKTEST}")
 
 
 def own_error(fit, reach=3.0):
