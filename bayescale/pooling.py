@@ -83,9 +83,10 @@ def resolve(law, group, pooling):
     power-law curves with pooled exponents (``tests/test_groups_slow.py``'s thin groups:
     4 x 25 and 6 x 10 runs, one exponent or 0.2-0.4): no divergent draw at seeds 0-1 and
     32-42 steps per draw, against 59-67 and, for the spread exponents, r-hat 1.010-1.021.
-    (Mis)Fitting's five learning rates keep one divergent draw at seeds 0-2: the rate
+    (Mis)Fitting's five learning rates kept one divergent draw at seeds 0-2 (the rate
     0.008 has 24 runs of models within 1.1x in size, so its floor and N term are the
-    prior's to split, and the draw lies in that prior's tail.
+    prior's to split) until such a group paired them (:func:`create_terms`): with that,
+    15, 16 and 15 of the 17 pass at seeds 0-2.
 
     What separate terms give up: a group the fit has not seen has no population to be
     drawn from (:meth:`~bayescale.result.ScalingFit.predict` says so); and where many
@@ -150,7 +151,12 @@ def joint_terms(law, priors, pooling):
     return ()
 
 
-def create_terms(names, priors, dim=None, shifts=None):
+PAIR_SPAN = 1.5
+"""A group whose runs span less than this factor in an input (one nominal model size, say)
+has that input's term paired with the floor (:func:`create_terms`)."""
+
+
+def create_terms(names, priors, dim=None, shifts=None, pairing=None):
     """Create the positive terms ``names`` as their sum and shares; returns them by name.
 
     A law's terms at its reference point (Chinchilla's ``E, a_ref, b_ref``) add up to its
@@ -184,6 +190,22 @@ def create_terms(names, priors, dim=None, shifts=None):
     ``logsumexp`` having a gradient free of maxima (:mod:`bayescale.ops`). The
     Revisiting-NSL curves' BNSL law is written this way from the start (``y_ref`` and
     ``a_frac``).
+
+    Pairs. A group whose runs hold one input (nearly) fixed, such as one model size
+    trained to many token counts, pins the floor and that input's term only as their sum.
+    In the softmax's ``log(E / b)`` and ``log(a / b)`` that sum is a curve with two arms
+    at right angles (one term near 0 and the other pinned, then the other way round),
+    each as wide as a different prior: divergent draws where the arms meet. So for three
+    terms (a floor and two exponent terms), ``pairing`` (per group) names the term to
+    pair with the floor: 0 none (the softmax), ``i`` the term ``names[i]``. Paired, NUTS samples ``u = log(rest / (floor + paired))`` and ``v =
+    log(paired / floor)``, each moved by a constant so that the softmax's start is the
+    same point: that group pins ``s`` and ``u`` and leaves ``v`` to the priors, one smooth
+    direction. The Jacobian has the same form, ``k s + sum(log w_i)``. Paired only where
+    an input spans less than :data:`PAIR_SPAN` (``bayescale.engine.build``): elsewhere
+    the softmax did better (``benchmarks/grouped_fits.py``, seeds 0-2: pairing every
+    group by its least varied input gave Gemstones 6/0/2 divergent draws against 0/0/0).
+    (Mis)Fitting's learning rate 0.008, 24 runs of models within 1.1x in size, one
+    divergent draw at each of seeds 0-2 with the softmax: none paired.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -191,14 +213,17 @@ def create_terms(names, priors, dim=None, shifts=None):
     medians = np.array([priors[n].scipy().median() for n in names])  # the starting point
     size = () if dim is None else (len(pm.modelcontext(None).coords[dim]),)
     log_sum = pm.Flat(TERMS_SUM, shape=size, initval=np.full(size, np.log(medians.sum())))
+    start = np.log(medians[:-1] / medians[-1])
     ratios = pm.Flat(
-        TERMS_RATIOS,
-        shape=(*size, len(names) - 1),
-        initval=np.tile(np.log(medians[:-1] / medians[-1]), (*size, 1)),
+        TERMS_RATIOS, shape=(*size, len(names) - 1), initval=np.tile(start, (*size, 1))
     )
     log_share = pt.special.log_softmax(
         pt.concatenate([ratios, pt.zeros((*size, 1))], axis=-1), axis=-1
     )
+    if pairing is not None:
+        for mate in (1, 2):
+            paired = _paired_log_shares(ratios, np.log(medians), start, mate)
+            log_share = pt.switch(pt.eq(pairing, mate)[..., None], paired, log_share)
     log_terms = [log_sum + log_share[..., i] for i in range(len(names))]
     log_jacobian = len(names) * log_sum + pt.sum(log_share, axis=-1)
     for i, n in enumerate(names):
@@ -211,6 +236,23 @@ def create_terms(names, priors, dim=None, shifts=None):
     log_prior = sum(priors[n].logp(values[n]) for n in names)
     pm.Potential("terms_prior", pt.sum(log_prior + log_jacobian))
     return values
+
+
+def _paired_log_shares(ratios, log_medians, start, mate):
+    """Log shares of three terms, the floor (0) paired with term ``mate`` (:func:`create_terms`).
+
+    ``ratios`` are moved by the constant that maps ``start`` (the softmax's start) to the
+    pair's own coordinates of the same prior medians.
+    """
+    import pytensor.tensor as pt
+
+    rest = 3 - mate
+    log_pair = np.logaddexp(log_medians[0], log_medians[mate])
+    offset = np.array([log_medians[rest] - log_pair, log_medians[mate] - log_medians[0]]) - start
+    u, v = ratios[..., 0] + offset[0], ratios[..., 1] + offset[1]
+    shares = {0: -pt.softplus(u) - pt.softplus(v), mate: -pt.softplus(u) - pt.softplus(-v)}
+    shares[rest] = -pt.softplus(-u)
+    return pt.stack([shares[i] for i in range(3)], axis=-1)
 
 
 def create(name, prior, mode, dim, priors, own=None):

@@ -140,27 +140,46 @@ def test_terms_sampled_per_group_at_their_centres_keep_their_own_priors():
     The shift's Jacobian (``sum(shift)``) is what keeps the exponents' priors: left out,
     the exponents would be tilted by ``exp(-alpha c)``, which with the centres 2-3 used
     here moves the median of ``alpha`` (prior 0.39) by about 0.1, over 0.5 prior sds;
-    the tolerances are those of the test above.
+    the tolerances are those of the test above. The three groups pair the floor with
+    ``a_ref``, with ``b_ref`` and with neither (``pairing``), so every form's Jacobian is
+    checked.
     """
     import pymc as pm
 
     law = bayescale.get_law("chinchilla")
-    centres = {"N": np.array([-3.0, 2.0]), "D": np.array([2.5, -2.0])}
-    with pm.Model(coords={"g": ["a", "b"]}):
+    centres = {"N": np.array([-3.0, 2.0, 0.5]), "D": np.array([2.5, -2.0, 1.0])}
+    with pm.Model(coords={"g": ["a", "b", "c"]}):
         p = {k: law.priors[k].create(k, dims="g") for k in ("alpha", "beta")}
         shifts = {t: p[e] * centres[x] for t, (e, x) in law.term_exponents.items()}
-        pooling_mod.create_terms(law.terms, law.priors, "g", shifts)
+        pooling_mod.create_terms(law.terms, law.priors, "g", shifts, np.array([1, 2, 0]))
         idata = pm.sample(1000, chains=4, random_seed=0, nuts_sampler="numpyro", progressbar=False)
     assert int(idata.sample_stats["diverging"].sum()) == 0
     for name in law.parameters:
         prior = law.priors[name]
-        draws = idata.posterior[name].to_numpy().reshape(-1, 2)
+        draws = idata.posterior[name].to_numpy().reshape(-1, 3)
         expected = prior.to_unconstrained(NUMPY, prior.scipy().rvs(200_000, random_state=0))
-        for g in range(2):
+        for g in range(3):
             u = prior.to_unconstrained(NUMPY, draws[:, g])
             sd = np.std(expected)
             assert abs(np.median(u) - np.median(expected)) < 0.15 * sd, (name, g)
             assert np.std(u) == pytest.approx(sd, rel=0.1), (name, g)
+
+
+def test_a_group_pairs_the_floor_with_the_term_of_an_input_it_holds_nearly_fixed():
+    """One model size (1.1x): ``E`` with ``a_ref``; one token count: with ``b_ref``; else none."""
+    import pytensor.tensor as pt
+
+    from bayescale.engine.build import _pairing
+
+    codes = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3])
+    z = {
+        "N": pt.as_tensor(np.log([1.0, 1.05, 1.1, 1, 3, 9, 1, 1.2, 1.3, 1, 1.45])),
+        "D": pt.as_tensor(np.log([1.0, 10, 100, 2, 2, 2, 1, 1.2, 1.1, 1, 4])),
+    }
+    law = bayescale.get_law("chinchilla")
+    pairing = _pairing(law, z, pt.as_tensor(codes), 4).eval()
+    np.testing.assert_array_equal(pairing, [1, 2, 2, 1])  # both fixed: the less varied
+    assert _pairing(bayescale.get_law("power_law"), {"x": z["N"]}, codes, 4) is None
 
 
 def test_terms_are_joint_only_where_all_are_shared_or_separate_with_positive_priors():

@@ -130,7 +130,8 @@ def build_model(law, priors, likelihood, fitdata, log_ref, pooling, labels=(), c
         }
         if per_group:  # after the exponents, which move each group's terms to the reference
             shifts = _group_centre_shifts(law, p, z, data["data_group"], len(labels))
-            p |= pooling_mod.create_terms(joint, priors, dim, shifts)
+            pairing = _pairing(law, z, data["data_group"], len(labels))
+            p |= pooling_mod.create_terms(joint, priors, dim, shifts, pairing)
         if dim:
             p = {k: v if pooling[k] == "shared" else v[data["data_group"]] for k, v in p.items()}
         mu = law.log_mean(PYTENSOR, p, z)
@@ -165,6 +166,32 @@ def _group_centre_shifts(law, p, z, codes, n_groups):
         term: p[exponent] * pt.sum(member * z[name][:, None], axis=0) / counts
         for term, (exponent, name) in law.term_exponents.items()
     }
+
+
+def _pairing(law, z, codes, n_groups):
+    """Per group, the term to pair with the floor: 0 none, else its index in ``law.terms``.
+
+    ``None`` unless the law's terms are a floor and two exponent terms (Chinchilla's
+    ``E, a_ref, b_ref``), the form :func:`~bayescale.pooling.create_terms` pairs. A term is
+    paired where its input spans less than :data:`~bayescale.pooling.PAIR_SPAN` over the
+    group's rows (the less of the two, if both do). Computed from the data in the
+    program, like :func:`_group_centre_shifts`. (Fits without groups keep the softmax: a
+    sweep of one model size is rare there, and the change would move every such fit's
+    draws.)
+    """
+    import pytensor.tensor as pt
+
+    if len(law.terms) != 3 or tuple(law.term_exponents) != law.terms[1:]:
+        return None
+    member = pt.eq(codes[:, None], pt.arange(n_groups)[None, :])
+
+    def span(x):
+        top = pt.max(pt.switch(member, x[:, None], -np.inf), axis=0)
+        return top - pt.min(pt.switch(member, x[:, None], np.inf), axis=0)
+
+    spans = pt.stack([span(z[name]) for _, name in law.term_exponents.values()], axis=-1)
+    mate = pt.argmin(spans, axis=-1) + 1
+    return pt.switch(pt.any(spans < np.log(pooling_mod.PAIR_SPAN), axis=-1), mate, 0)
 
 
 def _own(data, name):
