@@ -460,12 +460,18 @@ def predict_command(args):
             f"extrapolation error ({table.attrs['extrapolation']}; extrapolation_share: its "
             "part of the width; --extrapolation none leaves it out)"
         )
+    _new_groups_note(table, fit)
+    return _status({f"fit {args.fit}": fit})
+
+
+def _new_groups_note(table, *fits):
+    """Say which group labels of an answer its fits have not seen (a typo shows here)."""
     if new := table.attrs.get("new_groups"):
+        seen = sorted({label for fit in fits for label in fit.group_labels})
         print(
             f"\ngroups not in the fit, predicted from the population of groups: {new} "
-            f"(the fit's groups: {fit.group_labels})"
+            f"(the fit's groups: {seen})"
         )
-    return _status({f"fit {args.fit}": fit})
 
 
 def _status(fits):
@@ -528,6 +534,7 @@ def optimal_command(args):
     )
     _show(table)
     _extrapolation_note(table["reach"], args, "losses at budgets")
+    _new_groups_note(table, fit)
     return _status({f"fit {args.fit}": fit})
 
 
@@ -557,6 +564,7 @@ def target_command(args):
         "p_below_range: draws that reach it at the smallest budget searched already (a 0 end)"
     )
     _extrapolation_note(table["reach_upper"], args, "answers")
+    _new_groups_note(table, fit)
     return _status(fits)
 
 
@@ -596,6 +604,7 @@ def versus_command(args):
         _show(cross.to_frame().T)
         reach += [cross[["reach_a", "reach_b"]]]
     _extrapolation_note(pd.concat(reach), args, "losses at budgets")
+    _new_groups_note(beats if beats is not None else cross, fit_a, fit_b)
     return _status({f"fit {args.fit_a}": fit_a, f"fit {args.fit_b}": fit_b})
 
 
@@ -619,8 +628,8 @@ def report_command(args):
 
     output = writable(args.output or Path(args.fit).with_suffix(".html"), "the report")
     labels = list(_by_file_name([args.fit, *args.compare]))
-    targets = _targets(args.target, "--target") if args.target else None
     fit = bayescale.load(args.fit)
+    targets = _targets(args.target, "--target", fit.data.group) if args.target else None
     others = {label: bayescale.load(f) for label, f in zip(labels[1:], args.compare, strict=True)}
     path = write_report(
         fit,

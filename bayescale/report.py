@@ -961,6 +961,7 @@ def _targets_section(fit, read, ci, unique_tokens, extrapolation, stamp):
                 index=False,
             ),
             *notes,
+            *_new_groups_text(table),
             Text(
                 "reach: the row's scale over the largest fitted run's (1 inside the data); "
                 "extrapolation_share: the part of the interval's width (on the log scale) "
@@ -994,6 +995,13 @@ def _targets_section(fit, read, ci, unique_tokens, extrapolation, stamp):
     if read.budgets is not None:
         blocks += _optimal_blocks(fit, read.budgets, ci, unique_tokens, extrapolation, stamp)
     return blocks
+
+
+def _new_groups_text(table):
+    """A warning naming the group labels of ``table`` its fit has not seen, if any."""
+    new = table.attrs.get("new_groups")
+    text = f"Groups not in the fit, predicted from the population of groups: {new}."
+    return [Text(text, "warn")] if new else []
 
 
 def _by_group(frame):

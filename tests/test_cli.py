@@ -498,6 +498,23 @@ def test_predict_keeps_group_labels_as_typed_and_names_new_groups(tmp_path, caps
     assert "groups not in the fit, predicted from the population of groups: ['3']" in (
         capsys.readouterr().out
     )
+    # the report too: its targets were read as numbers, so corpus=1 became a new group 1.0
+    out = tmp_path / "grouped.md"
+    main(
+        [
+            "report",
+            str(path),
+            "-o",
+            str(out),
+            "--target",
+            "x=1e8,corpus=1",
+            "--target",
+            "x=1e8,corpus=3",
+        ]
+    )
+    text = out.read_text()
+    assert "| 1e+08 | 1 |" in text and "| 1e+08 | 3 |" in text
+    assert "Groups not in the fit, predicted from the population of groups: ['3']" in text
 
 
 def test_a_failed_own_backtest_sets_the_exit_status(capsys):

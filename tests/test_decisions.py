@@ -195,6 +195,17 @@ def grouped_fit():
     return fake_fit(frame, "chinchilla", draws, group="g", pooling=pooling, random_seed=5)
 
 
+def test_a_group_the_fit_has_not_seen_is_listed(grouped_fit):
+    """As predict lists one: a typo (``2.0`` for ``2``) was drawn from the population silently."""
+    assert "new_groups" not in bayescale.compute_optimal(grouped_fit, [1e21], group="x").attrs
+    table = bayescale.compute_optimal(grouped_fit, [1e21], group="z")
+    assert table.attrs["new_groups"] == ["z"]
+    table = bayescale.compute_for_target(grouped_fit, [2.5], group="z")
+    assert table.attrs["new_groups"] == ["z"]
+    beats = bayescale.prob_beats(grouped_fit, grouped_fit, [1e21], group_a="x", group_b="z")
+    assert beats.attrs["new_groups"] == ["z"]
+
+
 def test_grouped_answers_per_group_and_for_a_new_group(grouped_fit):
     x = bayescale.compute_optimal(grouped_fit, CHINCHILLA_C, group="x")
     y = bayescale.compute_optimal(grouped_fit, CHINCHILLA_C, group="y")

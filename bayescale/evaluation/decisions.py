@@ -135,7 +135,8 @@ def compute_optimal(
         med, lo, hi = quantiles(draws[name], ci, axis=0)
         out |= {f"{name}_median": med, f"{name}_lower": lo, f"{name}_upper": hi}
     out["reach"] = budgets / fitted_compute(fit, flops_per_token).max()
-    return flag(pd.DataFrame(out), {fit.label: fit}, "compute-optimal allocation")
+    table = new_groups(pd.DataFrame(out), (fit, group))
+    return flag(table, {fit.label: fit}, "compute-optimal allocation")
 
 
 def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
@@ -169,7 +170,7 @@ def frontier_exponents(fit, ci=0.9, group=None, C=None, unique_tokens=None):
         med, lo, hi = quantiles(values, ci)
         rows[name] = {"median": med, "lower": lo, "upper": hi}
     table = pd.DataFrame.from_dict(rows, orient="index")
-    return flag(table, {fit.label: fit}, "frontier exponents")
+    return flag(new_groups(table, (fit, group)), {fit.label: fit}, "frontier exponents")
 
 
 def optimal_draws(
@@ -369,6 +370,23 @@ def group_label(fit, group):
     if not (isinstance(group, str) or is_number(group)):
         raise SpecError(f"pass group= a text or number label, got {group!r}; groups: {labels}")
     return str(group)
+
+
+def new_groups(table, *pairs):
+    """``table``, with ``attrs["new_groups"]`` listing the labels its fits have not fitted.
+
+    ``pairs`` are ``(fit, group)``: a label a fit has not seen is drawn from its population
+    of groups (:func:`law_parameters`), as :meth:`~bayescale.ScalingFit.predict` lists
+    such labels, so that a typo (``2.0`` for ``2``) shows.
+    """
+    new = [
+        label
+        for fit, group in pairs
+        if (label := group_label(fit, group)) is not None and label not in fit.group_labels
+    ]
+    if new:
+        table.attrs["new_groups"] = list(dict.fromkeys(new))
+    return table
 
 
 def law_parameters(fit, group=None):

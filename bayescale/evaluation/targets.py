@@ -48,6 +48,7 @@ from bayescale.evaluation.decisions import (
     law_log_loss,
     law_parameters,
     log_budget_reach,
+    new_groups,
     optimum,
     resolve_flops,
 )
@@ -143,7 +144,8 @@ def compute_for_target(
         fit, targets, group, fixed_N, flops_per_token, unique_tokens, extrapolation
     )
     out = {"loss": targets} | summarise(draws, ci, fixed_N)
-    return flag(pd.DataFrame(out), {fit.label: fit}, "compute for a target")
+    table = new_groups(pd.DataFrame(out), (fit, group))
+    return flag(table, {fit.label: fit}, "compute for a target")
 
 
 def summarise(draws, ci, fixed_N=None):
@@ -244,7 +246,8 @@ def compute_for_accuracy(
     out |= {"loss_median": med, "loss_lower": lo, "loss_upper": hi}
     out |= summarise(draws, ci, fixed_N) | {"p_chance": chance.mean(axis=0)}
     fits = {f"loss: {loss_fit.label}": loss_fit, f"accuracy: {accuracy_fit.label}": accuracy_fit}
-    return flag(pd.DataFrame(out), fits, "compute for a target accuracy")
+    table = new_groups(pd.DataFrame(out), (loss_fit, group), (accuracy_fit, accuracy_group))
+    return flag(table, fits, "compute for a target accuracy")
 
 
 def target_draws(

@@ -33,6 +33,7 @@ from bayescale.evaluation.decisions import (
     fitted_compute,
     group_label,
     law_parameters,
+    new_groups,
     optimal_draws,
     row_compute,
 )
@@ -135,6 +136,7 @@ def prob_beats(
     table["difference_median"], table["difference_lower"], table["difference_upper"] = med, lo, hi
     table["reach_a"] = compute[0] / fitted_compute(fit_a, flops_per_token).max()
     table["reach_b"] = compute[1] / fitted_compute(fit_b, flops_per_token).max()
+    table = new_groups(table, (fit_a, group_a), (fit_b, group_b))
     return flag(table, _named(fit_a, fit_b), "P(A beats B)")
 
 
@@ -195,6 +197,7 @@ def crossover(
         },
         name="crossover C",
     )
+    result = new_groups(result, (fit_a, group_a), (fit_b, group_b))
     return flag(result, _named(fit_a, fit_b), "crossover")
 
 
