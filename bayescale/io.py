@@ -105,9 +105,10 @@ def write(path, spec, posterior, data, log_ref, own_extrapolation=None):
     frame = data.frame
     group = data.group
     # row numbers stay numbers (a report counts the rows left out before fitting); other
-    # labels are kept as text
-    integer = pd.api.types.is_integer_dtype(frame.index)
-    rows = frame.index.to_numpy(np.int64) if integer else np.asarray(frame.index.astype(str))
+    # labels (a MultiIndex's tuples too) are kept as text, as are numbers beyond int64
+    index = frame.index
+    integer = pd.api.types.is_integer_dtype(index) and index.max() <= np.iinfo(np.int64).max
+    rows = index.to_numpy(np.int64) if integer else np.asarray(index.map(str), dtype=str)
     fit_data = xr.Dataset(
         {c: (("row",), frame[c].to_numpy(str if c == group else float)) for c in frame.columns},
         coords={"row": rows},

@@ -120,6 +120,15 @@ def test_save_load_round_trip(short_fit, tmp_path):
     fake = fake_fit(labelled, "chinchilla", draws, log_ref=short_fit.log_ref)
     fake.save(tmp_path / "labelled.nc")
     pd.testing.assert_frame_equal(bayescale.load(tmp_path / "labelled.nc").data.frame, labelled)
+    # a MultiIndex (save raised a pandas TypeError) and row numbers beyond int64 (they came
+    # back negative) are kept as text
+    pairs = pd.MultiIndex.from_arrays([np.arange(len(frame)) // 10, np.arange(len(frame)) % 10])
+    huge = pd.Index(np.arange(len(frame), dtype=np.uint64) + np.uint64(2**63))
+    for index in (pairs, huge):
+        fake = fake_fit(frame.set_axis(index), "chinchilla", draws, log_ref=short_fit.log_ref)
+        fake.save(tmp_path / "index.nc")
+        back = bayescale.load(tmp_path / "index.nc").data.frame.index
+        assert list(back) == [str(label) for label in index]
 
 
 def test_load_refuses_tampered_and_foreign_files(short_fit, tmp_path):
