@@ -231,8 +231,12 @@ class Beta(Likelihood):
         return stats.beta.logpdf(observed, mean * p["phi"], (1 - mean) * p["phi"])
 
     def draw(self, mu, p, rng, known_sd=None, context=None):  # noqa: D102
+        # a mean that rounds to 0 or 1 (far beyond the data) is the limit's point mass
+        # there; numpy's beta raised "a <= 0" on it
         mean = np.exp(mu)
-        return rng.beta(mean * p["phi"], (1 - mean) * p["phi"])
+        inside = (mean > 0) & (mean < 1)
+        safe = np.where(inside, mean, 0.5)
+        return np.where(inside, rng.beta(safe * p["phi"], (1 - safe) * p["phi"]), mean)
 
 
 class Binomial(Likelihood):

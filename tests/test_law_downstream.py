@@ -77,6 +77,15 @@ def test_log_space_is_stable_far_from_the_midpoint():
     )
 
 
+def test_a_new_accuracy_whose_mean_rounds_to_0_or_1_is_drawn_there():
+    """Far beyond the data the mean underflows; numpy's beta raised "a <= 0" on it."""
+    rng = np.random.default_rng(0)
+    mu = np.log(np.array([[0.0, 0.5, 1.0]]))
+    with np.errstate(divide="ignore"):
+        draws = get_likelihood("beta").draw(mu, {"phi": np.full((1, 1), 50.0)}, rng)
+    assert draws[0, 0] == 0 and draws[0, 2] == 1 and 0 < draws[0, 1] < 1
+
+
 def _accuracies(floor=0.25, n=40, seed=0, phi=800.0, items=None, span=(1.4, 5.0)):
     """Simulated sweep shaped like Pythia's ARC-Easy vs LAMBADA loss (chance 0.25).
 
