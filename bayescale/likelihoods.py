@@ -380,9 +380,10 @@ class OUNormal(Likelihood):
             step = np.diff(z[order])
             if np.any(same & (step == 0)):
                 i = int(np.flatnonzero(same & (step == 0))[0])
-                a, b = frame.index[order[i]], frame.index[order[i + 1]]
+                a, b = order[i], order[i + 1]
                 raise SpecError(
-                    f"ou_normal: rows {a!r} and {b!r} share {along} = "
+                    f"ou_normal: rows {frame.index[a]} and {frame.index[b]} (positions {a} and "
+                    f"{b} in the table) share input {along} = "
                     f"{frame[along].iloc[order[i]]:g} on one curve; noise correlated along "
                     f"{along!r} needs one observation per value (average repeats, or pass "
                     "group= to make them separate curves)"
@@ -404,7 +405,7 @@ class OUNormal(Likelihood):
         if new is not None and (at_fitted := np.flatnonzero((prev >= 0) & (gap == 0))).size:
             i = int(at_fitted[0])
             raise SpecError(
-                f"ou_normal: new row {new_frame.index[i]!r} has {along} = "
+                f"ou_normal: new row {new_frame.index[i]} (position {i}) has input {along} = "
                 f"{new_frame[along].iloc[i]:g}, a value fitted on its curve, where the "
                 "correlated noise is the fitted observation itself (zero spread); observed "
                 f"predictions and predictive densities need other values of {along} "

@@ -156,7 +156,7 @@ def test_observed_predictions_continue_the_fitted_curve(ou_fit, tmp_path):
 def test_new_rows_at_a_fitted_value_are_refused_not_nan(ou_fit):
     """There the noise is the fitted observation: zero spread, so no density to score."""
     at_fitted = ou_fit.data.frame.iloc[[3]]
-    with pytest.raises(bayescale.SpecError, match=r"new row 0 has x = .*a value fitted"):
+    with pytest.raises(bayescale.SpecError, match=r"new row 0 \(position 0\) has input x = .*a"):
         ou_fit.log_predictive_density(at_fitted.reset_index(drop=True))
     with pytest.raises(bayescale.SpecError, match="kind='mean' works anywhere"):
         ou_fit.predict(at_fitted[["x"]], kind="observed")
@@ -166,8 +166,13 @@ def test_new_rows_at_a_fitted_value_are_refused_not_nan(ou_fit):
 def test_bad_specifications_are_refused_clearly():
     x = [1e6, 1e7, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8]
     df = pd.DataFrame({"x": x, "loss": np.linspace(3.0, 2.0, 8)})
-    with pytest.raises(bayescale.SpecError, match=r"rows 1 and 2 share x = 1e\+07"):
+    with pytest.raises(bayescale.SpecError, match=r"rows 1 and 2 \(positions 1 and 2 in the"):
         bayescale.fit(df, law="power_law", likelihood="ou_normal")
+    # labels as the user reads them (they were numpy reprs, np.int64(11)), positions too
+    # (two seeds concatenated repeat their labels)
+    labelled = df.set_axis(pd.Index(np.arange(10, 18), dtype=np.int64))
+    with pytest.raises(bayescale.SpecError, match=r"rows 11 and 12 \(positions 1 and 2 in the"):
+        bayescale.fit(labelled, law="power_law", likelihood="ou_normal")
     with pytest.raises(bayescale.SpecError, match="along='D' must name one of"):
         bayescale.fit(df, law="power_law", likelihood={"name": "ou_normal", "along": "D"})
 
