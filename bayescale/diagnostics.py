@@ -317,11 +317,18 @@ def flag(table, fits, what):
         What the table is ("prediction", "compute-optimal allocation", ...), for the
         warning.
     """
-    verdicts = {name: getattr(fit, "converged", None) for name, fit in fits.items()}
-    failed = [name for name, ok in verdicts.items() if ok is False]
-    known = [ok for ok in verdicts.values() if ok is not None]
+    known = [ok for fit in fits.values() if (ok := getattr(fit, "converged", None)) is not None]
     table.attrs["converged"] = all(known) if known else None
-    table.attrs["unconverged"] = failed
+    table.attrs["unconverged"] = unconverged(fits, what, stacklevel=4)
+    return table
+
+
+def unconverged(fits, what, stacklevel=3):
+    """The names of ``fits`` that failed their checks, with one warning naming them, if any.
+
+    For answers that have no table to mark (a figure), and for :func:`flag`.
+    """
+    failed = [name for name, fit in fits.items() if getattr(fit, "converged", None) is False]
     if failed:
         details = "; ".join(f"{name}: {failed_checks(fits[name])}" for name in failed)
         which = (
@@ -331,9 +338,9 @@ def flag(table, fits, what):
             f"{what} from {which} convergence checks ({details}); "
             "treat it as provisional and see the fit's diagnostics",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
-    return table
+    return failed
 
 
 def failed_checks(fit):

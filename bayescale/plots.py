@@ -24,6 +24,10 @@ Posterior views, ArviZ's own figures through arviz-plots: :func:`posterior_plot`
 :func:`forest_plot`, :func:`rank_plot`, :func:`trace_plot`, :func:`pair_plot`,
 :func:`prior_posterior_plot`, :func:`ppc_plot`.
 
+A figure of a fit that failed its convergence checks comes with the
+:class:`~bayescale.errors.ConvergenceWarning` every answer gives (not the rank, trace and
+pair plots, which are how one looks at that failure).
+
 Conventions. Lines are posterior medians and bands central, equal-tailed intervals
 (:func:`bayescale.predictive.quantiles`, like every interval bayescale reports) of the law's
 mean: parameter uncertainty, not run-to-run noise. Bands are 50% and 90% unless ``ci=``
@@ -44,6 +48,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 from bayescale.arguments import check_count, check_probability, is_number
+from bayescale.diagnostics import unconverged
 from bayescale.errors import SpecError
 from bayescale.evaluation import decisions
 from bayescale.evaluation.backtesting import Backtest
@@ -141,7 +146,7 @@ def fit_plot(
         For ``against`` that is not ``"C"`` of a law in ``N`` and ``D`` or an input of the
         law, a bad ``ci`` or ``max_curves``.
     """
-    check_fit(fit)
+    _checked(fit)
     levels = _levels(ci)
     check_count(max_curves, "max_curves")
     key = _resolve_key(fit, against, _axis_keys(fit), "against")
@@ -228,7 +233,7 @@ def extrapolation_plot(
         not one positive number beyond the smallest fitted run, a missing or unexpected
         ``group``.
     """
-    check_fit(fit)
+    _checked(fit)
     levels = _levels(ci)
     key, target = _target(fit, to)
     group = decisions.group_label(fit, group)
@@ -305,7 +310,7 @@ def isoflop_plot(fit, budgets, ci=BANDS, group=None, span=30.0, unique_tokens=No
         For a law without inputs ``N`` and ``D``, budgets that are not positive and finite,
         ``span`` not above 1, a missing or unexpected ``group``.
     """
-    check_fit(fit)
+    _checked(fit)
     levels = _levels(ci)
     if not is_number(span) or not 1 < span < np.inf:
         raise SpecError(f"span must be a factor above 1, got {span!r}")
@@ -383,7 +388,7 @@ def frontier_plot(fit, budgets, ci=BANDS, group=None, unique_tokens=None):
     SpecError
         As :func:`bayescale.compute_optimal`.
     """
-    check_fit(fit)
+    _checked(fit)
     levels = _levels(ci)
     marked = decisions.optimal_draws(fit, budgets, group, unique_tokens=unique_tokens)
     budgets = np.atleast_1d(np.asarray(budgets, float))
@@ -430,7 +435,7 @@ def residual_plot(fit):
     -------
     matplotlib.figure.Figure
     """
-    check_fit(fit)
+    _checked(fit)
     data = fit.data.frame
     log_mean = quantiles(fit.log_mean_draws(data), 0.5, axis=0)[0]
     y = fit.data.y_values()
@@ -503,6 +508,7 @@ def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None):
         raise SpecError("comparison_plot needs a dict of label -> ScalingFit")
     if wrong := [k for k, f in fits.items() if not isinstance(f, ScalingFit)]:
         raise SpecError(f"comparison_plot takes bayescale fits; {wrong} are not")
+    unconverged(fits, "figure", stacklevel=2)
     keys = {name: _path_key(fit) for name, fit in fits.items()}
     columns = {name: fit.spec.column(keys[name]) for name, fit in fits.items()}
     if len(set(columns.values())) > 1:
@@ -628,7 +634,7 @@ def posterior_plot(fit, var_names=None, ci=0.9):
     -------
     matplotlib.figure.Figure
     """
-    check_fit(fit)
+    _checked(fit)
     names = _var_names(fit, var_names, fit.sampled_names)
     pc = azp.plot_dist(
         fit.posterior,
@@ -658,7 +664,7 @@ def forest_plot(fit, var_names=None, ci=BANDS):
     -------
     matplotlib.figure.Figure
     """
-    check_fit(fit)
+    _checked(fit)
     names = _var_names(fit, var_names, fit.law.parameters)
     pc = azp.plot_forest(
         fit.posterior,
@@ -768,7 +774,7 @@ def prior_posterior_plot(fit, var_names=None):
         For a variable without a prior of its own (derived, or a pooled parameter's group
         values).
     """
-    check_fit(fit)
+    _checked(fit)
     post = fit.posterior["posterior"]
     default = [k for k in fit.sampled_names if _prior_of(fit, k) is not None]
     names = _var_names(fit, var_names, default)
@@ -811,7 +817,7 @@ def ppc_plot(fit, num_samples=50):
     -------
     matplotlib.figure.Figure
     """
-    check_fit(fit)
+    _checked(fit)
     check_count(num_samples, "num_samples")
     data = fit.data.frame
     columns = {k: data[k].to_numpy() for k in fit.law.inputs}
@@ -828,6 +834,15 @@ def ppc_plot(fit, num_samples=50):
     )
     pc = azp.plot_ppc_dist(tree, num_samples=min(num_samples, len(draws)))
     return _figure_of(pc)
+
+
+def _checked(fit):
+    """Check ``fit``; warn, as every answer does, if it failed its convergence checks.
+
+    Not for the figures that show convergence itself (rank, trace, pair).
+    """
+    check_fit(fit)
+    unconverged({fit.label: fit}, "figure", stacklevel=3)
 
 
 def _figure_of(plot):

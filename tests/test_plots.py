@@ -7,6 +7,7 @@ holds that number.
 """
 
 import io
+import warnings
 
 import matplotlib
 
@@ -392,3 +393,30 @@ def test_ppc_plot_overlays_replicated_data(power):
     assert spans(ax, observed)
     with pytest.raises(SpecError, match="num_samples"):
         plots.ppc_plot(power, num_samples=0)
+
+
+def test_figures_of_an_unconverged_fit_warn_as_answers_do():
+    """Each was silent; the rank, trace and pair plots, which show the failure, stay so."""
+    from test_report import DRAWS, chinchilla_draws
+
+    good = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 0), chains=2)
+    bad = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 1, shift=0.05), chains=2)
+    assert good.converged and not bad.converged
+    figures = [
+        plots.fit_plot,
+        lambda f: plots.extrapolation_plot(f, {"C": 1e24}, extrapolation="population"),
+        lambda f: plots.isoflop_plot(f, [1e20]),
+        lambda f: plots.frontier_plot(f, [1e20, 1e22]),
+        plots.residual_plot,
+        lambda f: plots.comparison_plot({"a": f}),
+        plots.forest_plot,
+    ]
+    for draw in figures:
+        with pytest.warns(bayescale.ConvergenceWarning, match="^figure from a fit that failed"):
+            plt.close(draw(bad))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", bayescale.ConvergenceWarning)
+            plt.close(draw(good))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bayescale.ConvergenceWarning)
+        plt.close(plots.rank_plot(bad))
