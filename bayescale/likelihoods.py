@@ -70,6 +70,15 @@ class Likelihood:
         """The response as the model observes it (here ``log y``)."""
         return np.log(y)
 
+    def log_y_jacobian(self, y):
+        """What turns a log density on this likelihood's :attr:`scale` into one of ``log y``.
+
+        ``log |d observed / d log y|``: 0 here; a density of ``y`` gains ``log y``, a mass
+        of ``n y`` counts (spacing 1) ``log(n y)``. Backtests score every method on
+        ``log y``, whatever its likelihood.
+        """
+        return np.zeros(np.shape(y))
+
     def links(self, law, frame, log_ref, groups, new=None):
         """Each row's predecessor on its curve, for models of dependent noise; else None.
 
@@ -217,6 +226,9 @@ class Beta(Likelihood):
     def observe(self, y):  # noqa: D102
         return np.asarray(y, float)
 
+    def log_y_jacobian(self, y):  # noqa: D102
+        return np.log(np.asarray(y, float))
+
     def create(self, name, mu, p, observed, shape, known_sd=None, links=None):  # noqa: D102
         import pymc as pm
         import pytensor.tensor as pt
@@ -250,7 +262,8 @@ class Binomial(Likelihood):
     recipes), ``beta`` estimates the extra spread. :func:`bayescale.compare` refuses to
     rank the two (a density of ``y`` against a mass of counts); subtracting ``log n`` from
     each Beta pointwise elpd puts both on the scale of counts, as
-    ``case_studies/pythia_downstream.py`` does, or a backtest scores both on held-out runs.
+    ``case_studies/pythia_downstream.py`` does, or a backtest scores both on held-out runs
+    (its ``lpd`` is a density of ``log y`` for every likelihood: :meth:`log_y_jacobian`).
 
     Parameters
     ----------
@@ -271,6 +284,9 @@ class Binomial(Likelihood):
 
     def observe(self, y):  # noqa: D102
         return np.round(np.asarray(y, float) * self.n)
+
+    def log_y_jacobian(self, y):  # noqa: D102
+        return np.log(self.n * np.asarray(y, float))
 
     def create(self, name, mu, p, observed, shape, known_sd=None, links=None):  # noqa: D102
         import pymc as pm

@@ -267,6 +267,42 @@ def test_average_weights_and_density_mix_the_components(small_backtest):
         bayescale.AveragedFit(avg.fits, {"power_law": 1.0})
 
 
+def test_an_average_reaches_as_far_as_its_furthest_component():
+    """A power law in N beside Chinchilla: N inside the runs, N D 20x beyond.
+
+    The reach and the note were the first component's, so they changed with the dict order.
+    """
+    from test_decisions import chinchilla_draws, design
+
+    frame = design()
+    chin = fake_fit(frame, "chinchilla", chinchilla_draws(frame, spread=1.0))
+    draws = {"E": np.full(400, 2.0), "a_ref": np.full(400, 0.5), "alpha": np.full(400, 0.3)}
+    power = fake_fit(frame, "power_law", draws | {"sigma": np.full(400, 0.02)}, inputs={"x": "N"})
+    row = pd.DataFrame({"N": [1e9], "D": [20 * frame["D"].max() * frame["N"].max() / 1e9]})
+    weights = {"power": 0.5, "chin": 0.5}
+    for fits in ({"power": power, "chin": chin}, {"chin": chin, "power": power}):
+        table = bayescale.average(fits, weights=weights).predict(row)
+        assert table["reach"].iloc[0] == pytest.approx(20.0)
+        assert table.attrs["extrapolation"].startswith("chin: ")
+        assert "power:" not in table.attrs["extrapolation"]
+
+
+def test_lpd_is_a_density_of_log_y_whatever_the_likelihood():
+    """Beta's is of y, the binomial's a mass of counts: the table's lpd is of log y."""
+    from scipy import stats
+
+    y, n, phi, mean = 0.3, 500, 80.0, 0.32
+    beta = bayescale.get_likelihood("beta")
+    h = 1e-6  # the density of log y from the CDF, by a central difference
+    cdf = stats.beta(mean * phi, (1 - mean) * phi).cdf
+    numeric = (cdf(y * np.exp(h)) - cdf(y * np.exp(-h))) / (2 * h)
+    density = stats.beta(mean * phi, (1 - mean) * phi).pdf(y)
+    np.testing.assert_allclose(np.log(density) + beta.log_y_jacobian(y), np.log(numeric), rtol=1e-6)
+    binomial = bayescale.likelihoods.Binomial(n=n)
+    assert binomial.log_y_jacobian(y) == pytest.approx(np.log(n * y))
+    assert bayescale.get_likelihood("normal").log_y_jacobian(y) == 0
+
+
 def test_average_refuses_weights_that_are_not_a_distribution(small_backtest):
     """All-zero or infinite weights used to give NaN predictions; a string, a pandas error."""
     _, bt = small_backtest

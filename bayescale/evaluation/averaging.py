@@ -81,17 +81,27 @@ class AveragedFit:
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=0, extrapolation="calibrated"):
         """``median``, ``lower``, ``upper``, ``reach`` of the mixture (see ``ScalingFit``).
 
-        Beyond the data, ``attrs["extrapolation"]`` names each component's error.
+        ``reach`` is the largest of the components' (laws of other inputs reach differently:
+        a power law in ``N`` beside Chinchilla's ``N D``). Beyond the data,
+        ``attrs["extrapolation"]`` names each component's error, at its own reach.
         """
         check_probability(ci, "ci")
         frame, draws = self.predictive_draws(new_data, kind, random_seed, extrapolation)
         med, lo, hi = quantiles(draws, ci, axis=0)
-        reach = next(iter(self.fits.values())).evaluator.reach(frame)
+        reaches = {
+            k: f.evaluator.reach(f.spec.prediction_frame(new_data)) for k, f in self.fits.items()
+        }
+        reach = np.max(np.stack(list(reaches.values())), axis=0)
         table = frame.assign(median=med, lower=lo, upper=hi, reach=reach)
-        notes = {k: f.extrapolation_note(reach, extrapolation) for k, f in self.fits.items()}
+        notes = {k: f.extrapolation_note(reaches[k], extrapolation) for k, f in self.fits.items()}
         if any(notes.values()):  # each component carries its own error
             table.attrs["extrapolation"] = "; ".join(f"{k}: {n}" for k, n in notes.items() if n)
         return flag(table, self.fits, "averaged prediction")
+
+    @property
+    def likelihood(self):
+        """The components' likelihood, whose scale they share (:func:`check_same_data`)."""
+        return next(iter(self.fits.values())).likelihood
 
     def log_predictive_density(self, data, extrapolation="calibrated"):
         """``log sum_k w_k p_k(y_i)`` per held-out row (components' exact densities)."""

@@ -384,6 +384,8 @@ def backtest(
         )
         log_draws = np.log(draws)
         lpd = method.log_predictive_density(test, **options)
+        if (likelihood := getattr(method, "likelihood", None)) is not None:  # else log y
+            lpd = lpd + likelihood.log_y_jacobian(np.exp(log_y))
         converged = method.converged
         points[name] = scores.pointwise(log_draws, log_y, lpd).set_index(test.index)
         rows[name] = {
