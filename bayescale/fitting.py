@@ -163,7 +163,9 @@ def _check_names(law, priors, y, group, y_log_sd):
 
     The group column names the posterior's group dimension, which xarray refuses to share
     with a variable (``E``) or with ``chain`` and ``draw``; a saved fit keeps the table's
-    columns beside its ``row`` coordinate.
+    columns beside its ``row`` coordinate; and xarray's DataTree, which holds the fit,
+    refuses ``/`` in a name (``loss/nats`` failed after sampling, at ``save``, and so in
+    every ``fit_many`` task, whose fits travel as files).
     """
     if group is not None and not isinstance(group, str):
         raise SpecError(f"group= must name a column by its text name, got {group!r}")
@@ -179,6 +181,11 @@ def _check_names(law, priors, y, group, y_log_sd):
             raise SpecError(
                 f"{argument}={name!r}: bayescale uses that name for its own "
                 f"({', '.join(sorted(reserved))}): rename the column"
+            )
+        if name is not None and "/" in name:
+            raise SpecError(
+                f"{argument}={name!r}: a saved fit (xarray's DataTree) cannot hold a name "
+                "with '/': rename the column"
             )
 
 

@@ -247,6 +247,10 @@ def test_spec_errors():
             bayescale.fit(grouped.rename(columns={"g": name}), group=name)
     with pytest.raises(bayescale.SpecError, match="y='row': bayescale uses that name"):
         bayescale.fit(df.rename(columns={"loss": "row"}), y="row")
+    with pytest.raises(bayescale.SpecError, match="y='loss/nats': a saved fit .* cannot hold"):
+        bayescale.fit(df.rename(columns={"loss": "loss/nats"}), y="loss/nats")
+    with pytest.raises(bayescale.SpecError, match="group='g/h': a saved fit"):
+        bayescale.fit(grouped.rename(columns={"g": "g/h"}), group="g/h")
     with pytest.raises(bayescale.SpecError, match="group= must name a column by its text"):
         bayescale.fit(grouped.rename(columns={"g": 7}), group=7)
 
