@@ -197,10 +197,10 @@ def create_terms(names, priors, dim=None, shifts=None, pairing=None):
     at right angles (one term near 0 and the other pinned, then the other way round),
     each as wide as a different prior: divergent draws where the arms meet. So for three
     terms (a floor and two exponent terms), ``pairing`` (per group) names the term to
-    pair with the floor: 0 none (the softmax), ``i`` the term ``names[i]``. Paired, NUTS samples ``u = log(rest / (floor + paired))`` and ``v =
-    log(paired / floor)``, each moved by a constant so that the softmax's start is the
-    same point: that group pins ``s`` and ``u`` and leaves ``v`` to the priors, one smooth
-    direction. The Jacobian has the same form, ``k s + sum(log w_i)``. Paired only where
+    pair with the floor: 0 none (the softmax), ``i`` the term ``names[i]``. Paired, NUTS
+    samples ``u = log(rest / (floor + paired))`` and ``v = log(paired / floor)``, each
+    moved by a constant so that the softmax's start is the same point: that group pins
+    ``s`` and ``u`` and leaves ``v`` to the priors, one smooth direction. The Jacobian has the same form, ``k s + sum(log w_i)``. Paired only where
     an input spans less than :data:`PAIR_SPAN` (``bayescale.engine.build``): elsewhere
     the softmax did better (``benchmarks/grouped_fits.py``, seeds 0-2: pairing every
     group by its least varied input gave Gemstones 6/0/2 divergent draws against 0/0/0).
