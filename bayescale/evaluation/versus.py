@@ -13,9 +13,12 @@ of one grouped fit. Each question is asked of pairs of posterior draws, one of e
 
 Extrapolation error (:mod:`bayescale.extrapolation`) enters each recipe's loss beyond its own
 fitted budgets as it enters :func:`~bayescale.evaluation.decisions.compute_optimal`. For two
-fits the drifts are independent (two sweeps whose shapes may each be off), which pulls
+fits the drifts are independent (two sweeps whose shapes may each be off). With the
+population's error alone (``extrapolation="population"``, centred at 0) that pulls
 ``P(A beats B)`` toward 1/2 the further the budget lies beyond the data: the honest answer
-when nothing says the two laws err alike. Two groups of one fit share a draw's drift (one
+when nothing says the two laws err alike. The default also centres each fit's drift by a
+backtest inside its own runs, which can move ``P`` either way, even past 1/2: each sweep's
+own evidence of which way its law bends. Two groups of one fit share a draw's drift (one
 sweep), which multiplies both losses by the same factor and so leaves their order unchanged.
 ``extrapolation="none"`` gives the comparison under the laws alone.
 """
