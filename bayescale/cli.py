@@ -416,6 +416,7 @@ def sensitivity_command(args):
     print(f"{args.answer} at C = {args.compute:.3g} FLOPs, {args.ci:.0%} intervals:")
     _show(table)
     failed = [", ".join(key) for key in table.index[~table["converged"].eq(True)]]
+    failed += [f"{key} (its own backtest)" for key in table.attrs["own_backtest_failed"]]
     return _failed_status(failed, "fits that did not converge or were refused", "; ")
 
 

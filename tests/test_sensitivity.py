@@ -76,6 +76,34 @@ def test_every_combination_answers_as_compute_optimal_on_its_fit(fake_batch):
     assert table.attrs["answer"] == "tokens_per_param" and table.attrs["C"] == C
 
 
+def test_a_failed_own_backtest_is_named(monkeypatch, tmp_path, capsys):
+    """Its warning was silenced with the fits', so neither the table nor the CLI said it."""
+    import dataclasses
+
+    from bayescale import extrapolation
+    from bayescale.cli import main
+
+    own = extrapolation.default()
+    failed = dataclasses.replace(own, source=f"{own.source}; {extrapolation.UNCONVERGED_BACKTEST}")
+
+    def fit_many(tasks, client=None, progress=True, errors="raise"):
+        draws = test_report.chinchilla_draws(test_report.DRAWS, 0)
+        return [
+            fake_fit(task["data"], task["law"], draws, chains=2, own_extrapolation=failed)
+            for task in tasks
+        ]
+
+    monkeypatch.setattr(sensitivity_mod, "fit_many", fit_many)
+    options = {"laws": ["chinchilla"], "likelihoods": ["normal"]}
+    with pytest.warns(bayescale.ConvergenceWarning, match="the own backtests of"):
+        table = bayescale.sensitivity(nd_design(), C, subsets={"all": np.full(20, True)}, **options)
+    assert table.attrs["own_backtest_failed"] == ["chinchilla, normal, all"]
+    nd_design().to_csv(tmp_path / "runs.csv", index=False)
+    args = ["sensitivity", str(tmp_path / "runs.csv"), "--compute", "5.76e23", "--quiet"]
+    assert main([*args, "--law", "chinchilla", "--likelihood", "normal"]) == 1
+    assert "(its own backtest)" in capsys.readouterr().err
+
+
 def test_a_refused_fit_is_a_row_with_its_error(fake_batch):
     runs = nd_design()
     few = np.zeros(len(runs), bool)

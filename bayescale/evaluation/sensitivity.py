@@ -100,7 +100,8 @@ def sensitivity(
         ``upper`` of the answer, ``reach`` (``C`` over the largest fitted budget),
         ``converged``, and ``error`` (the message of a fit the engine refused, else empty).
         ``attrs`` mark fits that failed their checks (:func:`bayescale.diagnostics.flag`),
-        with one warning.
+        with one warning, and in ``own_backtest_failed`` those whose own backtest (behind
+        the extrapolation error of an answer beyond the data) failed its, with another.
 
     Raises
     ------
@@ -171,6 +172,16 @@ def sensitivity(
     columns = ["runs", "median", "lower", "upper", "reach", "converged", "error"]
     out = pd.DataFrame(rows).set_index(["law", "likelihood", "subset"]).reindex(columns=columns)
     out.attrs["answer"], out.attrs["C"] = answer, float(C)
+    suspect = [key for key, fitted in answered.items() if fitted.own_backtest_failure()]
+    out.attrs["own_backtest_failed"] = suspect
+    if suspect:  # their own warnings were silenced with the fits' above
+        warnings.warn(
+            f"sensitivity: the own backtests of {suspect} (each a refit on its smaller runs) "
+            "failed their convergence checks; the extrapolation errors they centre are used "
+            "all the same",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return flag(out, answered, f"sensitivity of {answer} at C = {C:.3g}")
 
 
