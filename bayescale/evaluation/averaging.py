@@ -64,6 +64,11 @@ class AveragedFit:
         ``weights[k]`` (multinomial counts, then draws taken without replacement); each
         component carries the extrapolation error ``extrapolation=`` names.
         """
+        frames, draws = self._mixture(new_data, kind, random_seed, extrapolation)
+        return next(iter(frames.values())), draws
+
+    def _mixture(self, new_data, kind, random_seed, extrapolation):
+        """Each component's validated rows (laws may read other inputs), and the mixture's draws."""
         rng = seeded(random_seed)
         parts = {
             k: f.predictive_draws(new_data, kind, random_seed, extrapolation)
@@ -75,8 +80,7 @@ class AveragedFit:
             d[rng.choice(d.shape[0], n, replace=False)]
             for (_, d), n in zip(parts.values(), counts, strict=True)
         ]
-        frame = next(iter(parts.values()))[0]
-        return frame, np.concatenate(draws, axis=0)
+        return {k: frame for k, (frame, _) in parts.items()}, np.concatenate(draws, axis=0)
 
     def predict(self, new_data, ci=0.9, kind="mean", random_seed=0, extrapolation="calibrated"):
         """``median``, ``lower``, ``upper``, ``reach`` of the mixture (see ``ScalingFit``).
@@ -86,13 +90,11 @@ class AveragedFit:
         ``attrs["extrapolation"]`` names each component's error, at its own reach.
         """
         check_probability(ci, "ci")
-        frame, draws = self.predictive_draws(new_data, kind, random_seed, extrapolation)
+        frames, draws = self._mixture(new_data, kind, random_seed, extrapolation)
         med, lo, hi = quantiles(draws, ci, axis=0)
-        reaches = {
-            k: f.evaluator.reach(f.spec.prediction_frame(new_data)) for k, f in self.fits.items()
-        }
+        reaches = {k: f.evaluator.reach(frames[k]) for k, f in self.fits.items()}
         reach = np.max(np.stack(list(reaches.values())), axis=0)
-        table = frame.assign(median=med, lower=lo, upper=hi, reach=reach)
+        table = next(iter(frames.values())).assign(median=med, lower=lo, upper=hi, reach=reach)
         notes = {k: f.extrapolation_note(reaches[k], extrapolation) for k, f in self.fits.items()}
         if any(notes.values()):  # each component carries its own error
             table.attrs["extrapolation"] = "; ".join(f"{k}: {n}" for k, n in notes.items() if n)
