@@ -52,6 +52,25 @@ def _likelihood_arg(parser, **how):
     )
 
 
+def _group_args(parser):
+    """How a CSV's runs are read beyond the law's columns: groups, pooling, FLOPs per token."""
+    parser.add_argument("--group", help="column of group labels (corpus, model family, ...)")
+    parser.add_argument(
+        "--pooling",
+        action="append",
+        default=[],
+        metavar="NAME=CHOICE",
+        help=f"pooling of one law parameter across groups, CHOICE one of {', '.join(POOLINGS)} "
+        "(default with --group: the law's additive terms separate, the rest pooled)",
+    )
+    parser.add_argument(
+        "--flops-per-token",
+        type=float,
+        default=6.0,
+        help="k in D = C / (k N), when tokens come from a compute column (default 6)",
+    )
+
+
 def _data_args(parser):
     """Arguments every command that fits a CSV with one likelihood shares."""
     _column_args(parser)
@@ -244,6 +263,15 @@ def _sampling(args):
     }
 
 
+def _grouping(args):
+    """The :func:`bayescale.fit` keywords of :func:`_group_args`."""
+    return {
+        "group": args.group,
+        "pooling": _pooling(args.pooling) or None,
+        "flops_per_token": args.flops_per_token,
+    }
+
+
 def fit_command(args):
     """Fit a law to a CSV and print the posterior table and diagnostics."""
     import bayescale
@@ -257,11 +285,9 @@ def fit_command(args):
         "law": _law(args.law),
         "y": args.y,
         "inputs": _pairs(args.input, "--input", "NAME=COLUMN"),
-        "group": args.group,
-        "pooling": _pooling(args.pooling) or None,
         "priors": _priors(args.prior) or None,
         "likelihood": _likelihood(args.likelihood),
-        "flops_per_token": args.flops_per_token,
+        **_grouping(args),
         **_sampling(args),
     }
     # nutpie and PyMC draw their own progress bars; numpyro's compiled run gets a clock
@@ -351,7 +377,7 @@ def backtest_command(args):
         split=split,
         baseline=not args.no_baseline,
         n_bootstrap=args.n_bootstrap,
-        fit_options=_sampling(args),
+        fit_options={**_sampling(args), **_grouping(args)},
         random_seed=args.seed,
         extrapolation=args.extrapolation,
         progress=not args.quiet,
@@ -679,15 +705,7 @@ def main(argv=None):
         "--law", default="chinchilla", help='a law, with options: "broken_power_law(n_breaks=2)"'
     )
     _data_args(p_fit)
-    p_fit.add_argument("--group", help="column of group labels (corpus, model family, ...)")
-    p_fit.add_argument(
-        "--pooling",
-        action="append",
-        default=[],
-        metavar="NAME=CHOICE",
-        help=f"pooling of one law parameter across groups, CHOICE one of {', '.join(POOLINGS)} "
-        "(default with --group: the law's additive terms separate, the rest pooled)",
-    )
+    _group_args(p_fit)
     p_fit.add_argument(
         "--prior",
         action="append",
@@ -695,12 +713,6 @@ def main(argv=None):
         metavar="NAME=DIST(ARGS)",
         help="replace a default prior, e.g. 'alpha=Normal(mu=0.3, sigma=0.1)' or "
         "'alpha=Beta(2, 3)'",
-    )
-    p_fit.add_argument(
-        "--flops-per-token",
-        type=float,
-        default=6.0,
-        help="k in D = C / (k N), when tokens come from a compute column (default 6)",
     )
     p_fit.add_argument("--ci", type=float, default=0.9)
     p_fit.add_argument("--save", help="write the fit to this netCDF file")
@@ -744,6 +756,7 @@ def main(argv=None):
     )
     _extrapolation_arg(p_bt)
     _data_args(p_bt)
+    _group_args(p_bt)
     p_bt.set_defaults(func=backtest_command)
     p_sn = sub.add_parser(
         "sensitivity",

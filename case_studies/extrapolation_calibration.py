@@ -124,30 +124,15 @@ def cuts(df, law, inputs):
 
 
 def _baseline_draws(train, test, law, group, seed):
-    """The baseline's draws of log y at ``test``: per group where groups are fitted."""
+    """The baseline's draws of log y at ``test`` and their log densities (groups apart)."""
     grid = baselines.start_grid(law, law.priors)
     if len(grid) > MAX_STARTS:
         grid = grid[np.random.default_rng(seed).choice(len(grid), MAX_STARTS, replace=False)]
-
-    def one(tr, te):
-        fit = baselines.huber_fit(tr, law=law, grid=grid, n_bootstrap=N_BOOTSTRAP, random_seed=seed)
-        _, d = fit.predictive_draws(te, kind="observed", random_seed=seed)
-        return np.log(d), fit.log_predictive_density(te)
-
-    if group is None:
-        return one(train, test)
-    draws = np.full((N_BOOTSTRAP, len(test)), np.nan)
-    lpd = np.full(len(test), np.nan)
-    pooled = None
-    for label, rows in test.groupby(group).indices.items():
-        own = train[train[group] == label]
-        if len(own) >= MIN_ROWS["N,D"] // 2:
-            d, lp = one(own, test.iloc[rows])
-        else:  # a group with (almost) no fitted rows, e.g. a new budget: the pooled fit
-            pooled = pooled or one(train, test)
-            d, lp = pooled[0][:, rows], pooled[1][rows]
-        draws[:, rows], lpd[rows] = d, lp
-    return draws, lpd
+    fit = baselines.huber_fit(
+        train, law=law, group=group, grid=grid, n_bootstrap=N_BOOTSTRAP, random_seed=seed
+    )
+    _, draws = fit.predictive_draws(test, kind="observed", random_seed=seed)
+    return np.log(draws), fit.log_predictive_density(test)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Scores against closed forms; split rules; a small backtest with averaging and baseline."""
 
+import functools
 from dataclasses import replace
 
 import numpy as np
@@ -471,3 +472,45 @@ def test_backtest_carries_the_extrapolation_error_it_is_given(small_backtest):
     assert (np.std(np.log(calibrated), axis=0) > np.std(np.log(alone), axis=0)).all()
     with pytest.raises(bayescale.SpecError, match="extrapolation must be"):
         bayescale.backtest(df, ["power_law"], split={"x": 1e9}, extrapolation="wide")
+
+
+def test_the_baseline_reads_the_groups_and_k_its_law_was_fitted_with(monkeypatch):
+    """It fitted one curve through every corpus, and read tokens with k = 6 whatever k was.
+
+    The Bayesian fit is a stand-in here (no sampling): what is checked is what the
+    baseline is given.
+    """
+    from test_decisions import chinchilla_draws
+
+    from bayescale.data import prepare
+    from bayescale.evaluation import backtesting, baselines
+    from bayescale.evaluation.baselines import GroupedBaselineFit
+    from bayescale.simulate import CHINCHILLA_TRUTH, chinchilla_sweep
+
+    runs = chinchilla_sweep(random_seed=0, noise=0.0)
+    table = pd.concat(
+        [runs.assign(corpus="a"), runs.assign(corpus="b", loss=runs["loss"] + 0.5)],
+        ignore_index=True,
+    ).assign(C=lambda t: 3.0 * t["N"] * t["D"])[["N", "C", "corpus", "loss"]]
+
+    def stand_in(data, law, group, flops_per_token, **_):
+        frame = prepare(data, law, "loss", flops_per_token=flops_per_token).frame
+        return fake_fit(data, law, chinchilla_draws(frame, n=40), flops_per_token=flops_per_token)
+
+    monkeypatch.setattr(backtesting, "fit_law", stand_in)
+    one_start = functools.partial(baselines.start_grid, quantiles=(0.5,))  # not 4^5 starts
+    monkeypatch.setattr(baselines, "start_grid", one_start)
+    result = bayescale.backtest(
+        table,
+        "chinchilla",
+        split={"C": 4e20},
+        n_bootstrap=2,
+        fit_options={"group": "corpus", "flops_per_token": 3.0},
+        progress=False,
+    )
+    base = result.fits["baseline chinchilla"]
+    assert isinstance(base, GroupedBaselineFit) and set(base.fits) == {"a", "b"}
+    assert base.fits["a"].flops_per_token == 3.0
+    assert base.fits["b"].point["E"] == pytest.approx(CHINCHILLA_TRUTH["E"] + 0.5, rel=1e-2)
+    held = result.predictions.query("C > 4e20")
+    np.testing.assert_allclose(held["baseline chinchilla: median"], held["loss"], rtol=1e-3)

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayescale
@@ -49,3 +50,39 @@ def test_held_out_density_of_rows_whose_labels_repeat(noise_free):
     np.testing.assert_array_equal(
         base.log_predictive_density(repeated), base.log_predictive_density(held)
     )
+
+
+def test_a_grouped_baseline_fits_each_group_on_its_own(noise_free):
+    """The field fits each corpus alone; one curve through every group is nobody's baseline.
+
+    Groups ``a`` and ``b`` differ by 0.5 in their floors; ``c`` has too few runs for a fit
+    of its own, so its rows, and a label never fitted, get the fit of every run.
+    """
+    law = bayescale.get_law("chinchilla")
+    runs = noise_free[["N", "D", "loss"]]
+    table = pd.concat(
+        [
+            runs.assign(corpus="a"),
+            runs.assign(corpus="b", loss=runs["loss"] + 0.5),
+            runs.iloc[:4].assign(corpus="c", loss=runs["loss"].iloc[:4] + 0.2),
+        ],
+        ignore_index=True,
+    )
+    grid = start_grid(law, law.priors, quantiles=(0.5,))
+    base = huber_fit(table, law="chinchilla", group="corpus", grid=grid, n_bootstrap=4)
+    assert set(base.fits) == {"a", "b"}
+    assert base.fits["b"].point["E"] == pytest.approx(CHINCHILLA_TRUTH["E"] + 0.5, rel=1e-3)
+    # rows of every kind, interleaved, under an index that is not 0..n-1
+    held = table.iloc[[0, 95, 181, 1, 96]].assign(corpus=["a", "b", "c", "a", "new"])
+    held.index = [7, 3, 9, 1, 5]
+    frame, draws = base.predictive_draws(held)
+    assert list(frame.index) == [7, 3, 9, 1, 5]
+    np.testing.assert_allclose(frame["N"], held["N"])
+    own = [base.fits["a"], base.fits["b"], base.pooled, base.fits["a"], base.pooled]
+    for i, fit in enumerate(own):
+        np.testing.assert_array_equal(draws[:, i], fit.predictive_draws(held.iloc[[i]])[1][:, 0])
+    np.testing.assert_allclose(draws[:, [0, 1]].mean(axis=0), held["loss"].iloc[:2], rtol=1e-3)
+    lpd = base.log_predictive_density(held)
+    assert lpd[1] == pytest.approx(base.fits["b"].log_predictive_density(held.iloc[[1]])[0])
+    with pytest.raises(bayescale.DataError, match="group column 'corpus' is missing"):
+        base.predictive_draws(held.drop(columns="corpus"))

@@ -397,6 +397,22 @@ def test_fit_flags_reach_the_fit(fit_options, capsys):
     assert fit_options["pooling"] is None and fit_options["priors"] is None
 
 
+def test_backtest_flags_reach_every_fit(curve_csv, monkeypatch, capsys):
+    """``--group``, ``--pooling`` and ``--flops-per-token``: backtest had none of them."""
+    seen = {}
+
+    def record(data, laws, **options):
+        seen.update(options["fit_options"])
+        raise bayescale.SpecError("recorded")
+
+    monkeypatch.setattr(bayescale, "backtest", record)
+    args = ["backtest", str(curve_csv), "--law", "chinchilla", "--split", "examples=1e9"]
+    args += ["--group", "corpus", "--pooling", "alpha=separate", "--flops-per-token", "8"]
+    assert main(args) == 2 and "recorded" in capsys.readouterr().err
+    assert seen["group"] == "corpus" and seen["pooling"] == {"alpha": "separate"}
+    assert seen["flops_per_token"] == 8.0
+
+
 def test_fit_shows_progress_in_a_terminal_unless_quiet(fit_options, monkeypatch):
     """bayescale.fit shows it (a clock for numpyro: tests/test_progress.py); --quiet not."""
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)

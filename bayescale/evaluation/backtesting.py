@@ -315,7 +315,9 @@ def backtest(
     baseline : bool or list of str
         Also score the field's fit (Huber + L-BFGS grid + bootstrap) of each law, or of
         the laws labelled in the list (its start grid grows as 4^parameters, so laws with
-        many parameters can be left out).
+        many parameters can be left out). It reads the inputs, ``flops_per_token`` and
+        ``group`` its law's fit reads; with a group, each group is fitted on its own, as
+        the field fits each corpus (:func:`~bayescale.evaluation.baselines.huber_fit`).
     n_bootstrap : int
         Bootstrap refits of each baseline, at least 2 (their percentile intervals are the
         baseline's predictive intervals).
@@ -367,14 +369,15 @@ def backtest(
         methods["stacked average"] = average_fits(dict(methods))
     bayesian = set(methods)  # the baselines below have no model of extrapolation error
     for label in chosen:
-        spec = specs[label]
+        task = tasks[list(specs).index(label)]  # read as its law's Bayesian fit read them:
+        shared = {k: task[k] for k in ("inputs", "group", "flops_per_token") if k in task}
         methods[f"baseline {label}"] = baselines.huber_fit(
             train,
-            law=spec["law"],
+            law=task["law"],
             y=y,
-            inputs=spec.get("inputs"),
             n_bootstrap=n_bootstrap,
             random_seed=random_seed,
+            **shared,
         )
     rows, points, predictions = {}, {}, test.copy()
     for name, method in methods.items():  # each a bayescale.predictive.Predictive

@@ -19,11 +19,17 @@ from scipy import optimize, stats
 
 from bayescale import data as data_mod
 from bayescale.arguments import seeded
+from bayescale.errors import DataError
+from bayescale.extrapolation import NESTED_MIN_ROWS
 from bayescale.laws import get_law
 from bayescale.ops import NUMPY, jax_namespace
 from bayescale.predictive import Evaluator, check_kind, quantiles
 
 GRID_QUANTILES = (0.1, 0.35, 0.65, 0.9)
+MIN_GROUP_ROWS = NESTED_MIN_ROWS // 2
+"""Fewest runs a group needs for its own baseline fit (half the fewest the extrapolation
+benchmark's cuts fit); a group with fewer, or one not fitted at all, gets the fit of every
+run, the only curve the field's method has for it."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,67 @@ class BaselineFit:
         return np.exp(Evaluator(self.law, self.log_ref, point).log_mean(frame)[0])
 
 
+@dataclass(frozen=True)
+class GroupedBaselineFit:
+    """The field's fit of a sweep of several groups: each group fitted on its own.
+
+    The field has no hierarchical model: each corpus (family, recipe) gets its own Huber
+    fit. Pooling every group into one curve would score a baseline nobody uses. Rows of a
+    group without its own fit are predicted by ``pooled``, the fit of every run.
+
+    Attributes
+    ----------
+    group : str
+        Group column.
+    fits : dict
+        Group label -> :class:`BaselineFit` of that group's runs.
+    pooled : BaselineFit
+        Fit of every run, for groups with fewer than :data:`MIN_GROUP_ROWS` runs and for
+        labels the fit has not seen.
+    """
+
+    group: str
+    fits: dict
+    pooled: BaselineFit
+
+    converged = None
+    """An optimiser, not a sampler: there is no convergence check to pass."""
+
+    def predictive_draws(self, new_data, kind="observed", random_seed=None):
+        """Bootstrap draws, each row's from its group's fit (as :meth:`BaselineFit.predictive_draws`)."""
+        df = data_mod.read_table(new_data)
+        frames, draws = [], None
+        for rows, fit in self._by_fit(df):
+            frame, part = fit.predictive_draws(df.iloc[rows], kind, random_seed)
+            frames.append(frame.set_axis(rows))
+            if part is not None:
+                draws = np.empty((len(part), len(df))) if draws is None else draws
+                draws[:, rows] = part
+        frame = pd.concat(frames).sort_index().set_axis(df.index)
+        return frame, draws
+
+    def log_predictive_density(self, data):
+        """Each row's density under its group's fit (as :meth:`BaselineFit.log_predictive_density`)."""
+        df = data_mod.read_table(data)
+        out = np.empty(len(df))
+        for rows, fit in self._by_fit(df):
+            out[rows] = fit.log_predictive_density(df.iloc[rows])
+        return out
+
+    def _by_fit(self, df):
+        """``(row positions, fit)``: each group's rows with its own fit, or else ``pooled``."""
+        _check_group(df, self.group)
+        labels = df[self.group].astype(str).to_numpy()
+        for label in dict.fromkeys(labels):
+            yield np.flatnonzero(labels == label), self.fits.get(label, self.pooled)
+
+
+def _check_group(df, group):
+    """A clear error where the group column is missing (pandas would name only the key)."""
+    if group not in df.columns:
+        raise DataError(f"group column {group!r} is missing; the table has {list(df.columns)}")
+
+
 class _Objective:
     """Weighted sum of Huber losses of log residuals, with its exact gradient (JAX).
 
@@ -196,6 +263,7 @@ def huber_fit(
     y="loss",
     *,
     inputs=None,
+    group=None,
     flops_per_token=6.0,
     delta=1e-3,
     grid=None,
@@ -208,6 +276,9 @@ def huber_fit(
     ----------
     data, law, y, inputs, flops_per_token
         As in :func:`bayescale.fit`.
+    group : str, optional
+        Column of group labels: each group with :data:`MIN_GROUP_ROWS` runs or more is
+        fitted on its own, as the field fits each corpus (:class:`GroupedBaselineFit`).
     delta : float
         Huber threshold on log residuals (1e-3 as in Hoffmann et al. and Besiroglu et al.).
     grid : array_like, optional
@@ -220,8 +291,33 @@ def huber_fit(
 
     Returns
     -------
-    BaselineFit
+    BaselineFit, or GroupedBaselineFit with ``group``
     """
+    options = {
+        "law": law,
+        "y": y,
+        "inputs": inputs,
+        "flops_per_token": flops_per_token,
+        "delta": delta,
+        "grid": grid,
+        "n_bootstrap": n_bootstrap,
+        "random_seed": random_seed,
+    }
+    if group is None:
+        return _huber_fit(data, **options)
+    df = data_mod.read_table(data)
+    _check_group(df, group)
+    by_group = {str(label): rows for label, rows in df.groupby(group, sort=True)}
+    fits = {
+        label: _huber_fit(rows, **options)
+        for label, rows in by_group.items()
+        if len(rows) >= MIN_GROUP_ROWS
+    }
+    return GroupedBaselineFit(group=group, fits=fits, pooled=_huber_fit(df, **options))
+
+
+def _huber_fit(data, law, y, inputs, flops_per_token, delta, grid, n_bootstrap, random_seed):
+    """:func:`huber_fit` of one set of runs."""
     law = get_law(law)
     fitdata = data_mod.prepare(
         data, law, y, inputs=inputs, flops_per_token=flops_per_token, n_params=len(law.priors)
