@@ -214,7 +214,8 @@ def annealing_areas(lr, steps=None, decay=0.999, warmup=0):
             f"steps {steps[out][:5].tolist()} are outside 1..{eta.size} (the schedule's length)"
         )
     drops = np.zeros_like(eta)
-    drops[warmup + 1 :] = eta[warmup:-1] - eta[warmup + 1 :]
+    first = max(int(warmup), 1)  # index of step w + 1, the first whose change counts
+    drops[first:] = eta[first - 1 : -1] - eta[first:]
     momentum = signal.lfilter([1.0], [1.0, -decay], drops)  # m_i = decay m_{i-1} + drop_i
     s1, s2 = np.cumsum(eta)[steps - 1], np.cumsum(momentum)[steps - 1]
     if np.any(s1 <= 0):

@@ -73,6 +73,9 @@ def test_warmup_is_excluded_from_s2_only():
     out = annealing_areas([1.0, 2.0, 4.0, 4.0, 3.0], decay=0.9, warmup=3)
     np.testing.assert_allclose(out["S1"], [1, 3, 7, 11, 14])
     np.testing.assert_allclose(out["S2"], [0, 0, 0, 0, 1])
+    # the first change counted is from the peak: a drop at step 4 was left out
+    out = annealing_areas([1.0, 2.0, 4.0, 2.0, 2.0], decay=0.9, warmup=3)
+    np.testing.assert_allclose(out["S2"], [0, 0, 0, 2, 3.8])
     with pytest.raises(DataError, match=r"S2 < 0 at steps \[2, 3, 4, 5\].*warmup="):
         annealing_areas([1.0, 2.0, 4.0, 4.0, 3.0], decay=0.9)
 
