@@ -362,7 +362,7 @@ def prepare(
         out[y_log_sd] = numeric_column(df, y_log_sd, "known sd of log y", "nonnegative")
     frame = pd.DataFrame(out, index=df.index)
     encoded = law.encode(frame)
-    for k in law.inputs:
+    for k in set(law.inputs) - set(law.fixed_inputs):
         if np.ptp(encoded[k]) < 1e-12:
             raise DataError(
                 f"input {k} (column {cols.get(k, k)!r}) is constant ({frame[k].iloc[0]:g}) in "

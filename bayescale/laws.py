@@ -63,6 +63,10 @@ class ScalingLaw:
         Inputs whose product measures a row's scale (``N * D``, or ``x``): how far a
         prediction reaches beyond the fitted runs, :func:`bayescale.extrapolation.reach`.
         Empty for laws of a loss or of a schedule, which have no learnt extrapolation error.
+    fixed_inputs : tuple of str
+        Inputs a sweep may hold at one value, because the law reads them only against
+        another input (``data_constrained``'s ``U``, read as ``D / U``); every other input
+        must vary, or the fit is refused.
     group_pooling : dict of str to str
         Default pooling of parameters in a grouped fit where ``"pooled"`` is not the right
         default: ``"shared"`` for parameters that relate the groups to each other (the
@@ -89,6 +93,7 @@ class ScalingLaw:
     linear_inputs: ClassVar[tuple[str, ...]] = ()
     noisy_inputs: ClassVar[tuple[str, ...]] = ()
     scale_inputs: ClassVar[tuple[str, ...]] = ()
+    fixed_inputs: ClassVar[tuple[str, ...]] = ()
     group_pooling: ClassVar[dict[str, str]] = {}
     terms: ClassVar[tuple[str, ...]] = ()
     term_exponents: ClassVar[dict[str, tuple[str, str]]] = {}

@@ -36,7 +36,8 @@ class DataConstrained(Chinchilla):
 
     Inputs: ``N`` parameters, ``D`` training tokens (repeats included), ``U`` unique tokens.
     ``U_D = min(U, D)`` (a run cannot see more unique tokens than it trains on, so a data-set
-    size larger than ``D`` means no repetition). A repeated token is worth less each epoch:
+    size larger than ``D`` means no repetition); ``U`` may be one value for every run (one
+    corpus trained for several epochs), as the law reads it only against ``D``. A repeated token is worth less each epoch:
     ``D'`` grows by at most ``U_D R_D^*`` however often the data are repeated, and
     ``R_D^*`` is the repetition count at which the value of repeating has decayed by ``1/e``.
     Parameters beyond what ``U_D`` tokens can use decay the same way with ``R_N^*``:
@@ -86,6 +87,7 @@ class DataConstrained(Chinchilla):
     name = "data_constrained"
     inputs = ("N", "D", "U")
     scale_inputs = ("N", "D")
+    fixed_inputs = ("U",)
     priors = {
         **Chinchilla.priors,
         "r_d_star": Prior("LogNormal", mu=float(np.log(10.0)), sigma=1.2),

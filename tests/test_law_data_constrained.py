@@ -168,6 +168,15 @@ def test_bad_inputs_raise():
         bayescale.fit(df, law="data_constrained", y="loss")
 
 
+def test_one_corpus_trained_for_several_epochs_is_a_sweep_it_fits():
+    """``U`` at one value (the common design) was refused as a constant input; N is not."""
+    df = _sweep()[["N", "D", "U", "loss"]].assign(U=lambda d: d["D"].min())
+    frame = prepare(df, LAW, "loss", n_params=len(LAW.priors)).frame
+    assert frame["U"].nunique() == 1 and np.ptp(np.log(frame["D"] / frame["U"])) > 1
+    with pytest.raises(bayescale.DataError, match="input N .* is constant"):
+        prepare(df.assign(N=1e8), LAW, "loss")
+
+
 def test_unique_above_tokens_means_no_repetition():
     """U > D (a data-set size larger than the run) is read as U_D = D: no repetition."""
     np.testing.assert_array_equal(
