@@ -170,7 +170,8 @@ def _check_names(law, priors, y, group, y_log_sd):
     if group is not None and not isinstance(group, str):
         raise SpecError(f"group= must name a column by its text name, got {group!r}")
     ones = dict.fromkeys(law.parameters, np.ones(1))
-    derived = law.derived(NUMPY, ones, dict.fromkeys(law.inputs, 0.0))
+    with np.errstate(all="ignore"):  # only the names count; 1 is a bound of some parameters
+        derived = law.derived(NUMPY, ones, dict.fromkeys(law.inputs, 0.0))
     taken = {"row", "chain", "draw", OBSERVED, *priors, *derived}
     for argument, name, reserved in (
         ("y", y, {"row"}),

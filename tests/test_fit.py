@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -253,6 +254,19 @@ def test_spec_errors():
         bayescale.fit(grouped.rename(columns={"g": "g/h"}), group="g/h")
     with pytest.raises(bayescale.SpecError, match="group= must name a column by its text"):
         bayescale.fit(grouped.rename(columns={"g": 7}), group=7)
+
+
+@pytest.mark.parametrize("law", ["downstream(floor=0.25)", "loss_to_loss", "broken_power_law"])
+def test_the_name_check_warns_of_nothing(law):
+    """It evaluated derived quantities at 1, a bound of ``a_frac``, ``r_ref``, ``f``: numpy
+    warned of ``log(0)`` on every fit of these laws (the CLI printed it as a warning)."""
+    from bayescale.cli import _law
+    from bayescale.fitting import _check_names
+
+    law = _law(law)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_names(law, law.priors, "loss", "corpus", None)
 
 
 def test_compare_prefers_the_true_law_and_refuses_other_data(sim_sweep, short_fit):
