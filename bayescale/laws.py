@@ -281,6 +281,12 @@ class ScalingLaw:
             log_ref,
         )
 
+    @property
+    def label(self):
+        """``name(option=value, ...)``, or the name alone: the form ``bayescale fit --law`` reads."""
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{self.name}({options})" if options else self.name
+
     def __repr__(self):
         options = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return (

@@ -717,10 +717,9 @@ def _law_text(law):
 def _law_section(fit):
     law = fit.law
     summary, formula, references = _law_text(law)
-    options = ", ".join(f"{k}={v!r}" for k, v in law.options.items())
     blocks = [
         Heading("Law"),
-        Text(f"{law.name}{f' ({options})' if options else ''}: {summary or NOT_RECORDED}"),
+        Text(f"{law.label}: {summary or NOT_RECORDED}"),
     ]
     if formula:
         blocks.append(Formula(formula, _formula_png(formula)))

@@ -163,6 +163,20 @@ def test_backtest_takes_one_law_name_as_one_law():
         bayescale.backtest(_table(), "power_law", split={"x": 1e9}, n_bootstrap=0)
 
 
+def test_two_variants_of_one_law_are_two_methods():
+    """A list was keyed by the law's name: ``n_breaks=2`` silently replaced ``n_breaks=1``."""
+    from bayescale.evaluation.backtesting import _specs
+
+    one, two = (bayescale.get_law("broken_power_law", n_breaks=n) for n in (1, 2))
+    assert list(_specs([one, two, "power_law"])) == [
+        "broken_power_law(n_breaks=1)",
+        "broken_power_law(n_breaks=2)",
+        "power_law",
+    ]
+    with pytest.raises(bayescale.SpecError, match=r"laws lists \['power_law'\] more than once"):
+        bayescale.backtest(_table(), ["power_law", "power_law"], split={"x": 1e9})
+
+
 @pytest.fixture(scope="module")
 def small_backtest():
     law = bayescale.get_law("power_law")

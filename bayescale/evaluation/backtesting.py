@@ -220,6 +220,18 @@ def reach_split(data, column, reach):
     return {column: float(top / reach)}
 
 
+def _labelled(laws):
+    """``{label: {"law": law}}``: each law by its name, or with its options where two share it.
+
+    Labelling by name alone kept only the last of ``n_breaks=1`` and ``n_breaks=2``.
+    """
+    names = [law.name for law in laws]
+    labels = [law.name if names.count(law.name) == 1 else law.label for law in laws]
+    if twice := sorted({label for label in labels if labels.count(label) > 1}):
+        raise SpecError(f"laws lists {twice} more than once: each law is fitted and scored once")
+    return {label: {"law": law} for label, law in zip(labels, laws, strict=True)}
+
+
 def _specs(laws):
     """``{label: fit keyword arguments}`` from one law, a list of laws or a dict of them.
 
@@ -229,7 +241,7 @@ def _specs(laws):
     if isinstance(laws, str | ScalingLaw):
         laws = [laws]
     if isinstance(laws, list | tuple):
-        laws = {get_law(law).name: {"law": law} for law in laws}
+        laws = _labelled([get_law(law) for law in laws])
     if not isinstance(laws, dict):
         raise SpecError(
             f"laws must be a law, a list of laws or a dict of them, not {type(laws).__name__}"
