@@ -25,7 +25,7 @@ class Chinchilla(ScalingLaw):
         of the data. ``LogNormal(-1, 1.5)``: median 0.37, 95% in [0.02, 7]. On the Chinchilla
         data each term is about 0.35 nats at the centre.
     alpha, beta
-        Exponents, ``Beta(2, 3)``: mean 0.4, 95% in [0.07, 0.85]. Published fits range from
+        Exponents, ``Beta(2, 3)``: mean 0.4, 95% in [0.07, 0.81]. Published fits range from
         0.28 (Hoffmann et al.) to 0.69 (Gemstones' beta); the bound below 1 removes the
         E-exponent ridge that unbounded priors leave for NUTS to wander along.
 

@@ -54,12 +54,12 @@ class LRAnnealing(ScalingLaw):
         Size of the power-law term at ``S1_ref`` (the geometric centre of the fitted
         ``S1``), ``LogNormal(-1, 1.5)``: median 0.37, 95% in [0.02, 7] nats.
     alpha
-        Exponent of ``S1``, ``Beta(2, 3)``: mean 0.4, 95% in [0.07, 0.85]; bounded below 1
+        Exponent of ``S1``, ``Beta(2, 3)``: mean 0.4, 95% in [0.07, 0.81]; bounded below 1
         as in ``chinchilla`` (it removes the ``L0``-exponent ridge).
     phi
         Annealing drop at the largest fitted annealing area, as a fraction of ``L0``:
         ``C S2_ref = phi L0``. ``Beta(2, 18)``: mean 0.1, 95% in [0.01, 0.26], i.e. a drop
-        of 0.02-0.7 nats at ``L0 = 2.7``. Decaying the learning rate to 10% or to zero
+        of 0.04-0.7 nats at ``L0 = 2.7``. Decaying the learning rate to 10% or to zero
         lowers language-model losses by about 0.05-0.3 nats in the paper's figures.
 
     ``A = a_ref * S1_ref**alpha`` and ``C = phi * L0 / S2_ref`` are reported as derived
