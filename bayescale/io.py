@@ -20,6 +20,7 @@ This module knows the format, not the result object: :meth:`ScalingFit.save` and
 :func:`bayescale.load` (in :mod:`bayescale.result`) call :func:`write` and :func:`read`.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -89,6 +90,10 @@ def writable(path, what):
         raise FitFileError(
             f"cannot write {what} to {str(path)!r}: folder {str(path.parent)!r} does not exist"
         )
+    if not os.access(path.parent, os.W_OK):  # a read-only mount counts, even for root
+        raise FitFileError(
+            f"cannot write {what} to {str(path)!r}: folder {str(path.parent)!r} is read-only"
+        )
     return path
 
 
@@ -154,8 +159,9 @@ def write_atomically(path, write, what):
         os.replace(temporary, path)
     except OSError as err:
         raise FitFileError(f"cannot write {what} to {str(path)!r}: {err}") from err
-    finally:
-        temporary.unlink(missing_ok=True)
+    finally:  # on a read-only file system even a missing file's unlink fails (EROFS)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def read(path):

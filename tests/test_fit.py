@@ -468,6 +468,25 @@ def test_save_refuses_a_missing_folder_before_writing(short_fit, tmp_path):
         short_fit.save(tmp_path)
 
 
+def test_a_read_only_folder_is_named_not_a_raw_oserror(tmp_path, monkeypatch):
+    """On a read-only mount even a missing file's unlink fails (EROFS): that OSError
+    replaced the FitFileError, and the CLI printed a traceback after the whole fit."""
+    import errno
+    from pathlib import Path
+
+    from bayescale import io
+
+    def read_only(*_, **__):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(bayescale.FitFileError, match="cannot write the fit to .*Read-only"):
+        io.write_atomically(tmp_path / "fit.nc", read_only, "the fit")
+    monkeypatch.setattr(io.os, "access", lambda *_: False)  # what a read-only mount answers
+    with pytest.raises(bayescale.FitFileError, match="folder .* is read-only"):
+        io.writable(tmp_path / "fit.nc", "the fit")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
