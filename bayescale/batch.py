@@ -136,11 +136,10 @@ def fit_many(tasks, client=None, *, progress=True, errors="raise"):
     SpecError
         Before any fit, for a task that is not a dict, lacks ``data``, has a key that is
         not a ``bayescale.fit`` argument or names an unknown law (the message names the
-        task's index and the key); for a bad ``client`` or ``errors``.
+        task's index and the key); for a bad ``client`` or ``errors``; for a scheduler
+        address that cannot be reached (the message names it and where it came from).
     DataError
         Before any fit, for a task whose data file is missing or unreadable.
-    OSError
-        If the scheduler at the given address cannot be reached.
 
     Examples
     --------

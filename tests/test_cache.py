@@ -270,3 +270,13 @@ def test_generated_source_follows_the_cache_folder_but_not_over_a_user_s_own(tmp
     config.generated_src_dir = str(tmp_path / "the user's")
     sample.generated_source_in_cache()
     assert config.generated_src_dir == str(tmp_path / "the user's")
+
+
+def test_an_empty_cache_dir_variable_means_the_default(monkeypatch):
+    """``BAYESCALE_CACHE_DIR=`` put the caches in whatever folder the user ran from."""
+    from pathlib import Path
+
+    from bayescale.engine import sample
+
+    monkeypatch.setenv("BAYESCALE_CACHE_DIR", "")
+    assert sample.cache_dir() == Path.home() / ".cache" / "bayescale"

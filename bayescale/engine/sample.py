@@ -59,7 +59,7 @@ def cache_dir():
     warns once and the process writes nothing there (it still reads what is there).
     """
     default = Path.home() / ".cache" / "bayescale"
-    return Path(os.environ.get("BAYESCALE_CACHE_DIR", default))
+    return Path(os.environ.get("BAYESCALE_CACHE_DIR") or default)  # set but empty: unset
 
 
 def _enable_jax_cache():
