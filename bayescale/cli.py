@@ -383,10 +383,16 @@ def backtest_command(args):
         progress=not args.quiet,
         client=_client(args.scheduler),
     )
-    table = result.table.join(result.uncertainty(by=args.by, scores=["coverage_90"]))
+    table = result.table
     print(f"Held-out rows: {int(table['n_test'].iloc[0])} (fitted: {int(table['n_fit'].iloc[0])})")
-    _show(table)
-    if not args.no_baseline:
+    held = result.predictions
+    resampled = (len(held) if args.by is None else held[args.by].nunique()) >= 2
+    if resampled:
+        _show(table.join(result.uncertainty(by=args.by, scores=["coverage_90"])))
+    else:  # one held-out run (or cluster): nothing to resample
+        _show(table)
+        print(f"(one held-out {'run' if args.by is None else args.by}: no bootstrap intervals)")
+    if not args.no_baseline and resampled:
         baseline = f"baseline {args.law[0]}"
         paired = result.uncertainty(by=args.by, scores=["interval_score_90"], relative_to=baseline)
         print(f"\n90% interval score minus that of {baseline}, paired over held-out rows")

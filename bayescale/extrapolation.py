@@ -554,6 +554,12 @@ def resolve(extrapolation, own=None):
             "population": default(),
             "none": None,
         }[extrapolation]
+    if isinstance(extrapolation, DriftPersistence):  # its repr lists every posterior draw
+        raise SpecError(
+            "extrapolation= takes an ExtrapolationError; a DriftPersistence (from "
+            "recalibrate(..., persistence=True)) goes to bayescale.sweep_error(fit, "
+            "extrapolation=...), which returns one"
+        )
     raise SpecError(
         f"extrapolation must be one of {', '.join(map(repr, CHOICES))} or an "
         f"ExtrapolationError, got {extrapolation!r}"

@@ -203,6 +203,8 @@ def test_backtest_scores_every_method_on_the_held_out_rows(small_backtest):
     }
     assert set(bt.table.index) == methods
     assert (bt.table["n_test"] == (df["x"] > 1e9).sum()).all()
+    # every column was object (a transpose of mixed rows): .mean(numeric_only=True) gave {}
+    assert bt.table["n_fit"].dtype == np.int64 and bt.table["coverage_90"].dtype == float
     held = np.log(df.loc[df["x"] > 1e9, "loss"].to_numpy())
     fit = bt.fits["power_law"]
     _, draws = fit.predictive_draws(df[df["x"] > 1e9], kind="observed")

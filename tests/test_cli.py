@@ -154,6 +154,17 @@ def test_backtest_command_refuses_bad_splits_by_name(curve_csv, capsys):
     assert "folder 'no_such_folder' does not exist" in cli_error(capsys, [*args, *split, *out])
 
 
+def test_backtest_command_scores_one_held_out_run(curve_csv, capsys):
+    """It fitted every law, then failed on the bootstrap intervals, printing no table."""
+    below_largest = float(np.sort(pd.read_csv(curve_csv)["examples"])[-2])
+    args = ["backtest", str(curve_csv), "--law", "power_law", "--input", "x=examples"]
+    args += ["--split", f"examples={below_largest!r}", "--chains", "1", "--draws", "100"]
+    assert main([*args, "--tune", "100", "--n-bootstrap", "2"]) in (0, 1)  # 1: few draws
+    out = capsys.readouterr().out
+    assert "Held-out rows: 1 (fitted: 29)" in out and "baseline power_law" in out
+    assert "(one held-out run: no bootstrap intervals)" in out
+
+
 def test_backtest_command_reach_split(curve_csv, capsys):
     """``--reach examples=10`` fits up to the largest / 10 = 1e9, as ``--split examples=1e9``."""
     args = ["backtest", str(curve_csv), "--law", "power_law", "--input", "x=examples"]

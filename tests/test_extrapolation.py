@@ -139,6 +139,10 @@ def test_the_shipped_persistence_loads_and_round_trips(tmp_path):
     np.testing.assert_allclose(again.k, model.k, atol=1e-6)
     thin = model.thinned(4)
     assert len(thin.k) == len(model.k[::4]) and thin.source == model.source
+    # passed where an ExtrapolationError goes, its message printed every draw (61,651 chars)
+    with pytest.raises(bayescale.SpecError, match="goes to bayescale.sweep_error") as err:
+        extrapolation.resolve(model)
+    assert len(str(err.value)) < 300
 
 
 def test_a_slope_survives_the_round_trip_and_old_files_read_as_zero(tmp_path):

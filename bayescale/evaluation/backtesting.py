@@ -414,4 +414,4 @@ def backtest(
         predictions[f"{name}: lower"] = lower
         predictions[f"{name}: upper"] = upper
     pointwise = pd.concat(points, names=["method", "row"])
-    return Backtest(pd.DataFrame(rows).T, predictions, methods, pointwise)
+    return Backtest(pd.DataFrame.from_dict(rows, orient="index"), predictions, methods, pointwise)
