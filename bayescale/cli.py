@@ -494,7 +494,8 @@ def predict_command(args):
             "part of the width; --extrapolation none leaves it out)"
         )
     _new_groups_note(table, fit)
-    return _status({f"fit {args.fit}": fit})
+    own_used = args.extrapolation == "calibrated" and "extrapolation" in table.attrs
+    return _status({f"fit {args.fit}": fit}, own_used)
 
 
 def _new_groups_note(table, *fits):
@@ -507,10 +508,11 @@ def _new_groups_note(table, *fits):
         )
 
 
-def _status(fits):
+def _status(fits, own_used=True):
     """Exit status of a command that answers from fits: 1, loudly, if any did not converge.
 
-    Or if the own backtest behind one's extrapolation error did not
+    Or, where ``own_used`` (answers beyond the fitted runs with ``--extrapolation
+    calibrated``), if the own backtest behind one's extrapolation error did not
     (:meth:`~bayescale.ScalingFit.own_backtest_failure`; the library's warning of it is
     silenced here with the others). ``fits`` maps how the user named each fit (its file)
     to the fit, so that the warning says which of several failed.
@@ -518,7 +520,7 @@ def _status(fits):
     failed = {name: fit for name, fit in fits.items() if not fit.converged}
     for name, fit in failed.items():
         print(f"\nWARNING: {name} did not converge: {fit.diagnostics}", file=sys.stderr)
-    suspect = {name: fit.own_backtest_failure() for name, fit in fits.items()}
+    suspect = {name: own_used and fit.own_backtest_failure() for name, fit in fits.items()}
     for name, why in suspect.items():
         if why:
             print(f"\nWARNING: {name}: {why}", file=sys.stderr)
@@ -548,13 +550,18 @@ def _decision_options(args):
 
 
 def _extrapolation_note(reach, args, what):
-    """Say when ``what`` lies beyond the fitted runs and carries the extrapolation error."""
-    if np.nanmax(np.asarray(reach, float), initial=0.0) > 1 and args.extrapolation != "none":
+    """Say when ``what`` lies beyond the fitted runs and carries the extrapolation error.
+
+    Returns whether a fit's own backtest entered it (``own_used`` of :func:`_status`).
+    """
+    beyond = bool(np.nanmax(np.asarray(reach, float), initial=0.0) > 1)
+    if beyond and args.extrapolation != "none":
         print(
             f"\n{what} beyond the fitted runs (reach > 1) include the extrapolation error "
             f"learnt across real sweeps (--extrapolation {args.extrapolation}; none leaves it "
             "out)"
         )
+    return beyond and args.extrapolation == "calibrated"
 
 
 def optimal_command(args):
@@ -566,9 +573,9 @@ def optimal_command(args):
         fit, args.compute, group=args.group, **_decision_options(args)
     )
     _show(table)
-    _extrapolation_note(table["reach"], args, "losses at budgets")
+    own_used = _extrapolation_note(table["reach"], args, "losses at budgets")
     _new_groups_note(table, fit)
-    return _status({f"fit {args.fit}": fit})
+    return _status({f"fit {args.fit}": fit}, own_used)
 
 
 def target_command(args):
@@ -596,9 +603,9 @@ def target_command(args):
         "it; p_out_of_range: others with no budget reaching it in the searched range; "
         "p_below_range: draws that reach it at the smallest budget searched already (a 0 end)"
     )
-    _extrapolation_note(table["reach_upper"], args, "answers")
+    own_used = _extrapolation_note(table["reach_upper"], args, "answers")
     _new_groups_note(table, fit)
-    return _status(fits)
+    return _status(fits, own_used)
 
 
 def versus_command(args):
@@ -636,9 +643,9 @@ def versus_command(args):
         )
         _show(cross.to_frame().T)
         reach += [cross[["reach_a", "reach_b"]]]
-    _extrapolation_note(pd.concat(reach), args, "losses at budgets")
+    own_used = _extrapolation_note(pd.concat(reach), args, "losses at budgets")
     _new_groups_note(beats if beats is not None else cross, fit_a, fit_b)
-    return _status({f"fit {args.fit_a}": fit_a, f"fit {args.fit_b}": fit_b})
+    return _status({f"fit {args.fit_a}": fit_a, f"fit {args.fit_b}": fit_b}, own_used)
 
 
 def _extrapolation_arg(parser):

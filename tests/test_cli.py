@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -562,3 +563,14 @@ def test_a_failed_own_backtest_sets_the_exit_status(capsys):
     )
     assert cli._status({"fit good.nc": fit}) == 1
     assert "WARNING: fit good.nc: its own backtest (a refit" in capsys.readouterr().err
+    # an answer that did not use it: --extrapolation none or population, or all within reach
+    assert cli._status({"fit good.nc": fit}, own_used=False) == 0
+    assert not capsys.readouterr().err
+    for choice, reach, used in [
+        ("calibrated", [1.0, 3.0], True),
+        ("calibrated", [1.0, 1.0], False),
+        ("population", [1.0, 3.0], False),
+        ("none", [1.0, 3.0], False),
+    ]:
+        args = SimpleNamespace(extrapolation=choice)
+        assert cli._extrapolation_note(reach, args, "losses") is used, (choice, reach)
