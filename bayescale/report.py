@@ -188,10 +188,10 @@ def write_report(
     stamp = name in failed  # the figures of this fit; the comparison's carry any failure
     compared = bool(failed)
     if backtest is not None:  # its fits' scores are in the report: their failures too
-        failed |= {
+        failed |= {  # an average fails through its components, which are named themselves
             f"backtest fit {method!r}": f
             for method, f in backtest.fits.items()
-            if getattr(f, "converged", None) is False
+            if isinstance(f, ScalingFit) and not f.converged
         }
     with warnings.catch_warnings():  # the banner, title and stamps say it, not a warning
         warnings.simplefilter("ignore", errors.ConvergenceWarning)

@@ -412,10 +412,13 @@ def test_a_backtest_or_own_backtest_that_failed_makes_the_banner_loud(
     from test_plots import make_backtest, power_fit
 
     backtest = make_backtest(power_fit(POWER, 3, chains=2))
-    failed = dataclasses.replace(backtest, fits={**backtest.fits, "power_law": bad})
+    average = bayescale.AveragedFit({"power_law": bad}, {"power_law": 1.0})  # no diagnostics:
+    fits = {**backtest.fits, "power_law": bad, "stacked average": average}  # it crashed
+    failed = dataclasses.replace(backtest, fits=fits)
     text = write_report(good, tmp_path / "b.html", backtest=failed).read_text()
     assert "A FIT BEHIND THIS REPORT DID NOT CONVERGE" in text
     assert "backtest fit 'power_law', every check: " in text
+    assert "backtest fit 'stacked average'" not in text  # named by its failed component
     fit = fake_fit(nd_design(), "chinchilla", chinchilla_draws(DRAWS, 0), chains=2)
     own = extrapolation.default()
     fit.__dict__["own_extrapolation"] = dataclasses.replace(
