@@ -616,6 +616,17 @@ def backtest_plot(bt, prob=0.9):
     return fig
 
 
+def _n_panels(fit, names):
+    """Panels of one per value of each variable: a grouped parameter has one per group."""
+    post = fit.posterior["posterior"]
+    return sum(int(np.prod(post[k].shape[2:], dtype=int)) for k in names)
+
+
+def _arviz_panels(n):
+    """Let ArviZ draw ``n`` panels: it refuses more than 40 by default (8 groups ask 45)."""
+    return rc_context(rc={"plot.max_subplots": max(rcParams["plot.max_subplots"], n)})
+
+
 def posterior_plot(fit, var_names=None, ci=0.9):
     """Marginal posterior of each parameter, with its median and central interval.
 
@@ -636,13 +647,14 @@ def posterior_plot(fit, var_names=None, ci=0.9):
     """
     _checked(fit)
     names = _var_names(fit, var_names, fit.sampled_names)
-    pc = azp.plot_dist(
-        fit.posterior,
-        var_names=names,
-        ci_kind="eti",
-        ci_prob=check_probability(ci, "ci"),
-        point_estimate="median",
-    )
+    with _arviz_panels(_n_panels(fit, names)):
+        pc = azp.plot_dist(
+            fit.posterior,
+            var_names=names,
+            ci_kind="eti",
+            ci_prob=check_probability(ci, "ci"),
+            point_estimate="median",
+        )
     return _figure_of(pc)
 
 
@@ -695,7 +707,8 @@ def rank_plot(fit, var_names=None):
     """
     check_fit(fit)
     names = _var_names(fit, var_names, fit.sampled_names)
-    return _figure_of(azp.plot_rank(fit.posterior, var_names=names))
+    with _arviz_panels(_n_panels(fit, names)):
+        return _figure_of(azp.plot_rank(fit.posterior, var_names=names))
 
 
 def trace_plot(fit, var_names=None):
@@ -740,9 +753,7 @@ def pair_plot(fit, var_names=None):
     default = [k for k in fit.sampled_names if post[k].ndim == 2]  # (chain, draw) only
     names = _var_names(fit, var_names, default)
     side = PAIR_PANEL * len(names)
-    # ArviZ refuses more than 40 panels by default: 7 parameters (data_constrained) ask 49
-    panels = max(rcParams["plot.max_subplots"], len(names) ** 2)
-    with rc_context(rc={"plot.max_subplots": panels}):
+    with _arviz_panels(len(names) ** 2):  # 7 parameters (data_constrained) ask 49
         pc = azp.plot_pair(
             fit.posterior, var_names=names, marginal=True, figure_kwargs={"figsize": (side, side)}
         )

@@ -420,3 +420,20 @@ def test_figures_of_an_unconverged_fit_warn_as_answers_do():
     with warnings.catch_warnings():
         warnings.simplefilter("error", bayescale.ConvergenceWarning)
         plt.close(plots.rank_plot(bad))
+
+
+def test_posterior_and_rank_plots_of_many_groups():
+    """Fourteen groups with three separate parameters ask 45 panels: ArviZ refused over 40."""
+    labels = list("abcdefghijklmn")
+    frame = pd.concat([nd_design(g) for g in labels], ignore_index=True)
+    draws = jittered(TRUTH, 0.03, 3)
+    rng = np.random.default_rng(3)
+    separate = ("E", "a_ref", "b_ref")
+    for k in separate:
+        draws[k] = draws[k][:, None] * np.exp(0.02 * rng.standard_normal((S, len(labels))))
+    pooling = dict.fromkeys(TRUTH, "shared") | dict.fromkeys(separate, "separate")
+    fit = fake_fit(frame, "chinchilla", draws, group="g", pooling=pooling, chains=2)
+    for plot in (plots.posterior_plot, plots.rank_plot):
+        figure = plot(fit)
+        assert len([ax for ax in figure.axes if ax.has_data()]) >= 3 * len(labels) + 3
+        plt.close(figure)
