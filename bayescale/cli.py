@@ -682,7 +682,8 @@ def report_command(args):
     )
     print(f"report written to {path}")
     named = zip(args.compare, others.values(), strict=True)
-    return _status({f"fit {args.fit}": fit} | {f"compared fit {f}": o for f, o in named})
+    fits = {f"fit {args.fit}": fit} | {f"compared fit {f}": o for f, o in named}
+    return _status(fits, own_used=args.extrapolation == "calibrated")
 
 
 def laws_command(args):

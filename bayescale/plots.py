@@ -273,7 +273,16 @@ def extrapolation_plot(
     return fig
 
 
-def isoflop_plot(fit, budgets, ci=BANDS, group=None, span=30.0, unique_tokens=None, ax=None):
+def isoflop_plot(
+    fit,
+    budgets,
+    ci=BANDS,
+    group=None,
+    span=30.0,
+    unique_tokens=None,
+    ax=None,
+    extrapolation="calibrated",
+):
     """Loss against model size at fixed FLOP budgets, with the posterior's minima.
 
     The isoFLOP view of Hoffmann et al. (2022): along ``C = k N D`` (``k`` the fit's FLOPs
@@ -299,6 +308,9 @@ def isoflop_plot(fit, budgets, ci=BANDS, group=None, span=30.0, unique_tokens=No
     unique_tokens : float, optional
         ``U`` for laws with a unique-token input (``data_constrained``).
     ax : matplotlib.axes.Axes, optional
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
+        As in :meth:`bayescale.ScalingFit.predict`; matters only where a curve reaches
+        beyond the largest fitted run.
 
     Returns
     -------
@@ -314,7 +326,9 @@ def isoflop_plot(fit, budgets, ci=BANDS, group=None, span=30.0, unique_tokens=No
     levels = _levels(ci)
     if not is_number(span) or not 1 < span < np.inf:
         raise SpecError(f"span must be a factor above 1, got {span!r}")
-    opt = decisions.optimal_draws(fit, budgets, group, unique_tokens=unique_tokens)
+    opt = decisions.optimal_draws(
+        fit, budgets, group, unique_tokens=unique_tokens, extrapolation=extrapolation
+    )
     budgets = np.atleast_1d(np.asarray(budgets, float))
     k = fit.spec.flops_per_token
     extra = {"U": unique_tokens} if "U" in fit.law.inputs else {}
@@ -325,7 +339,9 @@ def isoflop_plot(fit, budgets, ci=BANDS, group=None, span=30.0, unique_tokens=No
         _table(fit, {"N": n, "D": c / (k * n), **extra}, group)
         for c, n in zip(budgets, grids, strict=True)
     ]
-    _, draws = fit.predictive_draws(pd.concat(tables, ignore_index=True), kind="mean")
+    _, draws = fit.predictive_draws(
+        pd.concat(tables, ignore_index=True), kind="mean", extrapolation=extrapolation
+    )
     fig, ax = _axes(ax)
     log_c = np.log10(_values(fit, fit.data.frame, "C"))
     colours = colormaps["viridis"](np.linspace(0.0, 0.85, len(budgets)))
@@ -390,11 +406,13 @@ def frontier_plot(fit, budgets, ci=BANDS, group=None, unique_tokens=None):
     """
     _checked(fit)
     levels = _levels(ci)
-    marked = decisions.optimal_draws(fit, budgets, group, unique_tokens=unique_tokens)
+    # N* and D* only: the loss's extrapolation error (a refit, by default) is not needed
+    options = {"unique_tokens": unique_tokens, "extrapolation": "none"}
+    marked = decisions.optimal_draws(fit, budgets, group, **options)
     budgets = np.atleast_1d(np.asarray(budgets, float))
     fitted = _values(fit, fit.data.frame, "C")
     grid = _path_grid("C", min(fitted.min(), budgets.min()), max(fitted.max(), budgets.max()))
-    opt = decisions.optimal_draws(fit, grid, group, unique_tokens=unique_tokens)
+    opt = decisions.optimal_draws(fit, grid, group, **options)
     rows = _group_rows(fit, group)
     fig, axes = _panels(2)
     for ax, name in zip(axes, ("N", "D"), strict=True):
@@ -469,13 +487,13 @@ def residual_plot(fit):
     return fig
 
 
-def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None):
+def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None, extrapolation="calibrated"):
     """Several fits' predictions overlaid along one axis, each with its bands.
 
     Two laws can fit the same runs equally well and part ways beyond them; this shows
     where. Each fit is drawn as in :func:`extrapolation_plot` (the compute-optimal path
     for laws in ``N`` and ``D``, the input itself for a law of one scale input), with
-    the calibrated extrapolation error beyond the data, so the fits must share the
+    the extrapolation error beyond the data, so the fits must share the
     quantity along which they are drawn: compute ``C`` for laws in ``N`` and ``D`` and,
     for a law of one input, the column it was fitted on (a power law fitted with
     ``inputs={"x": "C"}`` compares with Chinchilla's frontier). Pair it with
@@ -492,6 +510,9 @@ def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None):
     group : str, optional
         For grouped fits: a group label, used for every fit.
     ax : matplotlib.axes.Axes, optional
+    extrapolation : {"calibrated", "population", "none"} or ExtrapolationError
+        As in :meth:`bayescale.ScalingFit.predict`; matters only where a curve reaches
+        beyond the largest fitted run.
 
     Returns
     -------
@@ -528,7 +549,7 @@ def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None):
     grid = _path_grid(keys[first], start, end)
     fig, ax = _axes(ax)
     for (name, fit), colour in zip(fits.items(), _palette(len(fits)), strict=True):
-        draws = _path_draws(fit, keys[name], grid, group, "calibrated", None)
+        draws = _path_draws(fit, keys[name], grid, group, extrapolation, None)
         _bands(ax, grid, draws, levels, colour, name)
     reference = fits[first]
     rows = _group_rows(reference, group)

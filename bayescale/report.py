@@ -239,11 +239,11 @@ def _blocks(
         *_posterior_section(fit, ci),
         *_figures_section(fit, stamp),
         *_targets_section(fit, read, ci, unique_tokens, extrapolation, stamp),
-        *_comparison_section(name, fit, others, read, compared),
+        *_comparison_section(name, fit, others, read, compared, extrapolation),
         *_backtest_section(backtest),
         *_checklist_section(fit, backtest),
     ]
-    return [_banner(fit, name, failed), *body]
+    return [_banner(fit, name, failed, own=extrapolation == "calibrated"), *body]
 
 
 # ---------------------------------------------------------------------------- blocks
@@ -576,13 +576,14 @@ def _checks(d):
     ]
 
 
-def _banner(fit, name, failed):
+def _banner(fit, name, failed, own=True):
     """Loud when any fit in the report failed a check: each failure and every value.
 
     The fits are the report's own, those compared with it and a backtest's (``failed``,
-    by label); the fit's own backtest, where one was computed and failed, is named too.
+    by label); the fit's own backtest, where one was computed and failed, is named too
+    where its error is used (``own``: ``extrapolation="calibrated"``).
     """
-    own = fit.own_backtest_failure()
+    own = own and fit.own_backtest_failure()
     if not failed and not own:
         values = "; ".join(f"{check} {value}" for check, value, *_ in _checks(fit.diagnostics))
         return Banner(False, f"Converged: every convergence check passed ({values}).")
@@ -1031,18 +1032,22 @@ def _optimal_blocks(fit, budgets, ci, unique_tokens, extrapolation, stamp):
         tables.append(table)
         blocks += notes
         where = "" if label is None else f" for group {label}"
-        for plot, caption, name in (
-            (plots.isoflop_plot, "isoFLOP curves at the target budgets", "isoflop"),
-            (plots.frontier_plot, "compute-optimal N*(C) and D*(C)", "frontier"),
-        ):
-            blocks += _figure(
-                lambda plot=plot, c=c, label=label: plot(
-                    fit, c, group=label, unique_tokens=unique_tokens
-                ),
-                f"{caption}{where}",
-                name,
-                stamp,
-            )
+        blocks += _figure(
+            lambda c=c, label=label: plots.isoflop_plot(
+                fit, c, group=label, unique_tokens=unique_tokens, extrapolation=extrapolation
+            ),
+            f"isoFLOP curves at the target budgets{where}",
+            "isoflop",
+            stamp,
+        )
+        blocks += _figure(
+            lambda c=c, label=label: plots.frontier_plot(
+                fit, c, group=label, unique_tokens=unique_tokens
+            ),
+            f"compute-optimal N*(C) and D*(C){where}",
+            "frontier",
+            stamp,
+        )
     table = _interval_columns(pd.concat(tables, ignore_index=True), decisions.SUMMARIES, ci)
     caption = (
         "per posterior draw: the N and D that minimise the law's loss at C = "
@@ -1052,7 +1057,7 @@ def _optimal_blocks(fit, budgets, ci, unique_tokens, extrapolation, stamp):
     return blocks
 
 
-def _comparison_section(name, fit, others, read, stamp):
+def _comparison_section(name, fit, others, read, stamp, extrapolation):
     if not others:
         return []
     fits = {name: fit, **others}
@@ -1076,7 +1081,7 @@ def _comparison_section(name, fit, others, read, stamp):
         *(Text(f"Compared fit {label!r} did NOT converge.", "warn") for label in unconverged),
     ]
     blocks += _figure(
-        lambda: plots.comparison_plot(fits, to=to, group=group),
+        lambda: plots.comparison_plot(fits, to=to, group=group, extrapolation=extrapolation),
         f"the fits' predictions overlaid{where}",
         "comparison",
         stamp,

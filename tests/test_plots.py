@@ -232,6 +232,24 @@ def test_isoflop_plot_marks_the_posterior_minima(chinchilla):
         assert line.get_xdata().min() < mark.get_xdata()[0] < line.get_xdata().max()
 
 
+def test_isoflop_and_comparison_plots_take_the_extrapolation_error_asked_for(chinchilla):
+    """Both used the calibrated error whatever the report's extrapolation= said, so a
+    report's table gave one interval and the figure under it another."""
+
+    def heights(figure):  # each band's height at its right end
+        ends = [band.get_paths()[0].vertices for band in bands(figure.axes[0])]
+        return [np.ptp(v[np.isclose(v[:, 0], v[:, 0].max()), 1]) for v in ends]
+
+    far = [1e25]  # 1000x beyond the fitted runs
+    for plot in (
+        lambda **e: plots.isoflop_plot(chinchilla, far, **e),
+        lambda **e: plots.comparison_plot({"a": chinchilla}, to={"C": far[0]}, **e),
+    ):
+        none, calibrated = heights(plot(extrapolation="none")), heights(plot())
+        assert all(n < 0.5 * c for n, c in zip(none, calibrated, strict=True))
+        plt.close("all")
+
+
 def test_isoflop_plot_refuses_a_law_without_model_size_and_tokens(power, chinchilla):
     with pytest.raises(SpecError, match="not model size N and tokens D"):
         plots.isoflop_plot(power, [1e20])

@@ -427,6 +427,9 @@ def test_a_backtest_or_own_backtest_that_failed_makes_the_banner_loud(
     text = write_report(fit, tmp_path / "o.html").read_text()
     assert "THE FIT'S OWN BACKTEST DID NOT CONVERGE" in text
     assert "this fit: its own backtest (a refit on its smaller runs" in text
+    # not where it is not used: the banner said so with extrapolation="none" too
+    text = write_report(fit, tmp_path / "n.html", extrapolation="none").read_text()
+    assert "OWN BACKTEST" not in text and "Converged: every convergence check passed" in text
 
 
 @pytest.mark.parametrize(
