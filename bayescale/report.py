@@ -895,13 +895,16 @@ def _read_targets(fit, targets):
         )
     labels = table[group].astype(str).to_numpy() if group else np.full(len(table), None)
     # a target names an input as the fit's table did, or as the law does ("C=1e23")
-    compute_column, n_column = (c if (c := fit.spec.column(k)) in table else k for k in "CN")
+    compute_column = c if (c := fit.spec.column("C")) in table else "C"
     nd = _has_nd(fit)
     budgets = None
     if nd and compute_column in table:
         compute = numeric_column(table, compute_column, "compute C of a target")
         budgets = pd.DataFrame({"C": compute, "group": labels})
-    rows = None if budgets is not None and n_column not in table else table
+    # budgets alone only where no other input is given: "C=1e23,D=1e13" is a row to
+    # predict, which predict refuses for its missing N, not a budget with D dropped
+    inputs = {c for k in fit.law.inputs for c in (k, fit.spec.column(k)) if c != compute_column}
+    rows = None if budgets is not None and not inputs & set(table.columns) else table
     if nd:
         key = "C"
         values = (

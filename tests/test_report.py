@@ -444,6 +444,8 @@ def test_a_backtest_or_own_backtest_that_failed_makes_the_banner_loud(
         ({"ci": 2}, SpecError, "ci must be a probability"),
         ({"targets": {"C": "big"}}, bayescale.DataError, "compute C of a target"),
         ({"targets": {"N": [1e9]}}, bayescale.DataError, "missing column"),
+        # read as budgets alone, D dropped: a compute-optimal answer to another question
+        ({"targets": {"C": [1e23], "D": [1e13]}}, bayescale.DataError, "missing column(s) ['N']"),
     ],
 )
 def test_write_report_refuses_bad_arguments(good, tmp_path, kwargs, error, expected):
