@@ -64,9 +64,10 @@ def fit(
         Column of group labels (corpus, model family, configuration, seed...). Labels
         become a named dimension of the posterior and rows of ``summary()``.
     pooling : dict of str to str, optional
-        Per law parameter: ``"shared"``, ``"pooled"`` (hierarchical, sampled centred or
-        non-centred as the data suit, see :mod:`bayescale.engine.geometry`; the fit's
-        ``spec.pooling`` says which), ``"pooled_centred"`` or ``"pooled_noncentred"`` (the
+        Per law parameter: ``"shared"``, ``"pooled"`` (hierarchical, each group sampled
+        around its own estimate, between the centred and non-centred forms as the data
+        suit, see :mod:`bayescale.engine.geometry`; the fit's ``spec.pooling`` records it
+        as ``"pooled_partial"``), ``"pooled_centred"`` or ``"pooled_noncentred"`` (the
         same model with the form forced) or ``"separate"``. With ``group``, the law's
         additive terms (Chinchilla's ``E, a_ref, b_ref``) default to ``"separate"`` and
         the other parameters to ``"pooled"``; see :func:`bayescale.pooling.resolve`.

@@ -465,7 +465,7 @@ def test_recalibrate_learns_extrapolation_error_from_your_backtests(small_backte
     # an error model that failed its checks says so loudly, not only in its source text
     with pytest.warns(bayescale.ConvergenceWarning, match="extrapolation-error model"):
         weak = bayescale.recalibrate({"mine": bt}, draws=20, chains=1)
-    assert "(NOT CONVERGED: " in weak.source and "NOT CONVERGED: NOT" not in weak.source
+    assert "; this error model: NOT CONVERGED: " in weak.source
     # so does one learnt from a backtest whose fit failed its checks (it was silent)
     fit = bt.fits["power_law"]
     draws = {k: fit.draws([k])[k].reshape(-1)[:400] for k in fit.sampled_names}
@@ -473,6 +473,10 @@ def test_recalibrate_learns_extrapolation_error_from_your_backtests(small_backte
     with pytest.warns(bayescale.ConvergenceWarning, match=r"the fits of \['mine'\] failed"):
         learnt = bayescale.recalibrate({"mine": failed}, draws=300, chains=2)
     assert "; the fits of ['mine'] did not converge" in learnt.source
+    # the model's own failure was written right after that, as if it were the fits'
+    with pytest.warns(bayescale.ConvergenceWarning, match="extrapolation-error model"):
+        both = bayescale.recalibrate({"mine": failed}, draws=20, chains=1)
+    assert "did not converge; this error model: NOT CONVERGED" in both.source
 
 
 def test_backtest_carries_the_extrapolation_error_it_is_given(small_backtest):
