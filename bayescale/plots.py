@@ -185,7 +185,7 @@ def fit_plot(
         legend.set(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         if own:  # widen the new figure by the legend, so the axes keep their width
             fig.set_figwidth(PANEL_SIZE[0] + legend.get_window_extent().width / fig.dpi)
-    ax.set_title(f"{fit.law.name} fit: runs and posterior median")
+    ax.set_title(f"{fit.law.name} fit: runs and posterior median", wrap=True)
     return fig
 
 
@@ -269,7 +269,9 @@ def extrapolation_plot(
     )
     _decorate(ax, fit, key, levels)
     where = f" ({fit.spec.group} = {group})" if group is not None else ""
-    ax.set_title(f"{fit.law.name}{where}: extrapolation to {fit.spec.column(key)} = {target:.3g}")
+    ax.set_title(
+        f"{fit.law.name}{where}: extrapolation to {fit.spec.column(key)} = {target:.3g}", wrap=True
+    )
     return fig
 
 
@@ -369,7 +371,7 @@ def isoflop_plot(
             zorder=3,
         )
     _decorate(ax, fit, "N", levels)
-    ax.set_title(f"{fit.law.name}: isoFLOP curves and minima")
+    ax.set_title(f"{fit.law.name}: isoFLOP curves and minima", wrap=True)
     return fig
 
 
@@ -430,7 +432,7 @@ def frontier_plot(fit, budgets, ci=BANDS, group=None, unique_tokens=None):
         ax.axvline(fitted.max(), color="0.4", linestyle=":", label="largest fitted run")
         _decorate(ax, fit, "C", levels, ylabel=f"compute-optimal {fit.spec.column(name)}")
         ax.set_yscale("log")
-    fig.suptitle(f"{fit.law.name}: compute-optimal allocation (grey: fitted runs)")
+    fig.suptitle(f"{fit.law.name}: compute-optimal allocation (grey: fitted runs)", wrap=True)
     return fig
 
 
@@ -483,7 +485,9 @@ def residual_plot(fit):
         ax.set_xlabel(_axis_label(fit, key))
         ax.set_ylabel(f"log {fit.data.y} residual" if on_log else f"{fit.data.y} residual")
         ax.legend(fontsize="small")
-    fig.suptitle(f"{fit.law.name}: residuals of the fitted runs (observed - posterior median)")
+    fig.suptitle(
+        f"{fit.law.name}: residuals of the fitted runs (observed - posterior median)", wrap=True
+    )
     return fig
 
 
@@ -558,7 +562,9 @@ def comparison_plot(fits, to=None, ci=0.9, group=None, ax=None, extrapolation="c
     )
     ax.axvline(max(v.max() for v in fitted.values()), color="0.4", linestyle=":")
     _decorate(ax, reference, keys[first], levels)
-    ax.set_title("laws compared" + (" (compute-optimal path)" if keys[first] == "C" else ""))
+    ax.set_title(
+        "laws compared" + (" (compute-optimal path)" if keys[first] == "C" else ""), wrap=True
+    )
     return fig
 
 
@@ -632,7 +638,8 @@ def backtest_plot(bt, prob=0.9):
     right.set_ylabel("share of held-out runs inside")
     right.legend(fontsize="small")
     fig.suptitle(
-        f"backtest on {len(observed)} held-out runs (right: {prob:.0%} bootstrap intervals)"
+        f"backtest on {len(observed)} held-out runs (right: {prob:.0%} bootstrap intervals)",
+        wrap=True,
     )
     return fig
 
@@ -914,8 +921,16 @@ def _panels(n):
 
 
 def _palette(n):
-    """``n`` distinct categorical colours (matplotlib's cycle, repeated past ten)."""
-    return [f"C{i % 10}" for i in range(n)]
+    """``n`` distinct categorical colours.
+
+    Matplotlib's cycle up to ten, then tab20, then evenly spaced along a continuous map
+    (more groups than 20 cannot all look apart).
+    """
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    if n <= 20:
+        return list(colormaps["tab20"].colors[:n])
+    return list(colormaps["turbo"](np.linspace(0.05, 0.95, n)))
 
 
 def _bands(ax, x, draws, levels, colour, label=None):

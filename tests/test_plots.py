@@ -455,3 +455,11 @@ def test_posterior_and_rank_plots_of_many_groups():
         figure = plot(fit)
         assert len([ax for ax in figure.axes if ax.has_data()]) >= 3 * len(labels) + 3
         plt.close(figure)
+
+
+@pytest.mark.parametrize("n", [3, 12, 30])
+def test_group_colours_differ(n):
+    """Matplotlib's cycle repeats after ten: configurations 0 and 10 shared a colour."""
+    from matplotlib.colors import to_rgba
+
+    assert len({to_rgba(c) for c in plots._palette(n)}) == n
