@@ -280,3 +280,22 @@ def test_an_empty_cache_dir_variable_means_the_default(monkeypatch):
 
     monkeypatch.setenv("BAYESCALE_CACHE_DIR", "")
     assert sample.cache_dir() == Path.home() / ".cache" / "bayescale"
+
+
+def test_a_damaged_jax_cache_entry_is_cleared_once_not_read_by_every_process(pair, tmp_path):
+    """JAX writes its entries in place and never replaces one: a torn entry (a full disk)
+    was read, warned about and compiled anew by every later process, for good."""
+    cache, (reference, _) = pair
+    shutil.copytree(cache, tmp_path / "cache")
+    entries = [p for p in (tmp_path / "cache" / "jax").iterdir() if p.name.endswith("-cache")]
+    assert entries
+    for path in entries:
+        path.write_bytes(truncate(path.read_bytes()))
+    res = result(start(tmp_path / "cache"))
+    assert res["draws"] == reference["draws"]
+    (message,) = cache_warnings(res)
+    assert "JAX's compilation cache" in message and "emptied" in message
+    assert not any("persistent compilation cache" in m for _, m in res["warnings"] if m != message)
+    again = result(start(tmp_path / "cache"))  # it refilled the folder: nothing to warn of
+    assert cache_warnings(again) == [] and again["draws"] == reference["draws"]
+    assert not any("persistent compilation cache" in m for _, m in again["warnings"])

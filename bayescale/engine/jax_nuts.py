@@ -37,7 +37,9 @@ safe for fits running in parallel:
   gives one ``CacheWarning`` naming the folder and ``BAYESCALE_CACHE_DIR``; programs are
   then kept in memory only (entries already there are still read), and JAX's persistent
   cache is pointed nowhere, since JAX warns about every compile it fails to store. JAX's
-  cache itself is JAX's: it catches an entry it cannot read, warns and compiles again.
+  cache itself is JAX's: it catches an entry it cannot read, warns and compiles again, but
+  never replaces it, so :func:`bayescale.engine.sample.sample` empties that folder then,
+  with one ``CacheWarning``.
 
 The mass matrix is diagonal, as numpyro's ``MCMC`` sets it up for a potential function. A
 dense one was measured: it cuts the Chinchilla fit from 63 to 16 leapfrog steps per draw,
