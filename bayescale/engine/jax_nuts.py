@@ -38,7 +38,7 @@ safe for fits running in parallel:
   then kept in memory only (entries already there are still read), and JAX's persistent
   cache is pointed nowhere, since JAX warns about every compile it fails to store. JAX's
   cache itself is JAX's: it catches an entry it cannot read, warns and compiles again, but
-  never replaces it, so :func:`bayescale.engine.sample.sample` empties that folder then,
+  never replaces it, so :func:`bayescale.engine.sample.run_nuts` empties that folder then,
   with one ``CacheWarning``.
 
 The mass matrix is diagonal, as numpyro's ``MCMC`` sets it up for a potential function. A
