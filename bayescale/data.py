@@ -7,6 +7,7 @@ usual forward+backward estimate).
 """
 
 import io
+import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +146,8 @@ def read_table(data):
         return data
     if isinstance(data, dict):
         if data and all(np.ndim(v) == 0 for v in data.values()):
-            data = {k: [v] for k, v in data.items()}  # {"N": 7e10, "D": 1.4e12}: one row
+            # {"N": 7e10, "D": 1.4e12}: one row (a 0-d array too, which a list left unsized)
+            data = {k: np.asarray(v).reshape(1) for k, v in data.items()}
         try:
             return pd.DataFrame(data)
         except ValueError as err:
@@ -157,7 +159,16 @@ def read_table(data):
         try:
             raw = path.read_bytes()  # once: a pipe (/dev/stdin, <(...)) cannot be read twice
             header = pd.read_csv(io.BytesIO(raw), header=None, nrows=1).iloc[0]
-            table = pd.read_csv(io.BytesIO(raw))
+            # index_col=False: rows ending in a delimiter ("1e9,2e10,2.5,") made pandas take
+            # the first column as the index, shifting every value into its neighbour's column;
+            # a row with more values than the header then warns, and is refused here
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                table = pd.read_csv(io.BytesIO(raw), index_col=False)
+        except pd.errors.ParserWarning as err:
+            raise DataError(
+                f"data file {str(path)!r} has rows with more values than its header names: {err}"
+            ) from err
         except (OSError, ValueError, UnicodeDecodeError) as err:
             raise DataError(f"data file {str(path)!r} is not a readable CSV table: {err}") from err
         if repeated := sorted(set(header[header.duplicated()].astype(str))):

@@ -79,6 +79,21 @@ def test_csv_path(tmp_path):
         prepare([1, 2, 3], LAW, "loss")
 
 
+def test_rows_ending_in_a_delimiter_keep_their_columns(tmp_path):
+    """pandas took N as the index: N read D's values, D the losses, predictions ~2150."""
+    from bayescale.data import read_table
+
+    path = tmp_path / "trailing.csv"
+    path.write_text("N,D,loss\n1e9,2e10,2.5,\n2e9,4e10,2.4,\n")
+    table = read_table(path)
+    assert list(table.columns) == ["N", "D", "loss"] and list(table["N"]) == [1e9, 2e9]
+    path.write_text("N,D,loss\n1e9,2e10,2.5,7\n")  # a value no header names: refused
+    with pytest.raises(bayescale.DataError, match="more values than its header names"):
+        read_table(path)
+    one = read_table({"N": np.asarray(1e9), "D": np.asarray(2e10)})  # 0-d arrays: one row
+    assert one["N"].tolist() == [1e9] and one["D"].dtype == float
+
+
 def test_a_csv_from_a_pipe_is_read_once(tmp_path):
     # `bayescale fit /dev/stdin`, `<(...)`: a second read of a pipe finds it empty
     fifo = tmp_path / "runs.csv"
