@@ -200,7 +200,7 @@ def _law(text):
 
 
 def _priors(items):
-    """``--prior NAME=DIST(args)`` values as ``{name: Prior}``, e.g. ``alpha=Normal(0.3, 0.1)``.
+    """``--prior NAME=DIST(args)`` values as ``{name: Prior}``, e.g. ``alpha=Normal(0.3, 0.05)``.
 
     Positional arguments follow the distribution's parameters in PyMC's order
     (``Normal(mu, sigma)``, ``Beta(alpha, beta)``...); keywords name them.
@@ -208,7 +208,7 @@ def _priors(items):
     from bayescale.errors import SpecError
     from bayescale.priors import Prior
 
-    form = "NAME=DIST(args), e.g. alpha=Normal(mu=0.3, sigma=0.1) or alpha=Normal(0.3, 0.1)"
+    form = "NAME=DIST(args), e.g. alpha=Normal(mu=0.3, sigma=0.05) or alpha=Normal(0.3, 0.05)"
     out = {}
     for name, text in _pairs(items, "--prior", form).items():
         where = f"--prior {name}={text}"
@@ -725,7 +725,7 @@ def main(argv=None):
         action="append",
         default=[],
         metavar="NAME=DIST(ARGS)",
-        help="replace a default prior, e.g. 'alpha=Normal(mu=0.3, sigma=0.1)' or "
+        help="replace a default prior, e.g. 'alpha=Normal(mu=0.3, sigma=0.05)' or "
         "'alpha=Beta(2, 3)'",
     )
     p_fit.add_argument("--ci", type=float, default=0.9)

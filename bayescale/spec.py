@@ -51,7 +51,7 @@ def resolve_priors(law, likelihood, priors, group_scales):
         if outside > MAX_MASS_OUTSIDE:
             hint = _SUPPORT_HINTS.get(merged[name].support, f"one within ({lo:g}, {hi:g})")
             raise SpecError(
-                f"priors[{name!r}] = {prior!r} puts {outside:.1%} of its mass outside "
+                f"priors[{name!r}] = {prior!r} puts {100 * outside:.3g}% of its mass outside "
                 f"({lo:g}, {hi:g}), the range {name} is written for (its default prior is "
                 f"{merged[name]!r}): use {hint}"
             )

@@ -421,8 +421,11 @@ def test_an_edited_user_law_is_compiled_anew_not_served_from_the_cache(monkeypat
 def test_a_prior_outside_the_parameters_range_is_refused_before_sampling(sim_sweep):
     """A Normal prior on the positive ``E`` used to crash the sampler's initialisation."""
     bad = {"E": bayescale.Prior("Normal", mu=-5, sigma=0.1)}
-    with pytest.raises(bayescale.SpecError, match=r"\['E'\].*100.0% of its mass outside \(0, inf"):
+    with pytest.raises(bayescale.SpecError, match=r"\['E'\].*100% of its mass outside \(0, inf"):
         bayescale.fit(sim_sweep, priors=bad)
+    near = {"alpha": bayescale.Prior("Normal", mu=0.3, sigma=0.1)}  # 0.135% read as "0.1%"
+    with pytest.raises(bayescale.SpecError, match=r"puts 0.135% of its mass outside \(0, 1\)"):
+        bayescale.fit(sim_sweep, priors=near)
     wide = {"a_frac": bayescale.Prior("Uniform", lower=-0.5, upper=1)}
     with pytest.raises(bayescale.SpecError, match=r"33.3% of its mass outside \(0, 1\).*use Beta"):
         bayescale.fit(sim_sweep, law="broken_power_law", inputs={"x": "N"}, priors=wide)
