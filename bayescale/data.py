@@ -88,7 +88,11 @@ def _non_number_kind(raw):
     """
     if pd.api.types.is_bool_dtype(raw):
         return "True/False values"
-    if pd.api.types.is_datetime64_any_dtype(raw) or pd.api.types.is_timedelta64_dtype(raw):
+    if (
+        pd.api.types.is_datetime64_any_dtype(raw)
+        or pd.api.types.is_timedelta64_dtype(raw)
+        or isinstance(raw.dtype, pd.PeriodDtype)  # read as the period's ordinal
+    ):
         return f"dates or durations ({raw.dtype})"
     if pd.api.types.is_complex_dtype(raw):
         return "complex numbers"
@@ -110,8 +114,9 @@ def numeric_column(df, column, role, support="positive"):
         raise DataError(f"column {column!r} ({role}) holds {kind}: expected numbers")
     values = pd.to_numeric(raw, errors="coerce")
     non_numeric = values.isna() & raw.notna()
-    if raw.dtype == object:  # a True among numbers would be read as 1.0
-        non_numeric |= raw.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(bool)
+    if raw.dtype == object:  # a True among numbers would be read as 1.0, 3+5j as 3.0
+        odd = (bool, np.bool_, complex, np.complexfloating)
+        non_numeric |= raw.map(lambda v: isinstance(v, odd)).to_numpy(bool)
     if non_numeric.any():
         examples = ", ".join(list(dict.fromkeys(map(repr, raw[non_numeric])))[:3])  # lists too
         raise DataError(

@@ -243,6 +243,16 @@ def test_a_column_is_one_thing():
         ("loss", lambda df: df["loss"] > 2.5, "'loss' \\(response\\) holds True/False values"),
         ("N", lambda df: pd.to_datetime(df["N"]), "'N' \\(input N\\) holds dates or durations"),
         ("N", lambda df: df["N"] + 0j, "'N' \\(input N\\) holds complex numbers"),
+        (
+            "N",
+            lambda df: pd.period_range("2020-01-01", periods=len(df), freq="D"),
+            "'N' \\(input N\\) holds dates or durations \\(period",
+        ),
+        (
+            "N",
+            lambda df: df["N"].astype(object).where(df.index != 2, 1e9 + 5e8j),
+            r"'N' \(input N\) has non-numeric values at 1 row \(2\), e.g. \(1",
+        ),
         ("loss", lambda df: 2.0, "response 'loss' is 2 in every row"),
         (
             "loss",
