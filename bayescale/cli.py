@@ -162,8 +162,11 @@ def _call(text, where, form):
         return node.id, [], {}
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
         raise refused
-    if any(k.arg is None for k in node.keywords):  # **options
+    names = [k.arg for k in node.keywords]
+    if None in names:  # **options
         raise refused
+    if twice := sorted({n for n in names if names.count(n) > 1}):  # Python refuses them too
+        raise SpecError(f"{where}: {', '.join(twice)} given more than once")
 
     def value(arg):
         return arg.id if isinstance(arg, ast.Name) else ast.literal_eval(arg)
@@ -471,7 +474,7 @@ def _targets(items, option="--at", labels=None):
             except ValueError:
                 row[name] = value  # a group label
         rows.append(row)
-    if len({tuple(r) for r in rows}) > 1:
+    if len({frozenset(r) for r in rows}) > 1:  # in any order
         raise SpecError(f"every {option} must name the same columns, got {[list(r) for r in rows]}")
     return pd.DataFrame(rows)
 

@@ -17,7 +17,7 @@ from bayescale.likelihoods import get_likelihood
 from bayescale.ops import NUMPY
 from bayescale.predictive import Evaluator
 from bayescale.progress import elapsed
-from bayescale.result import ScalingFit, sampled_names
+from bayescale.result import ANSWER_COLUMNS, ScalingFit, sampled_names
 from bayescale.spec import FitSpec, resolve_priors
 from bayescale.versions import versions
 
@@ -173,7 +173,8 @@ def _check_names(law, priors, y, group, y_log_sd):
     ones = dict.fromkeys(law.parameters, np.ones(1))
     with np.errstate(all="ignore"):  # only the names count; 1 is a bound of some parameters
         derived = law.derived(NUMPY, ones, dict.fromkeys(law.inputs, 0.0))
-    taken = {"row", "chain", "draw", OBSERVED, *priors, *derived}
+    # a group column is kept in predictions, beside the answer's own columns
+    taken = {"row", "chain", "draw", OBSERVED, *priors, *derived, *ANSWER_COLUMNS}
     for argument, name, reserved in (
         ("y", y, {"row"}),
         ("y_log_sd", y_log_sd, {"row"}),

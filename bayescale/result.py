@@ -27,6 +27,9 @@ from bayescale.extrapolation import resolve as resolve_extrapolation
 from bayescale.predictive import Evaluator, check_kind, quantiles
 from bayescale.spec import FitSpec
 
+ANSWER_COLUMNS = ("median", "lower", "upper", "reach", "extrapolation_share")
+"""The columns :meth:`ScalingFit.predict` adds beside the rows' inputs and group."""
+
 
 @dataclass(frozen=True, eq=False)
 class ScalingFit:
@@ -274,9 +277,8 @@ class ScalingFit:
                     share = np.where(
                         (reach > 1) & (width > 0), np.clip(1 - width0 / width, 0, 1), 0.0
                     )
-            out.append(
-                chunk.assign(median=med, lower=lo, upper=hi, reach=reach, extrapolation_share=share)
-            )
+            answer = (med, lo, hi, reach, share)
+            out.append(chunk.assign(**dict(zip(ANSWER_COLUMNS, answer, strict=True))))
         table = pd.concat(out)
         group = self.spec.group
         if group and (new := sorted(set(table[group].astype(str)) - set(self.group_labels))):
@@ -377,7 +379,7 @@ class ScalingFit:
         check_probability(ci, "ci")
         post = self.posterior["posterior"]
         group = self.spec.group
-        if param not in post or group not in post[param].dims:
+        if not isinstance(param, str) or param not in post or group not in post[param].dims:
             per_group = [k for k in post.data_vars if group in post[k].dims]
             raise SpecError(
                 f"{param!r} does not vary by group in this fit; parameters that do: {per_group}"

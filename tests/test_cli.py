@@ -86,6 +86,7 @@ def cli_error(capsys, argv):
         (["--law", "broken_power_law(2)"], "expected NAME or NAME(option=value, ...)"),
         (["--law", "broken_power_law(n_breaks=9)"], "n_breaks must be an integer from 1 to 3"),
         (["--law", "chinchila"], "unknown scaling law 'chinchila'"),
+        (["--law", "broken_power_law(n_breaks=2, n_breaks=3)"], "n_breaks given more than once"),
     ],
 )
 def test_fit_command_refuses_bad_options_before_fitting(tmp_path, capsys, option, expected):
@@ -498,6 +499,8 @@ def test_at_keeps_a_group_label_as_typed():
     rows = _targets(["N=1e8,D=1e10,corpus=1", "N=2e8,D=1e10,corpus=web"], labels="corpus")
     assert rows["corpus"].tolist() == ["1", "web"]
     assert rows["N"].tolist() == [1e8, 2e8]
+    rows = _targets(["N=1e9,C=1e20", "C=2e20,N=2e9"])  # the same columns in another order
+    assert rows["N"].tolist() == [1e9, 2e9] and rows["C"].tolist() == [1e20, 2e20]
 
 
 def test_predict_keeps_group_labels_as_typed_and_names_new_groups(tmp_path, capsys):

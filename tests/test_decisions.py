@@ -252,10 +252,22 @@ def test_separate_terms_refuse_an_unknown_group_by_name():
         bayescale.compute_optimal(fit, CHINCHILLA_C, group="Y")
 
 
-@pytest.mark.parametrize("C", [0.0, -1e21, np.nan, np.inf, [1e21, -1.0], "big", [], None])
+@pytest.mark.parametrize(
+    "C",
+    # True answered for a 1-FLOP budget; 10**400 raised a raw OverflowError
+    [0.0, -1e21, np.nan, np.inf, [1e21, -1.0], "big", [], None, True, [1e21, True], 10**400],
+)
 def test_bad_budgets(chinchilla_fit, C):
     with pytest.raises(SpecError, match="C must be"):
         bayescale.compute_optimal(chinchilla_fit, C)
+
+
+def test_a_local_frontier_slope_is_taken_at_one_budget(chinchilla_fit):
+    """Two budgets raised a raw unpacking error; a closed-form law ignored a bad C."""
+    with pytest.raises(SpecError, match="the one budget where the local slope is taken"):
+        bayescale.frontier_exponents(chinchilla_fit, C=[1e21, 1e22])
+    with pytest.raises(SpecError, match="C must be"):
+        bayescale.frontier_exponents(chinchilla_fit, C="abc")
 
 
 @pytest.mark.parametrize("ci", [0.0, 1.0, 1.5, np.nan])

@@ -243,7 +243,7 @@ def test_spec_errors():
         bayescale.fit(df, sampler="hmc")
     # names the posterior and a saved fit use for their own: raw xarray/PyMC errors before
     grouped = df.assign(g=["a", "b"] * 6)
-    for name in ("E", "sigma", "A", "chain", "row"):
+    for name in ("E", "sigma", "A", "chain", "row", "median", "reach"):  # predict overwrote
         with pytest.raises(bayescale.SpecError, match=f"group='{name}': bayescale uses that"):
             bayescale.fit(grouped.rename(columns={"g": name}), group=name)
     with pytest.raises(bayescale.SpecError, match="y='row': bayescale uses that name"):

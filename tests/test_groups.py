@@ -135,6 +135,8 @@ def test_contrasts(grouped_fit):
         grouped_fit.prob_lower({"x": [1e8]}, "c9", "c2")
     with pytest.raises(bayescale.SpecError, match="does not vary by group"):
         grouped_fit.contrast("sigma", "c0", "c1")
+    with pytest.raises(bayescale.SpecError, match=r"\['E'\] does not vary"):  # a raw TypeError
+        grouped_fit.contrast(["E"], "c0", "c1")
 
 
 def test_grouped_save_load_predicts_identically(grouped_fit, tmp_path):

@@ -209,18 +209,20 @@ def exponent_draws(fit, group=None, C=None, unique_tokens=None):
     law = fit.law
     extra = extra_inputs(law, unique_tokens)
     params = law_parameters(fit, group)
+    budgets = None if C is None else check_budgets(C)  # checked even where unused
+    if budgets is not None and len(budgets) != 1:
+        raise SpecError(f"C is the one budget where the local slope is taken, got {C!r}")
     exponent = law.frontier_exponent(params)
     if exponent is not None:
         return exponent
-    if C is None:
+    if budgets is None:
         raise SpecError(
             f"law {law.name!r} has no constant frontier exponents; pass C= (a budget) for the "
             "local slope d log N*/d log C there"
         )
-    (budget,) = check_budgets(C)
     step = 0.5  # log C: N* is smooth, and the golden-section error is ~1e-13 in log N
     n_opt, _ = numeric_optimum(
-        law, params, fit.log_ref, budget * np.exp([-step, step]), fit.spec.flops_per_token, extra
+        law, params, fit.log_ref, budgets * np.exp([-step, step]), fit.spec.flops_per_token, extra
     )
     return (np.log(n_opt[:, 1]) - np.log(n_opt[:, 0])) / (2 * step)
 
@@ -473,11 +475,13 @@ def resolve_flops(fit, flops_per_token):
 
 def check_budgets(C):
     """``C`` as a 1-D float array of positive finite budgets, else a SpecError."""
-    if C is None:  # numpy would read it as NaN
-        raise SpecError("C must be positive FLOP budgets, got None")
+    # None would read as NaN, True as a budget of 1 FLOP
+    flags = C if isinstance(C, list | tuple | np.ndarray) else [C]
+    if C is None or any(isinstance(c, bool | np.bool_) for c in flags):
+        raise SpecError(f"C must be positive FLOP budgets, got {C!r}")
     try:
         budgets = np.atleast_1d(np.asarray(C, dtype=float))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an int too large for a float: Overflow
         raise SpecError(f"C must be positive FLOP budgets, got {C!r}") from None
     if budgets.ndim != 1 or budgets.size == 0:
         raise SpecError(f"C must be a number or a 1-D list of budgets, got shape {budgets.shape}")
