@@ -314,7 +314,8 @@ def compare_command(args):
     named = _by_file_name(args.fits)
     loaded = {name: bayescale.load(f) for name, f in named.items()}
     _show(bayescale.compare(loaded))
-    return _status({f"fit {named[name]}": fit for name, fit in loaded.items()})
+    # LOO scores the fitted runs: no extrapolation error, own backtest or not, enters it
+    return _status({f"fit {named[name]}": fit for name, fit in loaded.items()}, own_used=False)
 
 
 def _by_file_name(paths):

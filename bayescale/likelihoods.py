@@ -275,12 +275,16 @@ class Binomial(Likelihood):
     priors = {}
     support = "unit"
     known_sd = False
-    scale = "correct items"
 
     def __init__(self, n):
         if not (is_number(n) and float(n).is_integer() and n >= 1):
             raise SpecError(f"binomial likelihood needs the item count n >= 1, got {n!r}")
         self.n = int(n)
+
+    @property
+    def scale(self):
+        """Masses of counts out of ``n``: fits with another ``n`` are of other observations."""
+        return f"correct items of {self.n}"
 
     def observe(self, y):  # noqa: D102
         return np.round(np.asarray(y, float) * self.n)

@@ -304,6 +304,25 @@ def test_an_average_reaches_as_far_as_its_furthest_component():
         assert "power:" not in table.attrs["extrapolation"]
 
 
+def test_a_component_without_a_reach_does_not_blank_the_average_s():
+    """``loss_to_loss`` has no reach (NaN): the average's reach was NaN on every row."""
+    lx = np.linspace(2.5, 4.0, 20)
+    runs = pd.DataFrame({"Lx": lx, "Ly": 1.5 + 0.5 * (lx - 1.5) ** 1.2})
+    const = {"E_y": 1.5, "k_ref": 0.5, "kappa": 1.2, "f": 0.5, "sigma_x": 0.01, "sigma": 0.01}
+    loss = fake_fit(runs, "loss_to_loss", {k: np.full(200, v) for k, v in const.items()}, y="Ly")
+    const = {"E": 1.0, "a_ref": 0.5, "alpha": 0.3, "sigma": 0.01}
+    power = fake_fit(
+        runs,
+        "power_law",
+        {k: np.full(200, v) for k, v in const.items()},
+        y="Ly",
+        inputs={"x": "Lx"},
+    )
+    average = bayescale.average({"loss": loss, "power": power}, weights={"loss": 1, "power": 1})
+    table = average.predict(pd.DataFrame({"Lx": [3.0, 8.0, 16.0]}))
+    np.testing.assert_allclose(table["reach"], [1.0, 2.0, 4.0])
+
+
 def test_lpd_is_a_density_of_log_y_whatever_the_likelihood():
     """Beta's is of y, the binomial's a mass of counts: the table's lpd is of log y."""
     from scipy import stats
@@ -369,6 +388,12 @@ def test_compare_refuses_different_observation_scales(small_backtest):
     other = _variant(fit, likelihood=get_likelihood("beta"))
     with pytest.raises(bayescale.SpecError, match="densities of different things"):
         bayescale.compare({"normal": fit, "beta": other})
+    # masses of counts out of 500 and out of 5,000: the smaller n won by log 10 a row
+    few, many = (
+        _variant(fit, likelihood=get_likelihood({"name": "binomial", "n": n})) for n in (500, 5000)
+    )
+    with pytest.raises(bayescale.SpecError, match="correct items of 500 vs correct items of 5000"):
+        bayescale.compare({"few": few, "many": many})
 
 
 def test_compare_and_average_refuse_fits_of_other_runs_or_responses(small_backtest):
@@ -385,6 +410,26 @@ def test_compare_and_average_refuse_fits_of_other_runs_or_responses(small_backte
     ):
         with pytest.raises(bayescale.SpecError, match="the column 'x' they both read differs"):
             check({"a": fit, "b": reversed_x})
+    # every pair is checked: a column two fits read may be one the first does not read
+    from test_decisions import chinchilla_draws, design
+
+    runs = design()
+    a = fake_fit(runs, "chinchilla", chinchilla_draws(runs))
+    other = fake_fit(
+        runs.assign(D=runs["D"][::-1].to_numpy()), "chinchilla", chinchilla_draws(runs)
+    )
+    in_n = fake_fit(
+        runs, "power_law", dict(fit.draws(["E", "a_ref", "alpha", "sigma"])), inputs={"x": "N"}
+    )
+    for order in ({"a": a, "b": other, "n": in_n}, {"n": in_n, "a": a, "b": other}):
+        with pytest.raises(bayescale.SpecError, match="the column 'D' they both read differs"):
+            bayescale.compare(order)
+    # one table's compute read with k = 6 and k = 8: the same runs, other tokens
+    table = runs.assign(C=6 * runs["N"] * runs["D"]).drop(columns="D")
+    k6, k8 = (
+        fake_fit(table, "chinchilla", chinchilla_draws(runs), flops_per_token=k) for k in (6.0, 8.0)
+    )
+    bayescale.evaluation.comparison.check_same_data({"k6": k6, "k8": k8})
     err = _variant(
         fit, data=replace(fit.data, frame=frame.rename(columns={"loss": "err"}), y="err")
     )

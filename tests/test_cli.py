@@ -548,7 +548,7 @@ def test_predict_keeps_group_labels_as_typed_and_names_new_groups(tmp_path, caps
     assert "Groups not in the fit, predicted from the population of groups: ['3']" in text
 
 
-def test_a_failed_own_backtest_sets_the_exit_status(capsys):
+def test_a_failed_own_backtest_sets_the_exit_status(capsys, monkeypatch):
     """It was silent: the library's warning of it is silenced with the others."""
     import dataclasses
 
@@ -577,3 +577,7 @@ def test_a_failed_own_backtest_sets_the_exit_status(capsys):
     ]:
         args = SimpleNamespace(extrapolation=choice)
         assert cli._extrapolation_note(reach, args, "losses") is used, (choice, reach)
+    # LOO compares the fitted runs: compare exited 1 for it
+    monkeypatch.setattr(bayescale, "load", lambda path: fit)
+    monkeypatch.setattr(bayescale, "compare", lambda fits: pd.DataFrame({"elpd": [0.0, 0.0]}))
+    assert main(["compare", "a.nc", "b.nc"]) == 0 and "WARNING" not in capsys.readouterr().err

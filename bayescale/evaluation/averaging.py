@@ -93,7 +93,8 @@ class AveragedFit:
         frames, draws = self._mixture(new_data, kind, random_seed, extrapolation)
         med, lo, hi = quantiles(draws, ci, axis=0)
         reaches = {k: f.evaluator.reach(frames[k]) for k, f in self.fits.items()}
-        reach = np.max(np.stack(list(reaches.values())), axis=0)
+        # NaN for a law with no reach (of a loss: loss_to_loss), so it does not decide
+        reach = np.fmax.reduce(np.stack(list(reaches.values())), axis=0)
         table = next(iter(frames.values())).assign(median=med, lower=lo, upper=hi, reach=reach)
         notes = {k: f.extrapolation_note(reaches[k], extrapolation) for k, f in self.fits.items()}
         if any(notes.values()):  # each component carries its own error

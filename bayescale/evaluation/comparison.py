@@ -15,6 +15,7 @@ import pandas as pd
 from bayescale import arviz_adapter
 from bayescale.diagnostics import flag
 from bayescale.errors import ParetoKWarning, SpecError
+from bayescale.evaluation.decisions import row_compute
 from bayescale.result import ScalingFit
 
 METHODS = ("stacking", "bb-pseudo-bma", "pseudo-bma")
@@ -26,7 +27,8 @@ def check_same_data(fits):
 
     Same likelihood scale, same response column and values, and equal values in every
     column of the table that the fits both read as an input (a fit of ``N`` reversed has
-    the same losses, other runs).
+    the same losses, other runs), checked for every pair: a column that two fits read
+    may be one the first fit does not.
     """
     names = list(fits)
     ref = fits[names[0]].data
@@ -51,13 +53,17 @@ def check_same_data(fits):
                 f"cannot compare {names[0]!r} ({len(ref.frame)} rows) with {name!r} "
                 f"({len(other.frame)} rows): they were fitted on different data"
             )
-        ours, theirs = _input_columns(fits[names[0]]), _input_columns(fits[name])
-        for column in [c for c in ours if c in theirs]:
-            if not np.array_equal(ours[column], theirs[column]):
-                raise SpecError(
-                    f"cannot compare {names[0]!r} with {name!r}: the column {column!r} they "
-                    "both read differs row by row, so they were fitted on different runs"
-                )
+    for i, first in enumerate(names):
+        for name in names[i + 1 :]:
+            ours, theirs = _input_columns(fits[first]), _input_columns(fits[name])
+            for column in [c for c in ours if c in theirs]:
+                if not np.array_equal(ours[column], theirs[column]) and not (
+                    column == "D" and _same_compute(fits[first], fits[name])
+                ):
+                    raise SpecError(
+                        f"cannot compare {first!r} with {name!r}: the column {column!r} they "
+                        "both read differs row by row, so they were fitted on different runs"
+                    )
 
 
 def _input_columns(fit):
@@ -68,6 +74,18 @@ def _input_columns(fit):
     read different columns of the same runs.
     """
     return {fit.spec.column(k): fit.data.frame[k].to_numpy() for k in fit.data.inputs}
+
+
+def _same_compute(a, b):
+    """Whether two fits' tokens are one table's compute read with different ``k``.
+
+    ``D = C / (k N)`` is derived where a table has compute and no tokens, so fits of one
+    table with ``flops_per_token`` 6 and 8 read the same runs with different ``D``.
+    """
+    if not np.array_equal(a.data.frame["N"], b.data.frame["N"]):
+        return False
+    computes = [row_compute(fit.data.frame, fit.spec.flops_per_token) for fit in (a, b)]
+    return np.allclose(*computes, rtol=1e-12)
 
 
 def compare(fits, method="stacking"):
