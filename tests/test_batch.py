@@ -204,3 +204,20 @@ def test_a_worker_killed_mid_batch_has_its_fits_rerun(client, table, tmp_path):
         fits = running.result(timeout=600)
     assert victim not in client.scheduler_info()["workers"]
     assert_same_fits(fits, expected)
+
+
+@pytest.mark.slow
+def test_pymc_chains_run_on_a_worker_as_in_this_process(client, table):
+    """A Dask worker is a daemon process, which may not start PyMC's chain processes:
+    every ``sampler="pymc"`` task of two or more chains failed."""
+    task = {"data": table, **SETTINGS, "sampler": "pymc", "random_seed": 3}
+    (remote,) = bayescale.fit_many([task], client=client, progress=False)
+    local = bayescale.fit(**task)
+    assert (
+        remote.posterior["posterior"].to_dataset().equals(local.posterior["posterior"].to_dataset())
+    )
+    clocks = ["perf_counter_diff", "process_time_diff", "perf_counter_start"]  # PyMC's timings
+    stats = [
+        fit.posterior["sample_stats"].to_dataset().drop_vars(clocks) for fit in (remote, local)
+    ]
+    assert stats[0].equals(stats[1])

@@ -502,6 +502,8 @@ def test_a_read_only_folder_is_named_not_a_raw_oserror(tmp_path, monkeypatch):
         ({"y": None}, "y must name the response column"),
         ({"draws": 2.5}, "draws must be an integer >= 1, got 2.5"),
         ({"tune": "100"}, "tune must be an integer >= 0, got '100'"),
+        # nutpie's Rust sampler panicked, past `except Exception` and fit_many's slots
+        ({"sampler": "nutpie", "tune": 0}, "tune with sampler='nutpie' must be an integer >= 1"),
         ({"target_accept": "0.9"}, "target_accept must be a number in \\(0, 1\\)"),
         ({"random_seed": "a"}, "random_seed must be an integer in \\[0, 2\\*\\*63\\), got 'a'"),
     ],

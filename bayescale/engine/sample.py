@@ -19,6 +19,7 @@ keep each sampler's own names (see :mod:`bayescale.diagnostics`).
 import contextlib
 import inspect
 import json
+import multiprocessing
 import os
 import shutil
 import warnings
@@ -43,12 +44,18 @@ def check_settings(sampler, chains, draws, tune, target_accept, random_seed):
     Raises
     ------
     SpecError
-        For an unknown sampler, non-integer or non-positive chains/draws (negative tune),
+        For an unknown sampler, non-integer or non-positive chains/draws (negative tune,
+        or none with nutpie, whose Rust sampler panics past ``except Exception``),
         a target_accept outside (0, 1) or a bad seed.
     """
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise SpecError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    for label, value, least in (("chains", chains, 1), ("draws", draws, 1), ("tune", tune, 0)):
+    nutpie = sampler == "nutpie"  # its Rust sampler panics without tuning steps
+    for label, value, least in (
+        ("chains", chains, 1),
+        ("draws", draws, 1),
+        ("tune with sampler='nutpie'" if nutpie else "tune", tune, 1 if nutpie else 0),
+    ):
         check_count(value, label, least)
     if not is_number(target_accept) or not 0 < target_accept < 1:
         raise SpecError(f"target_accept must be a number in (0, 1), got {target_accept!r}")
@@ -210,12 +217,15 @@ def run_nuts(recipe, *, progressbar=False, sources=()):
         return _run_nutpie(model, key, recipe.values, spec, progressbar)
     import pymc as pm
 
+    # a Dask worker is a daemon process, which may not start PyMC's chain processes; the
+    # draws depend on the seed, not on how many processes ran the chains
+    daemon = multiprocessing.current_process().daemon
     with model:
         idata = pm.sample(
             spec.draws,
             tune=spec.tune,
             chains=spec.chains,
-            cores=min(spec.chains, os.cpu_count() or 1),
+            cores=1 if daemon else min(spec.chains, os.cpu_count() or 1),
             nuts_sampler=spec.sampler,
             random_seed=spec.random_seed,
             nuts={"target_accept": spec.target_accept},
