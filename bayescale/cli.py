@@ -537,9 +537,7 @@ def _decision_args(parser):
     parser.add_argument(
         "--flops-per-token", type=float, help="k in C = k N D (default: the fit's, usually 6)"
     )
-    parser.add_argument(
-        "--unique-tokens", type=float, help="U, the unique tokens available (data_constrained)"
-    )
+    _unique_tokens_arg(parser)
     _extrapolation_arg(parser)
 
 
@@ -591,6 +589,8 @@ def target_command(args):
         raise SpecError("--accuracy needs --via ACCURACY_FIT.nc (a fit of accuracy on this loss)")
     if args.via is not None and args.accuracy is None:
         raise SpecError("--via is used only with --accuracy (targets of accuracy, not loss)")
+    if args.accuracy_group is not None and args.via is None:
+        raise SpecError("--accuracy-group is the --via fit's group: give --via and --accuracy")
     fit = bayescale.load(args.fit)
     options = {"group": args.group, "fixed_N": args.fixed_N, **_decision_options(args)}
     fits = {f"fit {args.fit}": fit}
@@ -598,7 +598,9 @@ def target_command(args):
         table = bayescale.compute_for_target(fit, args.loss, **options)
     else:
         via = fits[f"fit {args.via}"] = bayescale.load(args.via)
-        table = bayescale.compute_for_accuracy(fit, via, args.accuracy, **options)
+        table = bayescale.compute_for_accuracy(
+            fit, via, args.accuracy, accuracy_group=args.accuracy_group, **options
+        )
     _show(table)
     print(
         "\ndraws that never reach the target count as needing infinite compute (an 'inf' "
@@ -652,6 +654,12 @@ def versus_command(args):
     return _status({f"fit {args.fit_a}": fit_a, f"fit {args.fit_b}": fit_b}, own_used)
 
 
+def _unique_tokens_arg(parser):
+    parser.add_argument(
+        "--unique-tokens", type=float, help="U, the unique tokens available (data_constrained)"
+    )
+
+
 def _extrapolation_arg(parser):
     parser.add_argument(
         "--extrapolation",
@@ -682,6 +690,7 @@ def report_command(args):
         targets=targets,
         ci=args.ci,
         name=labels[0],
+        unique_tokens=args.unique_tokens,
         extrapolation=args.extrapolation,
     )
     print(f"report written to {path}")
@@ -793,9 +802,7 @@ def main(argv=None):
     )
     p_sn.add_argument("--ci", type=float, default=0.9)
     p_sn.add_argument("--flops-per-token", type=float, default=6.0, help="k in C = k N D")
-    p_sn.add_argument(
-        "--unique-tokens", type=float, help="U, the unique tokens available (data_constrained)"
-    )
+    _unique_tokens_arg(p_sn)
     p_sn.add_argument("--quiet", action="store_true", help="no progress bar over the fits")
     p_sn.add_argument("--scheduler", metavar="ADDRESS", help="as for backtest")
     _column_args(p_sn)
@@ -843,6 +850,9 @@ def main(argv=None):
     )
     p_tg.add_argument("--fixed-N", type=float, dest="fixed_N", help="hold the model size fixed")
     p_tg.add_argument("--group", help="a fitted group, or a new label for a new group")
+    p_tg.add_argument(
+        "--accuracy-group", help="with --via: the accuracy fit's group (a grouped accuracy fit)"
+    )
     _decision_args(p_tg)
     p_tg.set_defaults(func=target_command)
     p_vs = sub.add_parser("versus", help="P(fit A beats fit B) at budgets; where they cross")
@@ -893,6 +903,7 @@ def main(argv=None):
         "(answered at the compute-optimal allocation)",
     )
     p_rep.add_argument("--ci", type=float, default=0.9)
+    _unique_tokens_arg(p_rep)
     _extrapolation_arg(p_rep)
     p_rep.set_defaults(func=report_command)
     sub.add_parser("laws", help="list the scaling-law families").set_defaults(func=laws_command)

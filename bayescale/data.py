@@ -330,8 +330,9 @@ def prepare(
     if missing:
         hint = ""
         if set(missing) & set(needed):
+            first = next(k for k in (*law.inputs, "C") if cols.get(k) in missing)  # by law name
             hint = (
-                " (map columns with inputs={'N': 'your column'})"
+                f" (map columns with inputs={{{first!r}: 'your column'}})"
                 if y is not None
                 else f" (inputs are read from columns {needed})"
             )

@@ -323,7 +323,7 @@ class ScalingFit:
         frame = self.spec.prediction_frame(new_data)
         rng = seeded(self.spec.random_seed if random_seed is None else random_seed)
         for chunk, values in evaluator.predictive_chunks(frame, kind, rng):
-            _warn_undefined(values, chunk.index)
+            warn_undefined(values, chunk.index)
             yield chunk, values
 
     def log_predictive_density(self, data, extrapolation="calibrated"):
@@ -461,7 +461,7 @@ def sampled_names(law, pooling, likelihood):
     return [*law.parameters, *pooling_mod.reported(pooling), *likelihood.priors]
 
 
-def _warn_undefined(values, index):
+def warn_undefined(values, index):
     """Warn when the law is undefined for some draws at some rows (an input out of range).
 
     For ``loss_to_loss``, a draw whose ``E_x`` lies above the new ``Lx`` says that

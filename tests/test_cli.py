@@ -581,3 +581,27 @@ def test_a_failed_own_backtest_sets_the_exit_status(capsys, monkeypatch):
     monkeypatch.setattr(bayescale, "load", lambda path: fit)
     monkeypatch.setattr(bayescale, "compare", lambda fits: pd.DataFrame({"elpd": [0.0, 0.0]}))
     assert main(["compare", "a.nc", "b.nc"]) == 0 and "WARNING" not in capsys.readouterr().err
+
+
+def test_target_and_report_pass_the_accuracy_group_and_unique_tokens(monkeypatch, capsys):
+    """Neither could be given: a grouped accuracy fit and a data_constrained report failed."""
+    seen = {}
+
+    def record(name):
+        def call(*args, **options):
+            seen[name] = options
+            raise bayescale.SpecError("recorded")
+
+        return call
+
+    monkeypatch.setattr(bayescale, "load", lambda path: path)
+    monkeypatch.setattr(bayescale, "compute_for_accuracy", record("target"))
+    monkeypatch.setattr("bayescale.report.write_report", record("report"))
+    args = ["target", "loss.nc", "--accuracy", "0.6", "--via", "acc.nc", "--accuracy-group", "hs"]
+    assert main(args) == 2 and seen["target"]["accuracy_group"] == "hs"
+    assert main(["report", "fit.nc", "--unique-tokens", "1e9"]) == 2
+    assert seen["report"]["unique_tokens"] == 1e9
+    capsys.readouterr()
+    assert "give --via and --accuracy" in cli_error(
+        capsys, ["target", "loss.nc", "--loss", "2.0", "--accuracy-group", "hs"]
+    )

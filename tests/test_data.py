@@ -109,6 +109,11 @@ def test_missing_column_lists_what_exists():
     df = frame().drop(columns="D")
     with pytest.raises(bayescale.DataError, match=r"missing column\(s\) \['D'\].*'N', 'loss'"):
         prepare(df, LAW, "loss")
+    # the hint named N whatever was missing, for laws without an N too
+    downstream = bayescale.get_law("downstream")
+    table = pd.DataFrame({"loss": [2.0, 2.2, 2.4, 2.6], "acc": [0.6, 0.5, 0.4, 0.3]})
+    with pytest.raises(bayescale.DataError, match=r"inputs=\{'L': 'your column'\}"):
+        prepare(table, downstream, "acc")
     with pytest.raises(bayescale.DataError, match=r"missing column\(s\) \['val_loss'\]"):
         prepare(frame(), LAW, "val_loss")
 

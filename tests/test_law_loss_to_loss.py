@@ -151,3 +151,23 @@ def test_pythia_case_study_acceptance():
 
     with pytest.warns(UndefinedDrawsWarning):
         assert run()[-1]
+
+
+@pytest.mark.filterwarnings("ignore::bayescale.ConvergenceWarning")  # constant fake draws
+def test_a_chained_loss_below_a_draws_floor_is_named_as_predict_names_it():
+    """predict_chained dropped such draws from its intervals with only numpy's warning."""
+    from bayescale.testing import fake_fit
+
+    n, rng = 200, np.random.default_rng(0)
+    lx = np.linspace(2.5, 4.0, 20)
+    pair = pd.DataFrame({"Lx": lx, "Ly": 1.5 + 0.5 * (lx - 1.5) ** 1.2})
+    const = {"E_y": 1.5, "k_ref": 0.5, "kappa": 1.2, "sigma_x": 0.01, "sigma": 0.01}
+    draws = {k: np.full(n, v) for k, v in const.items()} | {"f": rng.uniform(0.3, 0.7, n)}
+    downstream = fake_fit(pair, "loss_to_loss", draws, y="Ly")
+    x = np.geomspace(1e6, 1e9, 12)
+    runs = pd.DataFrame({"x": x, "Lx": 1.0 + 30 * x**-0.2})
+    a_ref = 30 * np.exp(-0.2 * bayescale.get_law("power_law").log_reference(runs)["x"])
+    power = {"E": 1.0, "a_ref": a_ref, "alpha": 0.2, "sigma": 0.01}
+    upstream = fake_fit(runs, "power_law", {k: np.full(n, v) for k, v in power.items()}, y="Lx")
+    with pytest.warns(UndefinedDrawsWarning, match="undefined for up to"):
+        bayescale.predict_chained(upstream, downstream, {"x": [1e14]}, extrapolation="none")

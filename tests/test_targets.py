@@ -580,6 +580,28 @@ def test_bad_target_accuracies(chinchilla_fit, accuracy_fit, accuracy):
         bayescale.compute_for_accuracy(chinchilla_fit, accuracy_fit, accuracy)
 
 
+def test_a_grouped_accuracy_fit_is_named_by_accuracy_group(chinchilla_fit, accuracy_fit):
+    """The message said ``group=``, which is the loss fit's: following it changed nothing."""
+    frame = accuracy_fit.data.frame
+    both = pd.concat([frame.assign(task="a"), frame.assign(task="b")], ignore_index=True)
+    draws = {k: np.stack([v, v], axis=1) for k, v in decisions.law_parameters(accuracy_fit).items()}
+    pooling = dict.fromkeys(accuracy_fit.law.parameters, "separate")
+    grouped = fake_fit(
+        both,
+        accuracy_fit.law,
+        draws | {"phi": np.full(300, 200.0)},
+        y="acc",
+        likelihood="beta",
+        group="task",
+        pooling=pooling,
+    )
+    with pytest.raises(SpecError, match="pass accuracy_group= one of them"):
+        bayescale.compute_for_accuracy(chinchilla_fit, grouped, 0.5)
+    one = bayescale.compute_for_accuracy(chinchilla_fit, grouped, 0.5, accuracy_group="a")
+    alone = bayescale.compute_for_accuracy(chinchilla_fit, accuracy_fit, 0.5)
+    np.testing.assert_allclose(one["C_median"], alone["C_median"], rtol=1e-6)
+
+
 def test_accuracy_targets_need_a_loss_fit_and_an_accuracy_law(chinchilla_fit, accuracy_fit):
     with pytest.raises(SpecError, match="chaining needs a law of the loss alone"):
         bayescale.compute_for_accuracy(accuracy_fit, chinchilla_fit, 0.5)

@@ -352,25 +352,26 @@ def _golden(f, left, right):
     return (left + right) / 2.0
 
 
-def group_label(fit, group):
+def group_label(fit, group, argument="group"):
     """``group=`` as ``fit`` labels its groups, or None for a fit without groups.
 
     Labels are text, as the fit and ``predict`` read a group column (a number is its text).
-    A grouped fit needs a label, fitted or new; an ungrouped one refuses one.
+    A grouped fit needs a label, fitted or new; an ungrouped one refuses one. ``argument``
+    is the keyword the messages name (``accuracy_group`` for an accuracy fit's group).
     """
     labels = fit.group_labels
     if not fit.spec.group:
         if group is not None:
-            raise SpecError(f"group={group!r} given, but this fit has no groups")
+            raise SpecError(f"{argument}={group!r} given, but this fit has no groups")
         return None
     if group is None:
         raise SpecError(
-            f"this fit has groups ({fit.spec.group!r}: {labels}); pass group= one of them, "
-            "or a new label for a new group drawn from the population (where no parameter "
-            "is 'separate')"
+            f"this fit has groups ({fit.spec.group!r}: {labels}); pass {argument}= one of "
+            "them, or a new label for a new group drawn from the population (where no "
+            "parameter is 'separate')"
         )
     if not (isinstance(group, str) or is_number(group)):
-        raise SpecError(f"pass group= a text or number label, got {group!r}; groups: {labels}")
+        raise SpecError(f"pass {argument}= a text or number label, got {group!r}; groups: {labels}")
     return str(group)
 
 
@@ -391,21 +392,21 @@ def new_groups(table, *pairs):
     return table
 
 
-def law_parameters(fit, group=None):
+def law_parameters(fit, group=None, argument="group"):
     """Law parameter draws, shape (draws,), for the fit or one of its groups (or a new one).
 
     A new group's values are drawn from the population with the fit's ``random_seed`` and
     the label, so the same call gives the same answer and two new groups get draws of
     their own (with the seed alone, ``prob_beats`` of two new groups compared one set of
-    draws with itself).
+    draws with itself). ``argument`` as in :func:`group_label`.
     """
-    group = group_label(fit, group)
+    group = group_label(fit, group, argument)
     if group is None:
         frame = pd.DataFrame(index=[0])
     else:
         labels = fit.group_labels
         new = [group] if group not in labels else []
-        pooling_mod.refuse_new_groups(new, labels, fit.pooling, f" (group={group!r})")
+        pooling_mod.refuse_new_groups(new, labels, fit.pooling, f" ({argument}={group!r})")
         frame = pd.DataFrame({fit.spec.group: [group]})
     label = () if group is None else (zlib.crc32(group.encode()),)
     rng = np.random.default_rng([fit.spec.random_seed, *label])

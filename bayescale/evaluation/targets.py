@@ -227,7 +227,7 @@ def compute_for_accuracy(
             f"accuracy_fit's law {law.name!r} cannot be inverted to the loss a target needs; "
             "use 'downstream'"
         )
-    p_acc = law_parameters(accuracy_fit, accuracy_group)
+    p_acc = law_parameters(accuracy_fit, accuracy_group, "accuracy_group")
     curve = LossCurve.of(loss_fit, group, flops_per_token, unique_tokens, extrapolation, fixed_N)
     rng = np.random.default_rng(loss_fit.spec.random_seed)
     i_loss, i_acc = pair_draws(len(curve.slope), len(next(iter(p_acc.values()))), rng)

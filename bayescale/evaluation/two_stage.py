@@ -19,7 +19,7 @@ from bayescale.diagnostics import flag
 from bayescale.errors import SpecError
 from bayescale.ops import NUMPY
 from bayescale.predictive import check_kind, quantiles
-from bayescale.result import check_fit
+from bayescale.result import check_fit, warn_undefined
 
 
 def check_fits(upstream_fit, downstream_fit):
@@ -114,7 +114,9 @@ def chained_draws(
     name = downstream_fit.law.inputs[0]
     z = {name: loss * np.exp(-downstream_fit.log_ref[name])}
     p = {k: v[i_down] for k, v in p_down.items()}
-    log_acc = downstream_fit.law.log_mean(NUMPY, p, z)
+    with np.errstate(invalid="ignore"):  # loss_to_loss: a loss below a draw's E_x
+        log_acc = downstream_fit.law.log_mean(NUMPY, p, z)
+    warn_undefined(log_acc, frame.index)  # as predict does: intervals use the rest
     if kind == "observed":
         acc = downstream_fit.likelihood.draw(log_acc, down.noise_parameters(i_down), rng)
     else:
