@@ -252,7 +252,10 @@ def test_law_round_trips_and_is_registered():
 
 @pytest.mark.slow
 def test_recovery_with_run_effect():
-    pooling = {"L0": "pooled_centred", "a_ref": "shared", "alpha": "shared", "phi": "shared"}
+    # L0 by the default partial centring: forced centred, its bulk ESS was about half
+    # (537-592 against 1,139-1,279 at seeds 0-2), and seed 0 missed r-hat 1.01 (1.016) once
+    # the annealing areas counted the first change after warmup (S2 moved by at most 4e-8)
+    pooling = {"L0": "pooled", "a_ref": "shared", "alpha": "shared", "phi": "shared"}
     cases = []
     for seed in range(3):
         table, truth = curves_table(100 + seed)
