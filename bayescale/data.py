@@ -186,7 +186,14 @@ def read_table(data):
     )
 
 
-def _group_column(df, group, fitting):
+def group_labels(df, group, fitting=False):
+    """The labels of ``df``'s group column as text, every row's; else a :class:`DataError`.
+
+    The one reading of a group column, for fits, rows to predict and the baseline's
+    per-group fits alike: a missing column or label, labels that are not text or numbers,
+    and distinct labels that read the same as text (``1`` and ``"1"``) are refused;
+    ``fitting`` also refuses a single label.
+    """
     if group not in df.columns:
         raise DataError(f"group column {group!r} is missing; the table has {list(df.columns)}")
     raw = df[group]
@@ -362,7 +369,7 @@ def prepare(
                 "1e-300 to 1e300"
             )
     if group is not None:
-        out[group] = _group_column(df, group, fitting=y is not None)
+        out[group] = group_labels(df, group, fitting=y is not None)
     if y is None:
         frame = pd.DataFrame(out, index=df.index)
         return FitData(frame=frame, inputs=tuple(law.inputs), y="", group=group)

@@ -37,14 +37,15 @@ class DataConstrained(Chinchilla):
     Inputs: ``N`` parameters, ``D`` training tokens (repeats included), ``U`` unique tokens.
     ``U_D = min(U, D)`` (a run cannot see more unique tokens than it trains on, so a data-set
     size larger than ``D`` means no repetition); ``U`` may be one value for every run (one
-    corpus trained for several epochs), as the law reads it only against ``D``. A repeated token is worth less each epoch:
-    ``D'`` grows by at most ``U_D R_D^*`` however often the data are repeated, and
-    ``R_D^*`` is the repetition count at which the value of repeating has decayed by ``1/e``.
-    Parameters beyond what ``U_D`` tokens can use decay the same way with ``R_N^*``:
-    ``U_N = min(N, N_{opt}(U_D))``, the compute-optimal size for ``U_D`` tokens under the
-    law's own Chinchilla part (Muennighoff et al.'s definition, ``utils/parametric_fit.ipynb``):
-    the ``N`` with ``\alpha A N^{-\alpha} = \beta B U_D^{-\beta}``. With ``U >= D`` and
-    ``N <= U_N`` the law *is* Chinchilla's.
+    corpus trained for several epochs), as the law reads it only against ``D``. A repeated
+    token is worth less each epoch: ``D'`` grows by at most ``U_D R_D^*`` however often
+    the data are repeated, and ``R_D^*`` is the repetition count at which the value of
+    repeating has decayed by ``1/e``. Parameters beyond what ``U_D`` tokens can use decay
+    the same way with ``R_N^*``: ``U_N = min(N, N_{opt}(U_D))``, the compute-optimal size
+    for ``U_D`` tokens under the law's own Chinchilla part (Muennighoff et al.'s
+    definition, ``utils/parametric_fit.ipynb``): the ``N`` with
+    ``\alpha A N^{-\alpha} = \beta B U_D^{-\beta}``. With ``U >= D`` and ``N <= U_N`` the
+    law *is* Chinchilla's.
 
     Centred form. ``U`` is centred on ``D``'s reference, so ``z_D - z_U = log(D/U)`` exactly and
     ``U_N`` needs no raw scale: ``z_{opt} = (log(alpha a_ref / (beta b_ref)) + beta z_{U_D}) /

@@ -366,22 +366,21 @@ def backtest(
     mask = split_rows(df, split)
     train, test = df[mask], df[~mask]
     log_y = np.log(numeric_column(test, y, "held-out response"))
-    tasks = [
-        {"random_seed": random_seed, **(fit_options or {}), **spec, "data": train, "y": y}
-        for spec in specs.values()
-    ]
+    tasks = {
+        label: {"random_seed": random_seed, **(fit_options or {}), **spec, "data": train, "y": y}
+        for label, spec in specs.items()
+    }
     if client is None:
-        fitted = [
-            fit_law(**task) for task in progress_bar(tasks, desc="backtest", progress=progress)
-        ]
+        each = progress_bar(list(tasks.values()), desc="backtest", progress=progress)
+        fitted = [fit_law(**task) for task in each]
     else:
-        fitted = fit_many(tasks, client=client, progress=progress)
-    methods = dict(zip(specs, fitted, strict=True))
+        fitted = fit_many(list(tasks.values()), client=client, progress=progress)
+    methods = dict(zip(tasks, fitted, strict=True))
     if average and len(methods) >= 2:
         methods["stacked average"] = average_fits(dict(methods))
     bayesian = set(methods)  # the baselines below have no model of extrapolation error
     for label in chosen:
-        task = tasks[list(specs).index(label)]  # read as its law's Bayesian fit read them:
+        task = tasks[label]  # the baseline reads the runs as its law's Bayesian fit did:
         shared = {k: task[k] for k in ("inputs", "group", "flops_per_token") if k in task}
         methods[f"baseline {label}"] = baselines.huber_fit(
             train,

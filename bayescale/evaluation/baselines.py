@@ -19,7 +19,6 @@ from scipy import optimize, stats
 
 from bayescale import data as data_mod
 from bayescale.arguments import seeded
-from bayescale.errors import DataError
 from bayescale.extrapolation import NESTED_MIN_ROWS
 from bayescale.laws import get_law
 from bayescale.ops import NUMPY, jax_namespace
@@ -185,16 +184,9 @@ class GroupedBaselineFit:
 
     def _by_fit(self, df):
         """``(row positions, fit)``: each group's rows with its own fit, or else ``pooled``."""
-        _check_group(df, self.group)
-        labels = df[self.group].astype(str).to_numpy()
+        labels = data_mod.group_labels(df, self.group).to_numpy()
         for label in dict.fromkeys(labels):
             yield np.flatnonzero(labels == label), self.fits.get(label, self.pooled)
-
-
-def _check_group(df, group):
-    """A clear error where the group column is missing (pandas would name only the key)."""
-    if group not in df.columns:
-        raise DataError(f"group column {group!r} is missing; the table has {list(df.columns)}")
 
 
 class _Objective:
@@ -306,8 +298,8 @@ def huber_fit(
     if group is None:
         return _huber_fit(data, **options)
     df = data_mod.read_table(data)
-    _check_group(df, group)
-    by_group = {str(label): rows for label, rows in df.groupby(group, sort=True)}
+    labels = data_mod.group_labels(df, group).to_numpy()
+    by_group = {label: rows for label, rows in df.groupby(labels, sort=True)}
     fits = {
         label: _huber_fit(rows, **options)
         for label, rows in by_group.items()
